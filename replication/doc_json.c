@@ -1,0 +1,409 @@
+/* Doc JSON <-> store: parse a client's doc into a write, render a stored leaf.
+ *
+ * Rendering splices the stored body text between the special members, in the
+ * order CouchDB's couch_doc:to_json_obj emits them: _id, _rev, body, _deleted,
+ * _revisions, _revs_info, _local_seq, _conflicts, _deleted_conflicts,
+ * _attachments. */
+#include "replication/replication.h"
+#include "src/common/codec.h"
+#include "src/common/err.h"
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------ parsing */
+
+int stt_docid_check(const char *id, size_t len, const char **reason)
+{
+    if (len == 0) {
+        *reason = "Document id must not be empty";
+        return STT_E_ILLEGAL_DOCID;
+    }
+    if (stt_utf8_validate(id, len) != 0) {
+        *reason = "Document id must be valid UTF-8";
+        return STT_E_ILLEGAL_DOCID;
+    }
+    if (id[0] == '_') {
+        if ((len > 8 && memcmp(id, "_design/", 8) == 0) || (len > 7 && memcmp(id, "_local/", 7) == 0))
+            return 0;
+        *reason = "Only reserved document ids may start with underscore.";
+        return STT_E_ILLEGAL_DOCID;
+    }
+    return 0;
+}
+
+static bool is_key(const stt_json_member_t *m, const char *k)
+{
+    size_t n = strlen(k);
+    return m->keylen == n && memcmp(m->key, k, n) == 0;
+}
+
+static int parse_revisions(stt_arena_t *a, const stt_json_t *v, stt_doc_write_t *out, const char **reason)
+{
+    const stt_json_t *start = stt_json_get(v, "start"), *ids = stt_json_get(v, "ids");
+    int64_t s;
+    if (!start || stt_json_int(start, &s) || s < 0 || !ids || ids->type != STT_JSON_ARRAY || ids->len == 0) {
+        *reason = "_revisions must have start and a non-empty ids list";
+        return STT_E_BAD_REQUEST;
+    }
+    stt_rev_t *path = stt_arena_alloc(a, ids->len * sizeof(*path));
+    for (uint32_t i = 0; i < ids->len; i++) {
+        const stt_json_t *id = &ids->u.items[i];
+        if (id->type != STT_JSON_STRING || id->len == 0 || id->len > STT_REV_ID_MAX) {
+            *reason = "Invalid rev format";
+            return STT_E_BAD_REV;
+        }
+        path[i].gen = (uint64_t)s - i;
+        path[i].id = id->u.s;
+        path[i].idlen = id->len;
+    }
+    if ((uint64_t)s < ids->len) {
+        *reason = "Invalid rev format";
+        return STT_E_BAD_REV;
+    }
+    out->gen = (uint64_t)s;
+    out->path = path;
+    out->npath = ids->len;
+    return 0;
+}
+
+static int parse_atts(stt_arena_t *a, const stt_json_t *v, const stt_doc_parse_opts_t *o, stt_doc_write_t *out,
+                      const char **reason)
+{
+    if (v->type != STT_JSON_OBJECT) {
+        *reason = "_attachments must be an object";
+        return STT_E_BAD_REQUEST;
+    }
+    stt_att_in_t *atts = stt_arena_alloc(a, (v->len ? v->len : 1) * sizeof(*atts));
+    memset(atts, 0, (v->len ? v->len : 1) * sizeof(*atts));
+    for (uint32_t i = 0; i < v->len; i++) {
+        const stt_json_member_t *m = &v->u.members[i];
+        stt_att_in_t *at = &atts[i];
+        if (m->keylen == 0 || m->key[0] == '_') {
+            *reason = "Attachment name can't start with '_'";
+            return STT_E_BAD_REQUEST;
+        }
+        if (m->val.type != STT_JSON_OBJECT) {
+            *reason = "Bad attachment";
+            return STT_E_BAD_REQUEST;
+        }
+        at->meta.name = m->key;
+        at->meta.namelen = m->keylen;
+        const stt_json_t *ct = stt_json_get(&m->val, "content_type");
+        if (stt_json_is_str(ct)) {
+            at->meta.content_type = ct->u.s;
+            at->meta.ctlen = ct->len;
+        } else {
+            at->meta.content_type = "application/octet-stream";
+            at->meta.ctlen = strlen(at->meta.content_type);
+        }
+        const stt_json_t *digest = stt_json_get(&m->val, "digest");
+        if (stt_json_is_str(digest) && stt_att_digest_parse(digest->u.s, digest->len, at->meta.digest) == 0)
+            at->has_digest = true;
+        int64_t revpos;
+        if (stt_json_int(stt_json_get(&m->val, "revpos"), &revpos) == 0 && revpos > 0)
+            at->meta.revpos = (uint64_t)revpos;
+        const stt_json_t *data = stt_json_get(&m->val, "data");
+        if (stt_json_is_true(stt_json_get(&m->val, "stub"))) {
+            at->stub = true;
+        } else if (stt_json_is_true(stt_json_get(&m->val, "follows"))) {
+            const stt_follows_t *f = NULL;
+            for (size_t k = 0; k < o->nfollows; k++)
+                if (o->follows[k].namelen == m->keylen && memcmp(o->follows[k].name, m->key, m->keylen) == 0)
+                    f = &o->follows[k];
+            if (!f) {
+                *reason = "Attachment data missing for a follows attachment";
+                return STT_E_BAD_REQUEST;
+            }
+            at->data = f->data ? f->data : "";
+            at->datalen = f->len;
+        } else if (stt_json_is_str(data)) {
+            stt_buf_t b = STT_BUF_INIT;
+            if (stt_base64_decode(&b, data->u.s, data->len) != 0) {
+                stt_buf_free(&b);
+                *reason = "Invalid attachment data";
+                return STT_E_BAD_REQUEST;
+            }
+            at->data = stt_arena_memdup(a, b.base ? b.base : "", b.len);
+            at->datalen = b.len;
+            stt_buf_free(&b);
+        } else {
+            *reason = "Invalid attachment stub: no data and no stub";
+            return STT_E_BAD_REQUEST;
+        }
+    }
+    out->atts = atts;
+    out->natts = v->len;
+    return 0;
+}
+
+int stt_doc_parse(stt_arena_t *a, const stt_json_t *obj, const stt_doc_parse_opts_t *o, stt_doc_write_t *out,
+                  const char **reason)
+{
+    memset(out, 0, sizeof(*out));
+    if (!obj || obj->type != STT_JSON_OBJECT) {
+        *reason = "Document must be a JSON object";
+        return STT_E_BAD_REQUEST;
+    }
+    const stt_json_t *revs = NULL, *atts = NULL;
+    const stt_json_t *rev = NULL;
+    stt_buf_t body = STT_BUF_INIT;
+    stt_buf_appendc(&body, '{');
+    bool first = true;
+    int rc = 0;
+    for (uint32_t i = 0; i < obj->len; i++) {
+        const stt_json_member_t *m = &obj->u.members[i];
+        if (m->keylen == 0 || m->key[0] != '_') {
+            if (!first)
+                stt_buf_appendc(&body, ',');
+            first = false;
+            stt_json_write_str(&body, m->key, m->keylen);
+            stt_buf_appendc(&body, ':');
+            stt_json_write(&body, &m->val);
+            continue;
+        }
+        if (is_key(m, "_id")) {
+            if (m->val.type != STT_JSON_STRING) {
+                *reason = "Document id must be a string";
+                rc = STT_E_BAD_REQUEST;
+                goto exit;
+            }
+            out->id = m->val.u.s;
+            out->idlen = m->val.len;
+        } else if (is_key(m, "_rev")) {
+            rev = &m->val;
+        } else if (is_key(m, "_deleted")) {
+            out->deleted = m->val.type == STT_JSON_TRUE;
+        } else if (is_key(m, "_revisions")) {
+            revs = &m->val;
+        } else if (is_key(m, "_attachments")) {
+            atts = &m->val;
+        } else if (is_key(m, "_revs_info") || is_key(m, "_conflicts") || is_key(m, "_deleted_conflicts") ||
+                   is_key(m, "_local_seq")) {
+            /* read-only members a client may echo back: CouchDB drops them */
+        } else {
+            *reason = stt_arena_alloc(a, m->keylen + 40);
+            strcpy((char *)*reason, "Bad special document member: ");
+            memcpy((char *)*reason + 30, m->key, m->keylen);
+            ((char *)*reason)[30 + m->keylen] = '\0';
+            rc = STT_E_DOC_VALIDATION;
+            goto exit;
+        }
+    }
+    stt_buf_appendc(&body, '}');
+    if (!out->id && o->url_id) {
+        out->id = o->url_id;
+        out->idlen = o->url_idlen;
+    }
+    if (out->id && (rc = stt_docid_check(out->id, out->idlen, reason)) != 0)
+        goto exit;
+    out->body = stt_arena_memdup(a, body.base, body.len);
+    out->bodylen = body.len;
+    if (o->is_local)
+        goto exit;
+    if (rev) {
+        if (rev->type != STT_JSON_STRING || stt_rev_parse(rev->u.s, rev->len, &out->prev) != 0) {
+            *reason = "Invalid rev format";
+            rc = STT_E_BAD_REV;
+            goto exit;
+        }
+        out->has_prev = true;
+    }
+    if (!o->new_edits) {
+        if (revs && revs->type == STT_JSON_OBJECT) {
+            if ((rc = parse_revisions(a, revs, out, reason)) != 0)
+                goto exit;
+            if (out->has_prev && (out->prev.gen != out->gen || out->prev.idlen != out->path[0].idlen ||
+                                  memcmp(out->prev.id, out->path[0].id, out->prev.idlen) != 0)) {
+                /* CouchDB takes _revisions; a contradicting _rev is the client's error */
+                *reason = "_rev does not match _revisions";
+                rc = STT_E_BAD_REQUEST;
+                goto exit;
+            }
+        } else if (out->has_prev) {
+            stt_rev_t *p = stt_arena_alloc(a, sizeof(*p));
+            *p = out->prev;
+            out->gen = p->gen;
+            out->path = p;
+            out->npath = 1;
+        } else {
+            *reason = "When `new_edits: false`, the document needs `_rev` or `_revisions` specified";
+            rc = STT_E_BAD_REQUEST;
+            goto exit;
+        }
+    }
+    if (atts && (rc = parse_atts(a, atts, o, out, reason)) != 0)
+        goto exit;
+exit:
+    stt_buf_free(&body);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ rendering */
+
+void stt_render_revisions(const stt_revtree_t *t, int node, uint32_t limit, stt_buf_t *out)
+{
+    if (limit == 0)
+        limit = 1;
+    int pathbuf[64];
+    size_t cap = t->n < limit ? t->n : limit;
+    int *path = cap <= 64 ? pathbuf : stt_xmalloc(cap * sizeof(int));
+    size_t n = stt_revtree_path(t, node, path, cap);
+    stt_buf_appends(out, "{\"start\":");
+    stt_buf_append_u64(out, t->nodes[node].gen);
+    stt_buf_appends(out, ",\"ids\":[");
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            stt_buf_appendc(out, ',');
+        stt_json_write_str(out, stt_revtree_id(t, path[i]), t->nodes[path[i]].idlen);
+    }
+    stt_buf_appends(out, "]}");
+    if (path != pathbuf)
+        free(path);
+}
+
+static void write_rev(stt_buf_t *out, const stt_revtree_t *t, int i)
+{
+    stt_buf_appendc(out, '"');
+    stt_revtree_format(t, i, out);
+    stt_buf_appendc(out, '"');
+}
+
+/* Highest generation among atts_since revs known to this doc: attachments at or
+ * below it are already at the client. */
+static uint64_t atts_since_pos(const stt_doc_t *d, const stt_render_opts_t *o)
+{
+    uint64_t pos = 0;
+    for (size_t i = 0; i < o->natts_since; i++) {
+        const stt_rev_t *r = &o->atts_since[i];
+        if (stt_revtree_find(&d->tree, r->gen, r->id, r->idlen) >= 0 && r->gen > pos)
+            pos = r->gen;
+    }
+    return pos;
+}
+
+static bool att_inline(const stt_att_t *a, uint64_t since_pos, const stt_render_opts_t *o)
+{
+    return (o->attachments || o->follows) && a->revpos > since_pos;
+}
+
+int stt_doc_follow_atts(const stt_doc_t *d, int node, const stt_render_opts_t *o, stt_att_t **atts, size_t *n)
+{
+    stt_rev_body_t b;
+    int rc = stt_doc_body(d, node, &b);
+    if (rc)
+        return rc;
+    uint64_t since = atts_since_pos(d, o);
+    *atts = b.natts ? stt_xcalloc(b.natts, sizeof(stt_att_t)) : NULL;
+    *n = 0;
+    for (size_t i = 0; i < b.natts; i++)
+        if (att_inline(&b.atts[i], since, o))
+            (*atts)[(*n)++] = b.atts[i];
+    stt_rev_body_free(&b);
+    return 0;
+}
+
+int stt_doc_render(stt_reader_t *rd, const stt_doc_t *d, int node, const stt_render_opts_t *o, stt_buf_t *out)
+{
+    stt_rev_body_t b;
+    int rc = stt_doc_body(d, node, &b);
+    if (rc)
+        return rc;
+    const stt_revtree_t *t = &d->tree;
+    stt_buf_appends(out, "{\"_id\":");
+    stt_json_write_str(out, d->id, d->idlen);
+    stt_buf_appends(out, ",\"_rev\":");
+    write_rev(out, t, node);
+    if (b.jsonlen > 2) {
+        stt_buf_appendc(out, ',');
+        stt_buf_append(out, b.json + 1, b.jsonlen - 2);
+    }
+    if (t->nodes[node].flags & STT_REV_DELETED)
+        stt_buf_appends(out, ",\"_deleted\":true");
+    if (o->revs) {
+        stt_buf_appends(out, ",\"_revisions\":");
+        stt_render_revisions(t, node, o->revs_limit, out);
+    }
+    if (o->revs_info) {
+        int *path = stt_xmalloc(t->n * sizeof(int));
+        size_t n = stt_revtree_path(t, node, path, t->n);
+        stt_buf_appends(out, ",\"_revs_info\":[");
+        for (size_t i = 0; i < n; i++) {
+            uint8_t f = t->nodes[path[i]].flags;
+            stt_buf_appends(out, i ? ",{\"rev\":" : "{\"rev\":");
+            write_rev(out, t, path[i]);
+            stt_buf_appends(out, (f & STT_REV_DELETED)    ? ",\"status\":\"deleted\"}"
+                                 : (f & STT_REV_HAS_BODY) ? ",\"status\":\"available\"}"
+                                                          : ",\"status\":\"missing\"}");
+        }
+        stt_buf_appendc(out, ']');
+        free(path);
+    }
+    if (o->local_seq) {
+        stt_buf_appends(out, ",\"_local_seq\":");
+        stt_buf_append_u64(out, d->seq);
+    }
+    if (o->conflicts || o->deleted_conflicts) {
+        int *leaves = stt_xmalloc(t->n * sizeof(int));
+        size_t n = stt_revtree_leaves(t, leaves);
+        for (int pass = 0; pass < 2; pass++) {
+            if ((pass == 0 && !o->conflicts) || (pass == 1 && !o->deleted_conflicts))
+                continue;
+            bool any = false;
+            for (size_t i = 0; i < n; i++) {
+                if (leaves[i] == node)
+                    continue;
+                bool del = (t->nodes[leaves[i]].flags & STT_REV_DELETED) != 0;
+                if (del != (pass == 1))
+                    continue;
+                stt_buf_appends(out, any ? "," : pass == 0 ? ",\"_conflicts\":[" : ",\"_deleted_conflicts\":[");
+                any = true;
+                write_rev(out, t, leaves[i]);
+            }
+            if (any)
+                stt_buf_appendc(out, ']');
+        }
+        free(leaves);
+    }
+    if (b.natts) {
+        uint64_t since = atts_since_pos(d, o);
+        stt_buf_appends(out, ",\"_attachments\":{");
+        stt_buf_t data = STT_BUF_INIT;
+        for (size_t i = 0; i < b.natts; i++) {
+            const stt_att_t *a = &b.atts[i];
+            if (i)
+                stt_buf_appendc(out, ',');
+            stt_json_write_str(out, a->name, a->namelen);
+            stt_buf_appends(out, ":{\"content_type\":");
+            stt_json_write_str(out, a->content_type, a->ctlen);
+            stt_buf_appends(out, ",\"revpos\":");
+            stt_buf_append_u64(out, a->revpos);
+            stt_buf_appends(out, ",\"digest\":\"");
+            stt_att_digest_format(a->digest, out);
+            stt_buf_appendc(out, '"');
+            bool inl = att_inline(a, since, o);
+            if (inl && o->follows) {
+                stt_buf_appends(out, ",\"length\":");
+                stt_buf_append_u64(out, a->length);
+                stt_buf_appends(out, ",\"follows\":true}");
+            } else if (inl && rd) {
+                stt_buf_reset(&data);
+                if (stt_att_read(rd, a->digest, &data) != 0) {
+                    rc = STT_E_IO;
+                    break;
+                }
+                stt_buf_appends(out, ",\"data\":\"");
+                stt_base64_encode(out, data.base ? data.base : "", data.len);
+                stt_buf_appends(out, "\"}");
+            } else {
+                stt_buf_appends(out, ",\"length\":");
+                stt_buf_append_u64(out, a->length);
+                stt_buf_appends(out, ",\"stub\":true}");
+            }
+        }
+        stt_buf_free(&data);
+        stt_buf_appendc(out, '}');
+    }
+    stt_buf_appendc(out, '}');
+    stt_rev_body_free(&b);
+    return rc;
+}

@@ -1,0 +1,69 @@
+/* Documents as CouchDB's replicators and clients see them: parsing a JSON doc into
+ * a store write, rendering a stored revision back into JSON, and the pieces of the
+ * replication protocol that are not HTTP (revs_diff answers, open_revs selection).
+ *
+ * Memory: parse results live in the caller's arena; render appends to the
+ * caller's buffer. */
+#ifndef STT_REPLICATION_H
+#define STT_REPLICATION_H
+#include "src/common/arena.h"
+#include "src/common/buf.h"
+#include "src/common/json.h"
+#include "store/store.h"
+
+/* ------------------------------------------------------------------ parsing */
+
+/* Extra data for attachments marked "follows" (multipart bodies): looked up by name. */
+typedef struct {
+    const char *name;
+    size_t namelen;
+    const char *data;
+    size_t len;
+} stt_follows_t;
+
+typedef struct {
+    bool new_edits;
+    bool is_local; /* a _local doc: no attachment or revision handling */
+    /* id from the URL (PUT /db/id): the body's _id must match when present */
+    const char *url_id;
+    size_t url_idlen;
+    const stt_follows_t *follows;
+    size_t nfollows;
+} stt_doc_parse_opts_t;
+
+/* Parses obj into *out (pointers into the arena or obj). On failure returns an
+ * STT_E* code and sets *reason to CouchDB's text (static or arena). Checks: _id is a
+ * string and legal, no unknown special members, _rev/_revisions well formed,
+ * attachments well formed (base64 data, stubs, follows). */
+int stt_doc_parse(stt_arena_t *a, const stt_json_t *obj, const stt_doc_parse_opts_t *o, stt_doc_write_t *out,
+                  const char **reason);
+
+/* CouchDB's doc id rule: non-empty, valid UTF-8, and a leading '_' only for
+ * "_design/" and "_local/". 0 or STT_E_ILLEGAL_DOCID / STT_E_BAD_REQUEST. */
+int stt_docid_check(const char *id, size_t len, const char **reason);
+
+/* ------------------------------------------------------------------ rendering */
+
+typedef struct {
+    bool revs, revs_info, conflicts, deleted_conflicts, local_seq;
+    bool attachments;       /* inline "data" instead of stubs */
+    bool att_encoding_info; /* settee stores attachments identity-encoded: adds nothing */
+    bool follows;           /* multipart: "follows":true instead of data */
+    const stt_rev_t *atts_since;
+    size_t natts_since;
+    uint32_t revs_limit; /* _revisions cut to this many ids */
+} stt_render_opts_t;
+
+/* Renders revision `node` of d (it must have a stored body: a leaf). Attachment
+ * data comes through rd when o->attachments. Returns 0, STT_E_NOT_FOUND when no
+ * body is stored for that node. */
+int stt_doc_render(stt_reader_t *rd, const stt_doc_t *d, int node, const stt_render_opts_t *o, stt_buf_t *out);
+
+/* Attachments of node that a multipart writer must send after the JSON (those
+ * rendered with follows:true): fills *atts (malloc'd, caller frees) */
+int stt_doc_follow_atts(const stt_doc_t *d, int node, const stt_render_opts_t *o, stt_att_t **atts, size_t *n);
+
+/* "_revisions" value for node: {"start":N,"ids":[...]} cut to limit. */
+void stt_render_revisions(const stt_revtree_t *t, int node, uint32_t limit, stt_buf_t *out);
+
+#endif

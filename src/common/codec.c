@@ -1,0 +1,104 @@
+/* base64, hex, md5 and random ids. */
+#include "src/common/codec.h"
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+void stt_base64_encode(stt_buf_t *out, const void *data, size_t len)
+{
+    const unsigned char *p = data;
+    stt_buf_reserve(out, (len + 2) / 3 * 4 + 1);
+    char *o = out->base + out->len;
+    size_t i = 0;
+    for (; i + 2 < len; i += 3) {
+        unsigned v = (unsigned)p[i] << 16 | (unsigned)p[i + 1] << 8 | p[i + 2];
+        *o++ = b64[v >> 18], *o++ = b64[(v >> 12) & 63], *o++ = b64[(v >> 6) & 63], *o++ = b64[v & 63];
+    }
+    if (i < len) {
+        unsigned v = (unsigned)p[i] << 16 | (i + 1 < len ? (unsigned)p[i + 1] << 8 : 0);
+        *o++ = b64[v >> 18];
+        *o++ = b64[(v >> 12) & 63];
+        *o++ = i + 1 < len ? b64[(v >> 6) & 63] : '=';
+        *o++ = '=';
+    }
+    out->len = (size_t)(o - out->base);
+    out->base[out->len] = '\0';
+}
+
+int stt_base64_decode(stt_buf_t *out, const char *s, size_t len)
+{
+    static signed char dec[256];
+    static int init;
+    if (!init) {
+        for (int i = 0; i < 256; i++)
+            dec[i] = -1;
+        for (int i = 0; i < 64; i++)
+            dec[(unsigned char)b64[i]] = (signed char)i;
+        dec['-'] = 62; /* url-safe alphabet too */
+        dec['_'] = 63;
+        init = 1;
+    }
+    stt_buf_reserve(out, len / 4 * 3 + 4);
+    unsigned acc = 0;
+    int bits = 0, pad = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == ' ' || c == '\n' || c == '\r' || c == '\t')
+            continue;
+        if (c == '=') {
+            pad++;
+            continue;
+        }
+        if (pad || dec[c] < 0)
+            return -1;
+        acc = (acc << 6) | (unsigned)dec[c];
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out->base[out->len++] = (char)((acc >> bits) & 0xff);
+        }
+    }
+    if (bits >= 6 || pad > 2)
+        return -1;
+    out->base[out->len] = '\0';
+    return 0;
+}
+
+void stt_hex_encode(stt_buf_t *out, const void *data, size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *p = data;
+    stt_buf_reserve(out, len * 2 + 1);
+    for (size_t i = 0; i < len; i++) {
+        out->base[out->len++] = hex[p[i] >> 4];
+        out->base[out->len++] = hex[p[i] & 15];
+    }
+    out->base[out->len] = '\0';
+}
+
+void stt_md5(const void *data, size_t len, unsigned char digest[16])
+{
+    unsigned int n = 16;
+    if (!EVP_Digest(data, len, digest, &n, EVP_md5(), NULL)) {
+        fprintf(stderr, "settee: md5 failed\n");
+        abort();
+    }
+}
+
+void stt_uuid_random(char out[33])
+{
+    unsigned char r[16];
+    if (RAND_bytes(r, 16) != 1) {
+        fprintf(stderr, "settee: no randomness\n");
+        abort();
+    }
+    static const char hex[] = "0123456789abcdef";
+    for (int i = 0; i < 16; i++) {
+        out[2 * i] = hex[r[i] >> 4];
+        out[2 * i + 1] = hex[r[i] & 15];
+    }
+    out[32] = '\0';
+}

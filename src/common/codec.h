@@ -1,0 +1,16 @@
+/* Byte codecs: base64 (attachments inline in JSON), hex, md5 (attachment digests,
+ * via OpenSSL) and random ids (uuids). */
+#ifndef STT_CODEC_H
+#define STT_CODEC_H
+#include "src/common/buf.h"
+#include <stddef.h>
+
+void stt_base64_encode(stt_buf_t *out, const void *data, size_t len);
+/* Appends the decoded bytes; whitespace is skipped. 0, or -1 on bad input. */
+int stt_base64_decode(stt_buf_t *out, const char *s, size_t len);
+void stt_hex_encode(stt_buf_t *out, const void *data, size_t len);
+void stt_md5(const void *data, size_t len, unsigned char digest[16]);
+/* 32 lowercase hex characters of 128 random bits, NUL-terminated (33 bytes). */
+void stt_uuid_random(char out[33]);
+
+#endif

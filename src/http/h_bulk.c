@@ -1,0 +1,519 @@
+/* _bulk_docs, _all_docs, _design_docs, _local_docs and _purge.
+ *
+ * _all_docs streams: each chunk restarts the id scan just after the last key it
+ * emitted, on the same snapshot, so a 100k-row answer never sits in memory. */
+#include "src/http/http.h"
+#include "src/http/multipart.h"
+#include "replication/replication.h"
+#include "src/common/codec.h"
+#include "src/common/err.h"
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static bool json_ctype(stt_hreq_t *r)
+{
+    const h2o_iovec_t *ct = stt_header(r, "content-type");
+    if (ct && ct->len >= 16 && strncasecmp(ct->base, "application/json", 16) == 0)
+        return true;
+    stt_reply_error(r, STT_E_UNSUPPORTED_MEDIA, NULL);
+    return false;
+}
+
+/* ------------------------------------------------------------------ _bulk_docs */
+
+void stt_h_bulk_docs(stt_hreq_t *r)
+{
+    if (!json_ctype(r))
+        return;
+    stt_json_t body;
+    if (stt_body_json(r, &body, "Request body must be a JSON object") != 0)
+        return;
+    const stt_json_t *docs = stt_json_get(&body, "docs");
+    if (!docs || docs->type != STT_JSON_ARRAY) {
+        stt_reply_error_raw(r, 400, "bad_request", "POST body must include `docs` parameter.");
+        return;
+    }
+    bool new_edits = true;
+    const stt_json_t *ne = stt_json_get(&body, "new_edits");
+    if (ne && ne->type == STT_JSON_FALSE)
+        new_edits = false;
+    size_t n = docs->len;
+    if (stt_json_is_true(stt_json_get(&body, "all_or_nothing"))) {
+        stt_buf_t b = STT_BUF_INIT;
+        stt_buf_appendc(&b, '[');
+        for (size_t i = 0; i < n; i++) {
+            const stt_json_t *id = stt_json_get(&docs->u.items[i], "_id");
+            if (i)
+                stt_buf_appendc(&b, ',');
+            stt_buf_appends(&b, "{\"id\":");
+            if (stt_json_is_str(id))
+                stt_json_write(&b, id);
+            else
+                stt_buf_appends(&b, "null");
+            stt_buf_appends(&b, ",\"rev\":\"0-\",\"error\":\"not_implemented\",\"reason\":\"all_or_nothing is not "
+                                "supported\"}");
+        }
+        stt_buf_appendc(&b, ']');
+        stt_reply_json(r, 417, &b);
+        return;
+    }
+    stt_doc_write_t *w = stt_arena_alloc(&r->arena, (n ? n : 1) * sizeof(*w));
+    int *perr = stt_arena_alloc(&r->arena, (n ? n : 1) * sizeof(int));
+    const char **preason = stt_arena_alloc(&r->arena, (n ? n : 1) * sizeof(char *));
+    stt_doc_write_t *todo = stt_arena_alloc(&r->arena, (n ? n : 1) * sizeof(*todo));
+    size_t *todo_idx = stt_arena_alloc(&r->arena, (n ? n : 1) * sizeof(size_t));
+    size_t ntodo = 0;
+    stt_doc_parse_opts_t po = {.new_edits = new_edits};
+    for (size_t i = 0; i < n; i++) {
+        const char *reason = NULL;
+        int rc = stt_doc_parse(&r->arena, &docs->u.items[i], &po, &w[i], &reason);
+        /* one illegal id fails the whole request, as CouchDB does */
+        if (rc == STT_E_ILLEGAL_DOCID || (rc == STT_E_BAD_REQUEST && !new_edits && !w[i].npath &&
+                                          reason && strstr(reason, "new_edits"))) {
+            stt_reply_error(r, rc, reason);
+            return;
+        }
+        if (!rc && !w[i].id) {
+            if (!new_edits) {
+                stt_reply_error_raw(r, 400, "bad_request", "Document id is missing");
+                return;
+            }
+            char *u = stt_arena_alloc(&r->arena, 33);
+            stt_uuid_random(u);
+            w[i].id = u;
+            w[i].idlen = 32;
+        }
+        if (!rc && w[i].idlen >= 7 && memcmp(w[i].id, "_local/", 7) == 0) {
+            rc = STT_E_BAD_REQUEST;
+            reason = "_local documents are not supported in _bulk_docs";
+        }
+        perr[i] = rc;
+        preason[i] = reason;
+        if (!rc) {
+            todo[ntodo] = w[i];
+            todo_idx[ntodo++] = i;
+        }
+    }
+    stt_doc_result_t *res = stt_xcalloc(ntodo ? ntodo : 1, sizeof(*res));
+    int rc = ntodo ? stt_doc_write(r->db, todo, ntodo, new_edits, res) : 0;
+    if (rc) {
+        free(res);
+        stt_reply_error(r, rc, NULL);
+        return;
+    }
+    for (size_t k = 0; k < ntodo; k++)
+        perr[todo_idx[k]] = res[k].err;
+    stt_buf_t b = STT_BUF_INIT;
+    stt_buf_appendc(&b, '[');
+    bool any = false;
+    for (size_t i = 0; i < n; i++) {
+        int err = perr[i];
+        bool written = false;
+        size_t k = 0;
+        for (; k < ntodo; k++)
+            if (todo_idx[k] == i) {
+                written = true;
+                break;
+            }
+        if (!new_edits && !err)
+            continue; /* replicated writes report errors only */
+        if (any)
+            stt_buf_appendc(&b, ',');
+        any = true;
+        if (!err) {
+            stt_buf_appends(&b, "{\"ok\":true,\"id\":");
+            stt_json_write_str(&b, w[i].id, w[i].idlen);
+            stt_buf_appends(&b, ",\"rev\":");
+            stt_json_write_cstr(&b, res[k].rev);
+            stt_buf_appendc(&b, '}');
+            continue;
+        }
+        const stt_err_info_t *e = stt_err_info(err);
+        stt_buf_appends(&b, "{\"id\":");
+        if (w[i].id)
+            stt_json_write_str(&b, w[i].id, w[i].idlen);
+        else
+            stt_buf_appends(&b, "null");
+        stt_buf_appends(&b, ",\"error\":");
+        stt_json_write_cstr(&b, e->error);
+        stt_buf_appends(&b, ",\"reason\":");
+        stt_json_write_cstr(&b, !written && preason[i] ? preason[i] : e->reason);
+        stt_buf_appendc(&b, '}');
+    }
+    stt_buf_appendc(&b, ']');
+    free(res);
+    stt_reply_json(r, 201, &b);
+}
+
+/* ------------------------------------------------------------------ _all_docs */
+
+typedef struct {
+    stt_hreq_t *r;
+    stt_reader_t *rd;
+    stt_range_t range;
+    uint64_t limit, skip, emitted, skipped;
+    bool include_docs, update_seq, started, done, local, design;
+    stt_render_opts_t ro;
+    const stt_json_t *keys;
+    uint32_t keyi;
+    stt_buf_t last; /* last key emitted: the next chunk starts after it */
+    bool have_last;
+    stt_buf_t *out;
+    uint64_t total_rows, offset;
+} alldocs_t;
+
+static void row_doc(alldocs_t *c, const char *id, size_t idlen, stt_buf_t *out)
+{
+    stt_doc_t d;
+    if (stt_doc_get(c->rd, id, idlen, &d) != 0) {
+        stt_buf_appends(out, ",\"doc\":null");
+        return;
+    }
+    stt_buf_appends(out, ",\"doc\":");
+    if (stt_doc_render(c->rd, &d, d.winner, &c->ro, out) != 0)
+        stt_buf_appends(out, "null");
+    stt_doc_free(&d);
+}
+
+static int on_row(void *ctx, const stt_doc_summary_t *s)
+{
+    alldocs_t *c = ctx;
+    if (c->have_last && s->idlen == c->last.len && memcmp(s->id, c->last.base, s->idlen) == 0)
+        return 0; /* the row the previous chunk ended on */
+    if (c->emitted >= c->limit) {
+        c->done = true;
+        return 1;
+    }
+    if (c->skipped < c->skip) {
+        c->skipped++;
+        return 0;
+    }
+    stt_buf_t *out = c->out;
+    if (c->emitted++)
+        stt_buf_appendc(out, ',');
+    stt_buf_appends(out, "{\"id\":");
+    stt_json_write_str(out, s->id, s->idlen);
+    stt_buf_appends(out, ",\"key\":");
+    stt_json_write_str(out, s->id, s->idlen);
+    stt_buf_appends(out, ",\"value\":{\"rev\":\"");
+    stt_buf_append(out, s->leaf_rev[0], s->leaf_revlen[0]);
+    stt_buf_appends(out, "\"}");
+    if (c->include_docs)
+        row_doc(c, s->id, s->idlen, out);
+    stt_buf_appendc(out, '}');
+    stt_buf_reset(&c->last);
+    stt_buf_append(&c->last, s->id, s->idlen);
+    c->have_last = true;
+    return out->len >= 64 * 1024 ? 1 : 0;
+}
+
+static int on_local_row(void *ctx, const char *id, size_t idlen, uint64_t rev, const char *body, size_t len)
+{
+    alldocs_t *c = ctx;
+    if (c->have_last && idlen == c->last.len && memcmp(id, c->last.base, idlen) == 0)
+        return 0;
+    if (c->emitted >= c->limit) {
+        c->done = true;
+        return 1;
+    }
+    if (c->skipped < c->skip) {
+        c->skipped++;
+        return 0;
+    }
+    stt_buf_t *out = c->out;
+    if (c->emitted++)
+        stt_buf_appendc(out, ',');
+    stt_buf_appends(out, "{\"id\":\"_local/");
+    stt_buf_t esc = STT_BUF_INIT;
+    stt_json_write_str(&esc, id, idlen);
+    stt_buf_append(out, esc.base + 1, esc.len - 1); /* drop the opening quote */
+    stt_buf_appends(out, ",\"key\":\"_local/");
+    stt_buf_append(out, esc.base + 1, esc.len - 1);
+    stt_buf_free(&esc);
+    stt_buf_appendf(out, ",\"value\":{\"rev\":\"0-%llu\"}", (unsigned long long)rev);
+    if (c->include_docs) {
+        stt_buf_appends(out, ",\"doc\":{\"_id\":\"_local/");
+        stt_buf_t e2 = STT_BUF_INIT;
+        stt_json_write_str(&e2, id, idlen);
+        stt_buf_append(out, e2.base + 1, e2.len - 1);
+        stt_buf_free(&e2);
+        stt_buf_appendf(out, ",\"_rev\":\"0-%llu\"", (unsigned long long)rev);
+        if (len > 2) {
+            stt_buf_appendc(out, ',');
+            stt_buf_append(out, body + 1, len - 2);
+        }
+        stt_buf_appendc(out, '}');
+    }
+    stt_buf_appendc(out, '}');
+    stt_buf_reset(&c->last);
+    stt_buf_append(&c->last, id, idlen);
+    c->have_last = true;
+    return out->len >= 64 * 1024 ? 1 : 0;
+}
+
+static void key_row(alldocs_t *c, const stt_json_t *k, stt_buf_t *out)
+{
+    if (c->keyi)
+        stt_buf_appendc(out, ',');
+    if (k->type != STT_JSON_STRING) {
+        stt_buf_appends(out, "{\"key\":");
+        stt_json_write(out, k);
+        stt_buf_appends(out, ",\"error\":\"not_found\"}");
+        return;
+    }
+    stt_doc_t d;
+    if (stt_doc_get(c->rd, k->u.s, k->len, &d) != 0) {
+        stt_buf_appends(out, "{\"key\":");
+        stt_json_write(out, k);
+        stt_buf_appends(out, ",\"error\":\"not_found\"}");
+        return;
+    }
+    bool deleted = (d.tree.nodes[d.winner].flags & STT_REV_DELETED) != 0;
+    stt_buf_appends(out, "{\"id\":");
+    stt_json_write(out, k);
+    stt_buf_appends(out, ",\"key\":");
+    stt_json_write(out, k);
+    stt_buf_appends(out, ",\"value\":{\"rev\":\"");
+    stt_revtree_format(&d.tree, d.winner, out);
+    stt_buf_appends(out, deleted ? "\",\"deleted\":true}" : "\"}");
+    if (c->include_docs) {
+        stt_buf_appends(out, ",\"doc\":");
+        if (deleted || stt_doc_render(c->rd, &d, d.winner, &c->ro, out) != 0)
+            stt_buf_appends(out, "null");
+    }
+    stt_buf_appendc(out, '}');
+    stt_doc_free(&d);
+}
+
+static int alldocs_produce(stt_stream_t *s, stt_buf_t *out)
+{
+    alldocs_t *c = s->ctx;
+    c->out = out;
+    if (!c->started) {
+        c->started = true;
+        stt_buf_appends(out, "{\"total_rows\":");
+        if (c->local)
+            stt_buf_appends(out, "null,\"offset\":null");
+        else {
+            stt_buf_append_u64(out, c->total_rows);
+            if (c->keys)
+                stt_buf_appends(out, ",\"offset\":null");
+            else {
+                stt_buf_appends(out, ",\"offset\":");
+                stt_buf_append_u64(out, c->offset);
+            }
+        }
+        if (c->update_seq) {
+            stt_db_info_t in;
+            stt_db_info(c->r->db, &in);
+            stt_buf_appends(out, ",\"update_seq\":");
+            stt_seq_format(out, in.update_seq);
+        }
+        stt_buf_appends(out, ",\"rows\":[");
+        return 1;
+    }
+    if (c->keys) {
+        for (; c->keyi < c->keys->len && out->len < 64 * 1024; c->keyi++)
+            key_row(c, &c->keys->u.items[c->keyi], out);
+        if (c->keyi < c->keys->len)
+            return 1;
+    } else if (!c->done) {
+        stt_range_t rg = c->range;
+        if (c->have_last) {
+            rg.start = c->last.base;
+            rg.startlen = c->last.len;
+        }
+        size_t before = out->len;
+        uint64_t em = c->emitted;
+        if (c->local)
+            stt_local_scan(c->r->db, &rg, on_local_row, c);
+        else
+            stt_docs_scan(c->rd, &rg, on_row, c);
+        if (!c->done && out->len >= 64 * 1024 && (out->len != before || c->emitted != em))
+            return 1; /* chunk full: more may follow */
+    }
+    stt_buf_appends(out, "]}\n");
+    return 0;
+}
+
+static void alldocs_stop(stt_stream_t *s)
+{
+    alldocs_t *c = s->ctx;
+    stt_reader_close(c->rd);
+    c->rd = NULL;
+    stt_buf_free(&c->last);
+}
+
+static const stt_stream_ops_t alldocs_ops = {alldocs_produce, alldocs_stop};
+
+static int count_before(void *ctx, const stt_doc_summary_t *s)
+{
+    (*(uint64_t *)ctx)++;
+    return 0;
+}
+
+static int key_param(stt_hreq_t *r, const char *a, const char *b, const stt_json_t **out)
+{
+    if (stt_q_json(r, a, out) != 0)
+        return -1;
+    if (!*out && b && stt_q_json(r, b, out) != 0)
+        return -1;
+    return 0;
+}
+
+static void all_docs(stt_hreq_t *r, int kind /* 0 all, 1 design, 2 local */)
+{
+    alldocs_t *c = stt_arena_alloc(&r->arena, sizeof(*c));
+    memset(c, 0, sizeof(*c));
+    c->r = r;
+    c->limit = UINT64_MAX;
+    c->range.inclusive_end = true;
+    c->local = kind == 2;
+    bool conflicts = false;
+    const stt_json_t *key = NULL, *sk = NULL, *ek = NULL;
+    if (stt_q_uint(r, "limit", &c->limit) || stt_q_uint(r, "skip", &c->skip) ||
+        stt_q_bool(r, "descending", &c->range.descending) || stt_q_bool(r, "include_docs", &c->include_docs) ||
+        stt_q_bool(r, "inclusive_end", &c->range.inclusive_end) || stt_q_bool(r, "update_seq", &c->update_seq) ||
+        stt_q_bool(r, "conflicts", &conflicts) || stt_render_opts_from_query(r, &c->ro) ||
+        key_param(r, "key", NULL, &key) || key_param(r, "startkey", "start_key", &sk) ||
+        key_param(r, "endkey", "end_key", &ek) || key_param(r, "keys", NULL, &c->keys))
+        return;
+    c->ro.conflicts = conflicts;
+    c->ro.revs = false;
+    if (r->method == STT_M_POST) {
+        if (!json_ctype(r))
+            return;
+        stt_json_t *body = stt_arena_alloc(&r->arena, sizeof(*body));
+        if (stt_body_json(r, body, "Request body must be a JSON object") != 0)
+            return;
+        const stt_json_t *k = stt_json_get(body, "keys");
+        if (k)
+            c->keys = k;
+    }
+    if (c->keys && c->keys->type != STT_JSON_ARRAY) {
+        stt_reply_error_raw(r, 400, "bad_request", "`keys` member must be an array.");
+        return;
+    }
+    if (key) {
+        sk = ek = key;
+        c->range.inclusive_end = true;
+    }
+    const stt_qparam_t *skd = stt_q_get(r, "startkey_docid");
+    if (!sk && skd)
+        c->range.start = skd->val, c->range.startlen = skd->vallen;
+    const stt_qparam_t *ekd = stt_q_get(r, "endkey_docid");
+    if (!ek && ekd)
+        c->range.end = ekd->val, c->range.endlen = ekd->vallen;
+    if (sk && sk->type == STT_JSON_STRING)
+        c->range.start = sk->u.s, c->range.startlen = sk->len;
+    if (ek && ek->type == STT_JSON_STRING)
+        c->range.end = ek->u.s, c->range.endlen = ek->len;
+    if (kind == 1) {
+        /* restrict to the _design/ prefix, intersected with the client's range */
+        static const char lo[] = "_design/", hi[] = "_design0";
+        if (!c->range.descending) {
+            if (!c->range.start || memcmp(c->range.start, lo, c->range.startlen < 8 ? c->range.startlen : 8) < 0)
+                c->range.start = lo, c->range.startlen = 8;
+            if (!c->range.end)
+                c->range.end = hi, c->range.endlen = 8, c->range.inclusive_end = false;
+        } else {
+            if (!c->range.start)
+                c->range.start = hi, c->range.startlen = 8;
+            if (!c->range.end)
+                c->range.end = lo, c->range.endlen = 8;
+        }
+    }
+    if (kind == 2) {
+        /* _local_docs keys carry the "_local/" prefix; the store keys do not */
+        if (c->range.start && c->range.startlen >= 7 && memcmp(c->range.start, "_local/", 7) == 0)
+            c->range.start += 7, c->range.startlen -= 7;
+        if (c->range.end && c->range.endlen >= 7 && memcmp(c->range.end, "_local/", 7) == 0)
+            c->range.end += 7, c->range.endlen -= 7;
+    }
+    stt_reader_open(r->db, &c->rd);
+    if (!c->local) {
+        stt_db_info_t in;
+        stt_db_info(r->db, &in);
+        c->total_rows = in.doc_count;
+        if (!c->keys && c->range.start) {
+            /* offset: rows before the start key in the scan's direction */
+            stt_range_t before = {.descending = c->range.descending, .start = NULL, .end = c->range.start,
+                                  .endlen = c->range.startlen, .inclusive_end = false};
+            stt_docs_scan(c->rd, &before, count_before, &c->offset);
+        }
+        c->offset += c->skip;
+        if (c->keys == NULL && c->offset > c->total_rows)
+            c->offset = c->total_rows;
+    }
+    stt_stream_start(r, 200, "application/json", &alldocs_ops, c,
+                     (const char *const[]){"cache-control", "must-revalidate", NULL});
+}
+
+void stt_h_all_docs(stt_hreq_t *r)
+{
+    all_docs(r, 0);
+}
+void stt_h_design_docs(stt_hreq_t *r)
+{
+    all_docs(r, 1);
+}
+void stt_h_local_docs(stt_hreq_t *r)
+{
+    all_docs(r, 2);
+}
+
+/* ------------------------------------------------------------------ _purge */
+
+void stt_h_purge(stt_hreq_t *r)
+{
+    if (!json_ctype(r))
+        return;
+    stt_json_t body;
+    if (stt_body_json(r, &body, "Request body must be a JSON object") != 0)
+        return;
+    stt_buf_t b = STT_BUF_INIT;
+    stt_buf_appends(&b, "{\"purge_seq\":null,\"purged\":{");
+    for (uint32_t i = 0; i < body.len; i++) {
+        const stt_json_member_t *m = &body.u.members[i];
+        if (m->val.type != STT_JSON_ARRAY) {
+            stt_buf_free(&b);
+            stt_reply_error_raw(r, 400, "bad_request", "Purge request body must map doc ids to lists of revs");
+            return;
+        }
+        stt_rev_t *revs = stt_arena_alloc(&r->arena, (m->val.len ? m->val.len : 1) * sizeof(*revs));
+        bool *purged = stt_arena_alloc(&r->arena, (m->val.len ? m->val.len : 1) * sizeof(bool));
+        size_t n = 0;
+        for (uint32_t k = 0; k < m->val.len; k++) {
+            const stt_json_t *v = &m->val.u.items[k];
+            if (v->type != STT_JSON_STRING || stt_rev_parse(v->u.s, v->len, &revs[n]) != 0) {
+                stt_buf_free(&b);
+                stt_reply_error(r, STT_E_BAD_REV, NULL);
+                return;
+            }
+            n++;
+        }
+        int rc = stt_doc_purge(r->db, m->key, m->keylen, revs, n, purged);
+        if (rc && rc != STT_E_NOT_FOUND) {
+            stt_buf_free(&b);
+            stt_reply_error(r, rc, NULL);
+            return;
+        }
+        if (i)
+            stt_buf_appendc(&b, ',');
+        stt_json_write_str(&b, m->key, m->keylen);
+        stt_buf_appends(&b, ":[");
+        bool first = true;
+        for (size_t k = 0; k < n; k++) {
+            if (rc || !purged[k])
+                continue;
+            if (!first)
+                stt_buf_appendc(&b, ',');
+            first = false;
+            stt_json_write(&b, &m->val.u.items[k]);
+        }
+        stt_buf_appendc(&b, ']');
+    }
+    stt_buf_appends(&b, "}}");
+    stt_reply_json(r, 201, &b);
+}

@@ -1,0 +1,589 @@
+/* _changes: normal, longpoll, continuous and eventsource feeds.
+ *
+ * A feed is a stream (reply.c) whose producer scans the by-seq index from the
+ * last seq it sent. When it has caught up, a waiting feed pauses and registers on
+ * its worker under the db handle. A commit anywhere calls stt_changes_notify on
+ * the writer's thread; it marks the db pending on every worker that has waiting
+ * feeds and posts one h2o multithread message to each (no polling). The worker
+ * then resumes the feeds of that db. Heartbeats and timeouts are h2o timers; a
+ * heartbeat is also how a vanished client is noticed (h2o only sees the close
+ * when it writes).
+ *
+ * States of a feed: SCANNING -> (caught up) -> WAITING -> (wake) -> SCANNING ...
+ *                   -> ENDING (limit, timeout, longpoll got rows) -> done. */
+#include "src/http/http.h"
+#include "replication/replication.h"
+#include "replication/selector.h"
+#include "src/http/multipart.h"
+#include "src/common/err.h"
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+enum { FEED_NORMAL, FEED_LONGPOLL, FEED_CONTINUOUS, FEED_EVENTSOURCE };
+
+typedef struct feed feed_t;
+typedef struct timer_slot timer_slot_t;
+
+/* ------------------------------------------------------------------ per worker */
+
+struct timer_slot {
+    uint64_t ms;
+    h2o_timeout_t t;
+};
+
+typedef struct {
+    stt_worker_t *w;
+    h2o_loop_t *loop;
+    h2o_multithread_receiver_t recv;
+    atomic_int nwaiting; /* feeds registered: notifiers skip idle workers */
+    pthread_mutex_t lock; /* guards pending */
+    stt_db_t **pending;
+    size_t npending, cappending;
+    int messaged;
+    /* waiting feeds, one doubly linked list (feeds of all dbs: a wake walks the
+     * list once and resumes those on the committed db) */
+    feed_t *head;
+    timer_slot_t *timers;
+    size_t ntimers;
+} feeds_t;
+
+struct feed {
+    stt_hreq_t *r;
+    stt_stream_t *stream;
+    feeds_t *fw;
+    int mode;
+    uint64_t since, limit, sent, seq_interval, rowi;
+    bool descending, all_docs, include_docs, started, ending, waiting, registered, timed_out, hb_due, got_rows;
+    stt_render_opts_t ro;
+    /* filters */
+    int filter; /* 0 none, 1 doc_ids, 2 selector, 3 design */
+    h2o_iovec_t *doc_ids;
+    size_t ndoc_ids;
+    stt_selector_t *selector;
+    uint64_t heartbeat_ms, timeout_ms;
+    h2o_timeout_entry_t hb, to;
+    timer_slot_t *hb_slot, *to_slot;
+    feed_t *prev, *next;
+    uint64_t last_seq;
+};
+
+static h2o_timeout_t *timer_for(feeds_t *fw, uint64_t ms, timer_slot_t **slot)
+{
+    for (size_t i = 0; i < fw->ntimers; i++)
+        if (fw->timers[i].ms == ms) {
+            *slot = &fw->timers[i];
+            return &fw->timers[i].t;
+        }
+    if (fw->ntimers == 32) {
+        /* bounded: reuse the nearest existing duration */
+        size_t best = 0;
+        for (size_t i = 1; i < fw->ntimers; i++)
+            if ((fw->timers[i].ms > ms ? fw->timers[i].ms - ms : ms - fw->timers[i].ms) <
+                (fw->timers[best].ms > ms ? fw->timers[best].ms - ms : ms - fw->timers[best].ms))
+                best = i;
+        *slot = &fw->timers[best];
+        return &fw->timers[best].t;
+    }
+    timer_slot_t *s = &fw->timers[fw->ntimers++];
+    s->ms = ms;
+    h2o_timeout_init(fw->loop, &s->t, ms);
+    *slot = s;
+    return &s->t;
+}
+
+static void on_wake(h2o_multithread_receiver_t *recv, h2o_linklist_t *messages);
+
+void stt_changes_worker_init(stt_worker_t *w, h2o_loop_t *loop)
+{
+    feeds_t *fw = stt_xcalloc(1, sizeof(*fw));
+    fw->w = w;
+    fw->loop = loop;
+    pthread_mutex_init(&fw->lock, NULL);
+    fw->timers = stt_xcalloc(32, sizeof(*fw->timers)); /* never moves: h2o links into it */
+    h2o_multithread_queue_t *q = h2o_multithread_create_queue(loop);
+    h2o_multithread_register_receiver(q, &fw->recv, on_wake);
+    stt_worker_set_feeds(w, fw);
+}
+
+void stt_changes_notify(void *ctx, stt_db_t *db, uint64_t seq)
+{
+    stt_server_t *srv = ctx;
+    for (size_t i = 0; i < srv->nworkers; i++) {
+        feeds_t *fw = stt_worker_feeds(srv->workers[i]);
+        if (!fw || atomic_load(&fw->nwaiting) == 0)
+            continue;
+        h2o_multithread_message_t *msg = NULL;
+        pthread_mutex_lock(&fw->lock);
+        bool have = false;
+        for (size_t k = 0; k < fw->npending; k++)
+            have |= fw->pending[k] == db;
+        if (!have) {
+            if (fw->npending == fw->cappending) {
+                fw->cappending = fw->cappending ? fw->cappending * 2 : 8;
+                fw->pending = stt_xrealloc(fw->pending, fw->cappending * sizeof(*fw->pending));
+            }
+            fw->pending[fw->npending++] = db;
+        }
+        if (!fw->messaged) {
+            fw->messaged = 1;
+            msg = stt_xcalloc(1, sizeof(*msg));
+        }
+        pthread_mutex_unlock(&fw->lock);
+        if (msg)
+            h2o_multithread_send_message(&fw->recv, msg);
+    }
+}
+
+static void feed_unregister(feed_t *f)
+{
+    if (!f->registered)
+        return;
+    feeds_t *fw = f->fw;
+    if (f->prev)
+        f->prev->next = f->next;
+    else
+        fw->head = f->next;
+    if (f->next)
+        f->next->prev = f->prev;
+    f->prev = f->next = NULL;
+    f->registered = false;
+    atomic_fetch_sub(&fw->nwaiting, 1);
+}
+
+static void feed_register(feed_t *f)
+{
+    if (f->registered)
+        return;
+    feeds_t *fw = f->fw;
+    f->next = fw->head;
+    f->prev = NULL;
+    if (fw->head)
+        fw->head->prev = f;
+    fw->head = f;
+    f->registered = true;
+    atomic_fetch_add(&fw->nwaiting, 1);
+}
+
+static void on_wake(h2o_multithread_receiver_t *recv, h2o_linklist_t *messages)
+{
+    feeds_t *fw = (feeds_t *)((char *)recv - offsetof(feeds_t, recv));
+    while (!h2o_linklist_is_empty(messages)) {
+        h2o_multithread_message_t *m = H2O_STRUCT_FROM_MEMBER(h2o_multithread_message_t, link, messages->next);
+        h2o_linklist_unlink(&m->link);
+        free(m);
+    }
+    pthread_mutex_lock(&fw->lock);
+    size_t n = fw->npending;
+    stt_db_t *dbs[64];
+    bool all = n > 64;
+    if (!all)
+        memcpy(dbs, fw->pending, n * sizeof(*dbs));
+    fw->npending = 0;
+    fw->messaged = 0;
+    pthread_mutex_unlock(&fw->lock);
+    /* resume matching feeds; a resumed feed may unregister itself, so take next first */
+    feed_t *f = fw->head;
+    while (f) {
+        feed_t *next = f->next;
+        bool hit = all;
+        for (size_t i = 0; !hit && i < n; i++)
+            hit = dbs[i] == f->r->db;
+        if (hit && f->waiting) {
+            f->waiting = false;
+            stt_stream_resume(f->stream);
+        }
+        f = next;
+    }
+}
+
+/* ------------------------------------------------------------------ rows */
+
+static bool want_id(feed_t *f, const char *id, size_t idlen)
+{
+    if (f->filter == 1) {
+        for (size_t i = 0; i < f->ndoc_ids; i++)
+            if (f->doc_ids[i].len == idlen && memcmp(f->doc_ids[i].base, id, idlen) == 0)
+                return true;
+        return false;
+    }
+    if (f->filter == 3)
+        return idlen > 8 && memcmp(id, "_design/", 8) == 0;
+    return true;
+}
+
+typedef struct {
+    feed_t *f;
+    stt_reader_t *rd;
+    stt_buf_t *out;
+    size_t rows;
+    bool full;
+} scan_t;
+
+static bool selector_ok(feed_t *f, stt_reader_t *rd, const stt_doc_summary_t *s)
+{
+    stt_doc_t d;
+    if (stt_doc_get(rd, s->id, s->idlen, &d) != 0)
+        return false;
+    stt_buf_t b = STT_BUF_INIT;
+    stt_render_opts_t o = {0};
+    bool ok = false;
+    if (stt_doc_render(rd, &d, d.winner, &o, &b) == 0) {
+        stt_arena_t a = STT_ARENA_INIT;
+        stt_json_t doc;
+        if (stt_json_parse(&a, b.base, b.len, &doc, NULL, 0) == 0)
+            ok = stt_selector_match(f->selector, &doc);
+        stt_arena_free(&a);
+    }
+    stt_buf_free(&b);
+    stt_doc_free(&d);
+    return ok;
+}
+
+static void write_row(feed_t *f, stt_reader_t *rd, const stt_doc_summary_t *s, stt_buf_t *out, bool last_hint)
+{
+    f->rowi++;
+    stt_buf_appends(out, "{\"seq\":");
+    if (f->seq_interval > 1 && (f->rowi % f->seq_interval) != 0 && !last_hint)
+        stt_buf_appends(out, "null");
+    else
+        stt_seq_format(out, s->seq);
+    stt_buf_appends(out, ",\"id\":");
+    stt_json_write_str(out, s->id, s->idlen);
+    stt_buf_appends(out, ",\"changes\":[");
+    size_t n = f->all_docs ? s->nleaves : 1;
+    for (size_t i = 0; i < n; i++) {
+        stt_buf_appends(out, i ? ",{\"rev\":\"" : "{\"rev\":\"");
+        stt_buf_append(out, s->leaf_rev[i], s->leaf_revlen[i]);
+        stt_buf_appends(out, "\"}");
+    }
+    stt_buf_appendc(out, ']');
+    if (s->deleted)
+        stt_buf_appends(out, ",\"deleted\":true");
+    if (f->include_docs) {
+        stt_doc_t d;
+        stt_buf_appends(out, ",\"doc\":");
+        if (stt_doc_get(rd, s->id, s->idlen, &d) == 0) {
+            if (stt_doc_render(rd, &d, d.winner, &f->ro, out) != 0)
+                stt_buf_appends(out, "null");
+            stt_doc_free(&d);
+        } else {
+            stt_buf_appends(out, "null");
+        }
+    }
+    stt_buf_appendc(out, '}');
+}
+
+static int on_change(void *ctx, const stt_doc_summary_t *s)
+{
+    scan_t *sc = ctx;
+    feed_t *f = sc->f;
+    if (f->sent >= f->limit)
+        return 1;
+    f->last_seq = s->seq;
+    if (!want_id(f, s->id, s->idlen) || (f->filter == 2 && !selector_ok(f, sc->rd, s)))
+        return 0;
+    stt_buf_t *out = sc->out;
+    switch (f->mode) {
+    case FEED_NORMAL:
+    case FEED_LONGPOLL:
+        if (f->sent)
+            stt_buf_appends(out, ",\n");
+        write_row(f, sc->rd, s, out, f->sent + 1 == f->limit);
+        break;
+    case FEED_CONTINUOUS:
+        write_row(f, sc->rd, s, out, true);
+        stt_buf_appendc(out, '\n');
+        break;
+    case FEED_EVENTSOURCE:
+        stt_buf_appends(out, "data: ");
+        write_row(f, sc->rd, s, out, true);
+        stt_buf_appends(out, "\nid: ");
+        stt_seq_format(out, s->seq);
+        stt_buf_appends(out, "\n\n");
+        break;
+    }
+    f->sent++;
+    sc->rows++;
+    if (out->len >= 64 * 1024) {
+        sc->full = true;
+        return 1;
+    }
+    return 0;
+}
+
+typedef struct {
+    uint64_t n, max;
+} count_t;
+
+static int count_rest(void *ctx, const stt_doc_summary_t *s)
+{
+    count_t *c = ctx;
+    return ++c->n >= c->max;
+}
+
+/* Changes after last_seq not sent: exact up to a bound, then the seq distance,
+ * which is an upper bound (a doc updated twice holds one entry). */
+static uint64_t pending_after(feed_t *f, stt_reader_t *rd)
+{
+    if (f->descending)
+        return 0;
+    count_t c = {0, 2000};
+    stt_changes_scan(rd, f->last_seq, false, count_rest, &c);
+    if (c.n < c.max)
+        return c.n;
+    stt_db_info_t in;
+    stt_db_info(f->r->db, &in);
+    return in.update_seq > f->last_seq ? in.update_seq - f->last_seq : c.n;
+}
+
+static void write_end(feed_t *f, stt_reader_t *rd, stt_buf_t *out)
+{
+    switch (f->mode) {
+    case FEED_NORMAL:
+    case FEED_LONGPOLL:
+        stt_buf_appends(out, f->sent ? "\n],\n\"last_seq\":" : "],\n\"last_seq\":");
+        stt_seq_format(out, f->last_seq);
+        stt_buf_appends(out, ",\"pending\":");
+        stt_buf_append_u64(out, rd ? pending_after(f, rd) : 0);
+        stt_buf_appends(out, "}\n");
+        break;
+    case FEED_CONTINUOUS:
+        stt_buf_appends(out, "{\"last_seq\":");
+        stt_seq_format(out, f->last_seq);
+        stt_buf_appends(out, ",\"pending\":");
+        stt_buf_append_u64(out, rd ? pending_after(f, rd) : 0);
+        stt_buf_appends(out, "}\n");
+        break;
+    case FEED_EVENTSOURCE:
+        break;
+    }
+}
+
+/* ------------------------------------------------------------------ timers */
+
+static void on_heartbeat(h2o_timeout_entry_t *e)
+{
+    feed_t *f = (feed_t *)((char *)e - offsetof(feed_t, hb));
+    f->hb_due = true;
+    if (f->waiting) {
+        f->waiting = false;
+        stt_stream_resume(f->stream);
+    }
+}
+
+static void on_timeout(h2o_timeout_entry_t *e)
+{
+    feed_t *f = (feed_t *)((char *)e - offsetof(feed_t, to));
+    f->timed_out = true;
+    if (f->waiting) {
+        f->waiting = false;
+        stt_stream_resume(f->stream);
+    }
+}
+
+static void arm_heartbeat(feed_t *f)
+{
+    if (!f->heartbeat_ms)
+        return;
+    if (h2o_timeout_is_linked(&f->hb))
+        h2o_timeout_unlink(&f->hb);
+    h2o_timeout_link(f->fw->loop, timer_for(f->fw, f->heartbeat_ms, &f->hb_slot), &f->hb);
+}
+
+/* ------------------------------------------------------------------ producer */
+
+static int feed_produce(stt_stream_t *s, stt_buf_t *out)
+{
+    feed_t *f = s->ctx;
+    if (!f->started) {
+        f->started = true;
+        if (f->mode == FEED_NORMAL || f->mode == FEED_LONGPOLL)
+            stt_buf_appends(out, "{\"results\":[\n");
+        if (f->timeout_ms)
+            h2o_timeout_link(f->fw->loop, timer_for(f->fw, f->timeout_ms, &f->to_slot), &f->to);
+        arm_heartbeat(f);
+    }
+    if (f->hb_due) {
+        f->hb_due = false;
+        stt_buf_appendc(out, '\n');
+        arm_heartbeat(f);
+    }
+    stt_reader_t *rd;
+    stt_reader_open(f->r->db, &rd);
+    scan_t sc = {f, rd, out, 0, false};
+    int rc = 1;
+    if (f->sent < f->limit && !f->timed_out) {
+        uint64_t from = f->last_seq;
+        if (f->descending) {
+            stt_changes_scan(rd, from, true, on_change, &sc);
+        } else {
+            stt_changes_scan(rd, from, false, on_change, &sc);
+        }
+    }
+    if (sc.full) {
+        rc = 1; /* more to scan */
+    } else if (f->mode == FEED_NORMAL || f->sent >= f->limit || f->timed_out || f->descending ||
+               (f->mode == FEED_LONGPOLL && f->sent > 0)) {
+        write_end(f, rd, out);
+        rc = 0;
+    } else {
+        /* caught up: wait for a commit, a heartbeat or the timeout */
+        f->waiting = true;
+        feed_register(f);
+        rc = 2;
+    }
+    stt_reader_close(rd);
+    return rc;
+}
+
+static void feed_stop(stt_stream_t *s)
+{
+    feed_t *f = s->ctx;
+    feed_unregister(f);
+    if (h2o_timeout_is_linked(&f->hb))
+        h2o_timeout_unlink(&f->hb);
+    if (h2o_timeout_is_linked(&f->to))
+        h2o_timeout_unlink(&f->to);
+    f->waiting = false;
+    stt_selector_free(f->selector);
+    f->selector = NULL;
+}
+
+static const stt_stream_ops_t feed_ops = {feed_produce, feed_stop};
+
+/* ------------------------------------------------------------------ request */
+
+static int parse_ms(stt_hreq_t *r, const char *key, uint64_t *out, uint64_t dflt_true)
+{
+    const stt_qparam_t *p = stt_q_get(r, key);
+    if (!p)
+        return 0;
+    if (strcmp(p->val, "true") == 0) {
+        *out = dflt_true;
+        return 0;
+    }
+    return stt_q_uint(r, key, out);
+}
+
+static int set_doc_ids(stt_hreq_t *r, feed_t *f, const stt_json_t *ids)
+{
+    if (!ids || ids->type != STT_JSON_ARRAY) {
+        stt_reply_error_raw(r, 400, "bad_request", "`doc_ids` filter parameter is not a list of doc ids.");
+        return -1;
+    }
+    f->doc_ids = stt_arena_alloc(&r->arena, (ids->len ? ids->len : 1) * sizeof(h2o_iovec_t));
+    for (uint32_t i = 0; i < ids->len; i++) {
+        if (ids->u.items[i].type != STT_JSON_STRING) {
+            stt_reply_error_raw(r, 400, "bad_request", "`doc_ids` filter parameter is not a list of doc ids.");
+            return -1;
+        }
+        f->doc_ids[f->ndoc_ids++] = h2o_iovec_init(ids->u.items[i].u.s, ids->u.items[i].len);
+    }
+    return 0;
+}
+
+void stt_h_changes(stt_hreq_t *r)
+{
+    feed_t *f = stt_arena_alloc(&r->arena, sizeof(*f));
+    memset(f, 0, sizeof(*f));
+    f->r = r;
+    f->fw = stt_worker_feeds(r->w);
+    f->hb.cb = on_heartbeat;
+    f->to.cb = on_timeout;
+    f->limit = UINT64_MAX;
+    const stt_qparam_t *feed = stt_q_get(r, "feed");
+    if (feed) {
+        if (strcmp(feed->val, "longpoll") == 0)
+            f->mode = FEED_LONGPOLL;
+        else if (strcmp(feed->val, "continuous") == 0)
+            f->mode = FEED_CONTINUOUS;
+        else if (strcmp(feed->val, "eventsource") == 0)
+            f->mode = FEED_EVENTSOURCE;
+        else if (strcmp(feed->val, "normal") != 0) {
+            stt_reply_error_raw(r, 400, "bad_request", "Supported `feed` types: normal, continuous, live, longpoll, "
+                                                       "eventsource");
+            return;
+        }
+    }
+    const stt_qparam_t *style = stt_q_get(r, "style");
+    if (style) {
+        if (strcmp(style->val, "all_docs") == 0)
+            f->all_docs = true;
+        else if (strcmp(style->val, "main_only") != 0) {
+            stt_reply_error_raw(r, 400, "bad_request", "Supported `style` values: main_only, all_docs");
+            return;
+        }
+    }
+    if (stt_q_uint(r, "limit", &f->limit) || stt_q_bool(r, "descending", &f->descending) ||
+        stt_q_bool(r, "include_docs", &f->include_docs) || stt_q_uint(r, "seq_interval", &f->seq_interval) ||
+        parse_ms(r, "heartbeat", &f->heartbeat_ms, 60000) || parse_ms(r, "timeout", &f->timeout_ms, 60000) ||
+        stt_render_opts_from_query(r, &f->ro))
+        return;
+    f->ro.revs = false;
+    f->ro.revs_info = false;
+    if (f->limit == 0)
+        f->limit = 1; /* CouchDB treats limit=0 as 1 */
+    stt_db_info_t in;
+    stt_db_info(r->db, &in);
+    const stt_qparam_t *since = stt_q_get(r, "since");
+    if (!since)
+        since = stt_q_get(r, "last-event-id");
+    if (since && stt_seq_parse(since->val, since->vallen, in.update_seq, &f->last_seq) != 0) {
+        stt_reply_error_raw(r, 400, "bad_request", "Malformed sequence supplied in 'since' parameter.");
+        return;
+    }
+    if (f->descending && !since)
+        f->last_seq = 0;
+    if (f->mode != FEED_NORMAL && !f->timeout_ms && !f->heartbeat_ms)
+        f->timeout_ms = 60000; /* CouchDB's default changes timeout */
+    if (f->mode == FEED_NORMAL)
+        f->heartbeat_ms = f->timeout_ms = 0;
+    if (f->heartbeat_ms && f->heartbeat_ms < 100)
+        f->heartbeat_ms = 100;
+    /* filters */
+    const stt_qparam_t *filter = stt_q_get(r, "filter");
+    stt_json_t *body = NULL;
+    if (r->method == STT_M_POST && r->req->entity.len) {
+        body = stt_arena_alloc(&r->arena, sizeof(*body));
+        if (stt_body_json(r, body, "Request body must be a JSON object") != 0)
+            return;
+    }
+    if (filter) {
+        if (strcmp(filter->val, "_doc_ids") == 0) {
+            f->filter = 1;
+            const stt_json_t *ids = body ? stt_json_get(body, "doc_ids") : NULL;
+            if (!ids && stt_q_json(r, "doc_ids", &ids) != 0)
+                return;
+            if (set_doc_ids(r, f, ids) != 0)
+                return;
+        } else if (strcmp(filter->val, "_selector") == 0) {
+            f->filter = 2;
+            const stt_json_t *sel = body ? stt_json_get(body, "selector") : NULL;
+            char err[256];
+            if (!sel || sel->type != STT_JSON_OBJECT) {
+                stt_reply_error_raw(r, 400, "bad_request", "Selector must be specified in POST payload");
+                return;
+            }
+            if (stt_selector_compile(&r->arena, sel, &f->selector, err, sizeof(err)) != 0) {
+                stt_reply_error_raw(r, 400, "bad_request", err);
+                return;
+            }
+        } else if (strcmp(filter->val, "_design") == 0) {
+            f->filter = 3;
+        } else if (strcmp(filter->val, "_view") == 0) {
+            stt_reply_error_raw(r, 400, "bad_request", "settee has no views: filter=_view is not supported");
+            return;
+        } else {
+            stt_reply_error_raw(r, 400, "bad_request",
+                                "settee runs no JavaScript: design-document filters are not supported; use "
+                                "_doc_ids, _selector or _design");
+            return;
+        }
+    }
+    const char *ctype = f->mode == FEED_EVENTSOURCE ? "text/event-stream" : "application/json";
+    f->stream = stt_stream_start(r, 200, ctype, &feed_ops, f,
+                                 (const char *const[]){"cache-control", "must-revalidate", NULL});
+}

@@ -1,0 +1,612 @@
+/* Document endpoints: GET/HEAD/PUT/DELETE/COPY /{db}/{docid}, POST /{db}, and the
+ * _local documents. open_revs answers in JSON here; multipart answers live in
+ * h_multipart.c. */
+#include "src/http/http.h"
+#include "src/http/multipart.h"
+#include "replication/replication.h"
+#include "src/common/codec.h"
+#include "src/common/err.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------ helpers */
+
+/* Rev from ?rev= or If-Match. 0 (has set or not), -1 after replying 400. */
+static int query_rev(stt_hreq_t *r, stt_rev_t *rev, bool *has)
+{
+    *has = false;
+    const stt_qparam_t *q = stt_q_get(r, "rev");
+    const char *s = NULL;
+    size_t len = 0;
+    if (q) {
+        s = q->val;
+        len = q->vallen;
+    } else {
+        const h2o_iovec_t *im = stt_header(r, "if-match");
+        if (im) {
+            s = im->base;
+            len = im->len;
+            if (len >= 2 && s[0] == '"' && s[len - 1] == '"')
+                s++, len -= 2;
+        }
+    }
+    if (!s)
+        return 0;
+    if (stt_rev_parse(s, len, rev) != 0) {
+        stt_reply_error(r, STT_E_BAD_REV, NULL);
+        return -1;
+    }
+    *has = true;
+    return 0;
+}
+
+static bool rev_eq(const stt_rev_t *a, const stt_rev_t *b)
+{
+    return a->gen == b->gen && a->idlen == b->idlen && memcmp(a->id, b->id, a->idlen) == 0;
+}
+
+int stt_render_opts_from_query(stt_hreq_t *r, stt_render_opts_t *o)
+{
+    memset(o, 0, sizeof(*o));
+    bool meta = false;
+    if (stt_q_bool(r, "revs", &o->revs) || stt_q_bool(r, "revs_info", &o->revs_info) ||
+        stt_q_bool(r, "conflicts", &o->conflicts) || stt_q_bool(r, "deleted_conflicts", &o->deleted_conflicts) ||
+        stt_q_bool(r, "local_seq", &o->local_seq) || stt_q_bool(r, "attachments", &o->attachments) ||
+        stt_q_bool(r, "att_encoding_info", &o->att_encoding_info) || stt_q_bool(r, "meta", &meta))
+        return -1;
+    if (meta)
+        o->revs_info = o->conflicts = o->deleted_conflicts = o->local_seq = true;
+    const stt_json_t *since;
+    if (stt_q_json(r, "atts_since", &since) != 0)
+        return -1;
+    if (since && since->type == STT_JSON_ARRAY) {
+        stt_rev_t *revs = stt_arena_alloc(&r->arena, (since->len ? since->len : 1) * sizeof(*revs));
+        size_t n = 0;
+        for (uint32_t i = 0; i < since->len; i++)
+            if (since->u.items[i].type == STT_JSON_STRING &&
+                stt_rev_parse(since->u.items[i].u.s, since->u.items[i].len, &revs[n]) == 0)
+                n++;
+        o->atts_since = revs;
+        o->natts_since = n;
+    }
+    stt_db_info_t in;
+    stt_db_info(r->db, &in);
+    o->revs_limit = in.revs_limit;
+    return 0;
+}
+
+/* Reply of a successful single-doc write: {"ok":true,"id","rev"} + etag/location. */
+static void reply_written(stt_hreq_t *r, int status, const char *id, size_t idlen, const char *rev, bool location)
+{
+    stt_buf_t b = STT_BUF_INIT, etag = STT_BUF_INIT, loc = STT_BUF_INIT, path = STT_BUF_INIT;
+    stt_buf_appends(&b, "{\"ok\":true,\"id\":");
+    stt_json_write_str(&b, id, idlen);
+    stt_buf_appends(&b, ",\"rev\":");
+    stt_json_write_cstr(&b, rev);
+    stt_buf_appendc(&b, '}');
+    stt_buf_appendf(&etag, "\"%s\"", rev);
+    const char *h[6] = {"etag", etag.base, NULL};
+    if (location) {
+        stt_buf_appendc(&path, '/');
+        stt_url_encode(&path, r->dbname.base, r->dbname.len);
+        stt_buf_appendc(&path, '/');
+        stt_url_encode(&path, id, idlen);
+        if (r->attname.len) {
+            stt_buf_appendc(&path, '/');
+            stt_url_encode(&path, r->attname.base, r->attname.len);
+        }
+        stt_reply_location(r, &loc, path.base, path.len);
+        h[2] = "location";
+        h[3] = loc.base;
+        h[4] = NULL;
+    }
+    stt_reply_json_h(r, status, &b, h);
+    stt_buf_free(&etag);
+    stt_buf_free(&loc);
+    stt_buf_free(&path);
+}
+
+/* Writes one doc and replies. */
+static void write_one(stt_hreq_t *r, stt_doc_write_t *w, bool new_edits, bool batch)
+{
+    stt_doc_result_t res;
+    int rc = stt_doc_write(r->db, w, 1, new_edits, &res);
+    if (!rc)
+        rc = res.err;
+    if (rc) {
+        stt_reply_error(r, rc, NULL);
+        return;
+    }
+    if (!new_edits) {
+        stt_buf_t rev = STT_BUF_INIT;
+        stt_rev_format(&rev, w->gen, w->path[0].id, w->path[0].idlen);
+        snprintf(res.rev, sizeof(res.rev), "%s", rev.base);
+        stt_buf_free(&rev);
+    }
+    if (batch) {
+        stt_buf_t b = STT_BUF_INIT;
+        stt_buf_appends(&b, "{\"ok\":true,\"id\":");
+        stt_json_write_str(&b, w->id, w->idlen);
+        stt_buf_appendc(&b, '}');
+        stt_reply_json(r, 202, &b);
+        return;
+    }
+    reply_written(r, w->deleted ? 200 : 201, w->id, w->idlen, res.rev, true);
+}
+
+static bool too_large(stt_hreq_t *r, size_t len)
+{
+    if (len <= stt__server->cfg->max_document_size)
+        return false;
+    stt_buf_t b = STT_BUF_INIT;
+    stt_buf_appends(&b, "{\"error\":\"document_too_large\",\"reason\":");
+    stt_json_write_str(&b, r->docid.base ? r->docid.base : "", r->docid.len);
+    stt_buf_appendc(&b, '}');
+    stt_reply_json(r, 413, &b);
+    return true;
+}
+
+/* ------------------------------------------------------------------ GET */
+
+static void get_open_revs(stt_hreq_t *r, stt_reader_t *rd, stt_doc_t *d, bool found, const stt_render_opts_t *o)
+{
+    const stt_qparam_t *q = stt_q_get(r, "open_revs");
+    bool latest = false;
+    if (stt_q_bool(r, "latest", &latest) != 0)
+        return;
+    /* nodes to return: leaves for "all", else per requested rev */
+    size_t cap = found ? d->tree.n : 0;
+    int *nodes = NULL;
+    size_t nnodes = 0;
+    const stt_json_t *list = NULL;
+    if (strcmp(q->val, "all") != 0) {
+        if (stt_q_json(r, "open_revs", &list) != 0)
+            return;
+        if (list->type != STT_JSON_ARRAY) {
+            stt_reply_error_raw(r, 400, "bad_request", "open_revs must be an array or \"all\"");
+            return;
+        }
+        for (uint32_t i = 0; i < list->len; i++) {
+            stt_rev_t rv;
+            if (list->u.items[i].type != STT_JSON_STRING ||
+                stt_rev_parse(list->u.items[i].u.s, list->u.items[i].len, &rv) != 0) {
+                stt_reply_error(r, STT_E_BAD_REV, NULL);
+                return;
+            }
+        }
+    }
+    /* entries: node index, or -1 with a missing rev text */
+    typedef struct {
+        int node;
+        const stt_json_t *missing;
+    } ent_t;
+    ent_t *ents = stt_arena_alloc(&r->arena, (cap + (list ? list->len : 0) + 1) * sizeof(ent_t));
+    size_t nents = 0;
+    if (!list) {
+        nodes = stt_xmalloc((cap ? cap : 1) * sizeof(int));
+        nnodes = found ? stt_revtree_leaves_under(&d->tree, -1, nodes) : 0;
+        for (size_t i = 0; i < nnodes; i++)
+            ents[nents++] = (ent_t){nodes[i], NULL};
+    } else {
+        nodes = stt_xmalloc((cap ? cap : 1) * sizeof(int));
+        for (uint32_t i = 0; i < list->len; i++) {
+            stt_rev_t rv;
+            stt_rev_parse(list->u.items[i].u.s, list->u.items[i].len, &rv);
+            int node = found ? stt_revtree_find(&d->tree, rv.gen, rv.id, rv.idlen) : -1;
+            if (node >= 0 && latest && !stt_revtree_is_leaf(&d->tree, node)) {
+                size_t n = stt_revtree_leaves_under(&d->tree, node, nodes);
+                for (size_t k = 0; k < n; k++) {
+                    bool dup = false;
+                    for (size_t e = 0; e < nents; e++)
+                        dup |= ents[e].node == nodes[k];
+                    if (!dup)
+                        ents[nents++] = (ent_t){nodes[k], NULL};
+                }
+                continue;
+            }
+            if (node >= 0 && !(d->tree.nodes[node].flags & STT_REV_HAS_BODY))
+                node = -1;
+            bool dup = false;
+            for (size_t e = 0; node >= 0 && e < nents; e++)
+                dup |= ents[e].node == node;
+            if (!dup)
+                ents[nents++] = (ent_t){node, node < 0 ? &list->u.items[i] : NULL};
+        }
+    }
+    free(nodes);
+    if (stt_accepts(r, "multipart/mixed")) {
+        stt_mp_part_t *parts = stt_arena_alloc(&r->arena, (nents ? nents : 1) * sizeof(*parts));
+        for (size_t i = 0; i < nents; i++) {
+            parts[i].node = ents[i].node;
+            parts[i].missing = ents[i].missing ? ents[i].missing->u.s : NULL;
+            parts[i].missinglen = ents[i].missing ? ents[i].missing->len : 0;
+        }
+        stt_mp_reply_open_revs(r, rd, found ? d : NULL, parts, nents, o);
+        return;
+    }
+    stt_buf_t b = STT_BUF_INIT;
+    stt_buf_appendc(&b, '[');
+    for (size_t i = 0; i < nents; i++) {
+        if (i)
+            stt_buf_appendc(&b, ',');
+        if (ents[i].node < 0) {
+            stt_buf_appends(&b, "{\"missing\":");
+            stt_json_write(&b, ents[i].missing);
+            stt_buf_appendc(&b, '}');
+            continue;
+        }
+        stt_buf_appends(&b, "{\"ok\":");
+        if (stt_doc_render(rd, d, ents[i].node, o, &b) != 0) {
+            stt_buf_free(&b);
+            stt_reply_error(r, STT_E_IO, NULL);
+            return;
+        }
+        stt_buf_appendc(&b, '}');
+    }
+    stt_buf_appendc(&b, ']');
+    stt_reply_json(r, 200, &b);
+}
+
+static void get_doc(stt_hreq_t *r)
+{
+    stt_render_opts_t o;
+    if (stt_render_opts_from_query(r, &o) != 0)
+        return;
+    stt_rev_t rev;
+    bool has_rev;
+    const stt_qparam_t *rq = stt_q_get(r, "rev");
+    if (rq) {
+        if (stt_rev_parse(rq->val, rq->vallen, &rev) != 0) {
+            stt_reply_error(r, STT_E_BAD_REV, NULL);
+            return;
+        }
+        has_rev = true;
+    } else {
+        has_rev = false;
+    }
+    stt_reader_t *rd;
+    stt_reader_open(r->db, &rd);
+    stt_doc_t d;
+    int rc = stt_doc_get(rd, r->docid.base, r->docid.len, &d);
+    if (rc && rc != STT_E_NOT_FOUND) {
+        stt_reply_error(r, rc, NULL);
+        goto exit_reader;
+    }
+    if (stt_q_get(r, "open_revs")) {
+        get_open_revs(r, rd, &d, rc == 0, &o);
+        if (rc == 0)
+            stt_doc_free(&d);
+        goto exit_reader;
+    }
+    if (rc) {
+        stt_reply_error(r, STT_E_NOT_FOUND, NULL);
+        goto exit_reader;
+    }
+    int node = d.winner;
+    if (has_rev) {
+        node = stt_revtree_find(&d.tree, rev.gen, rev.id, rev.idlen);
+        if (node < 0 || !(d.tree.nodes[node].flags & STT_REV_HAS_BODY)) {
+            stt_reply_error(r, STT_E_NOT_FOUND, NULL);
+            goto exit_doc;
+        }
+    } else if (d.tree.nodes[node].flags & STT_REV_DELETED) {
+        stt_reply_error(r, STT_E_DELETED, NULL);
+        goto exit_doc;
+    }
+    stt_buf_t etag = STT_BUF_INIT;
+    stt_buf_appendc(&etag, '"');
+    stt_revtree_format(&d.tree, node, &etag);
+    stt_buf_appendc(&etag, '"');
+    const h2o_iovec_t *inm = stt_header(r, "if-none-match");
+    if (inm && inm->len == etag.len && memcmp(inm->base, etag.base, etag.len) == 0) {
+        const char *h[] = {"etag", etag.base, NULL};
+        stt_reply_bytes(r, 304, NULL, NULL, 0, false, h);
+        stt_buf_free(&etag);
+        goto exit_doc;
+    }
+    if (o.attachments && stt_accepts(r, "multipart/related")) {
+        stt_mp_reply_doc_related(r, rd, &d, node, &o, etag.base);
+        stt_buf_free(&etag);
+        goto exit_doc;
+    }
+    stt_buf_t b = STT_BUF_INIT;
+    if ((rc = stt_doc_render(rd, &d, node, &o, &b)) != 0) {
+        stt_buf_free(&b);
+        stt_reply_error(r, rc == STT_E_NOT_FOUND ? STT_E_NOT_FOUND : rc, NULL);
+    } else {
+        const char *h[] = {"etag", etag.base, NULL};
+        stt_reply_json_h(r, 200, &b, h);
+    }
+    stt_buf_free(&etag);
+exit_doc:
+    stt_doc_free(&d);
+exit_reader:
+    stt_reader_close(rd);
+}
+
+/* ------------------------------------------------------------------ PUT / DELETE / POST */
+
+static void put_doc(stt_hreq_t *r)
+{
+    bool new_edits = true, batch = false;
+    if (stt_q_bool(r, "new_edits", &new_edits) != 0)
+        return;
+    const stt_qparam_t *bq = stt_q_get(r, "batch");
+    batch = bq && strcmp(bq->val, "ok") == 0;
+    const h2o_iovec_t *ct = stt_header(r, "content-type");
+    if (ct && ct->len >= 17 && strncasecmp(ct->base, "multipart/related", 17) == 0) {
+        stt_mp_put_doc(r, new_edits);
+        return;
+    }
+    if (too_large(r, r->req->entity.len))
+        return;
+    stt_json_t body;
+    if (stt_body_json(r, &body, NULL) != 0)
+        return;
+    stt_doc_parse_opts_t po = {.new_edits = new_edits, .url_id = r->docid.base, .url_idlen = r->docid.len};
+    stt_doc_write_t w;
+    const char *reason = NULL;
+    int rc = stt_doc_parse(&r->arena, &body, &po, &w, &reason);
+    if (rc) {
+        stt_reply_error(r, rc, reason);
+        return;
+    }
+    w.id = r->docid.base; /* the URL names the doc */
+    w.idlen = r->docid.len;
+    if ((rc = stt_docid_check(w.id, w.idlen, &reason)) != 0) {
+        stt_reply_error(r, rc, reason);
+        return;
+    }
+    stt_rev_t qrev;
+    bool has_qrev;
+    if (query_rev(r, &qrev, &has_qrev) != 0)
+        return;
+    if (has_qrev) {
+        if (w.has_prev && !rev_eq(&w.prev, &qrev)) {
+            stt_reply_error_raw(r, 400, "bad_request",
+                                "Document rev from request body and query string have different values");
+            return;
+        }
+        w.prev = qrev;
+        w.has_prev = true;
+        if (!new_edits && !w.npath) {
+            stt_rev_t *p = stt_arena_alloc(&r->arena, sizeof(*p));
+            *p = qrev;
+            w.gen = qrev.gen;
+            w.path = p;
+            w.npath = 1;
+        }
+    }
+    if (!new_edits && !w.npath) {
+        stt_reply_error_raw(r, 400, "bad_request",
+                            "When `new_edits: false`, the document needs `_rev` or `_revisions` specified");
+        return;
+    }
+    write_one(r, &w, new_edits, batch);
+}
+
+static void delete_doc(stt_hreq_t *r)
+{
+    stt_doc_write_t w = {.id = r->docid.base, .idlen = r->docid.len, .body = "{}", .bodylen = 2, .deleted = true};
+    const char *reason;
+    int rc = stt_docid_check(w.id, w.idlen, &reason);
+    if (rc) {
+        stt_reply_error(r, rc, reason);
+        return;
+    }
+    if (query_rev(r, &w.prev, &w.has_prev) != 0)
+        return;
+    if (!w.has_prev) {
+        stt_reply_error(r, STT_E_CONFLICT, NULL);
+        return;
+    }
+    write_one(r, &w, true, false);
+}
+
+void stt_h_doc_post(stt_hreq_t *r)
+{
+    const h2o_iovec_t *ct = stt_header(r, "content-type");
+    if (!ct || ct->len < 16 || strncasecmp(ct->base, "application/json", 16) != 0) {
+        stt_reply_error(r, STT_E_UNSUPPORTED_MEDIA, NULL);
+        return;
+    }
+    if (too_large(r, r->req->entity.len))
+        return;
+    stt_json_t body;
+    if (stt_body_json(r, &body, "Document must be a JSON object") != 0)
+        return;
+    stt_doc_parse_opts_t po = {.new_edits = true};
+    stt_doc_write_t w;
+    const char *reason = NULL;
+    int rc = stt_doc_parse(&r->arena, &body, &po, &w, &reason);
+    if (rc) {
+        stt_reply_error(r, rc, reason);
+        return;
+    }
+    if (!w.id) {
+        char *u = stt_arena_alloc(&r->arena, 33);
+        stt_uuid_random(u);
+        w.id = u;
+        w.idlen = 32;
+    }
+    const stt_qparam_t *bq = stt_q_get(r, "batch");
+    r->docid = h2o_iovec_init(w.id, w.idlen);
+    write_one(r, &w, true, bq && strcmp(bq->val, "ok") == 0);
+}
+
+/* COPY /db/src with Destination: dst[?rev=R] */
+static void copy_doc(stt_hreq_t *r)
+{
+    const h2o_iovec_t *dest = stt_header(r, "destination");
+    if (!dest || dest->len == 0) {
+        stt_reply_error_raw(r, 400, "bad_request", "Destination header is mandatory for COPY.");
+        return;
+    }
+    const char *q = memchr(dest->base, '?', dest->len);
+    size_t idlen = q ? (size_t)(q - dest->base) : dest->len;
+    stt_doc_write_t w = {0};
+    w.id = stt_arena_strndup(&r->arena, dest->base, idlen);
+    w.idlen = idlen;
+    if (q && dest->len - idlen > 5 && memcmp(q, "?rev=", 5) == 0) {
+        const char *rv = q + 5;
+        if (stt_rev_parse(rv, dest->len - idlen - 5, &w.prev) != 0) {
+            stt_reply_error(r, STT_E_BAD_REV, NULL);
+            return;
+        }
+        w.prev.id = stt_arena_strndup(&r->arena, w.prev.id, w.prev.idlen);
+        w.has_prev = true;
+    }
+    stt_rev_t srcrev;
+    bool has_src;
+    if (query_rev(r, &srcrev, &has_src) != 0)
+        return;
+    stt_reader_t *rd;
+    stt_reader_open(r->db, &rd);
+    stt_doc_t d;
+    int rc = stt_doc_get(rd, r->docid.base, r->docid.len, &d);
+    if (rc) {
+        stt_reader_close(rd);
+        stt_reply_error(r, rc, NULL);
+        return;
+    }
+    int node = has_src ? stt_revtree_find(&d.tree, srcrev.gen, srcrev.id, srcrev.idlen) : d.winner;
+    stt_rev_body_t b = {0};
+    if (node < 0 || (!has_src && (d.tree.nodes[node].flags & STT_REV_DELETED)) || stt_doc_body(&d, node, &b) != 0) {
+        stt_doc_free(&d);
+        stt_reader_close(rd);
+        stt_reply_error(r, node >= 0 && !has_src ? STT_E_DELETED : STT_E_NOT_FOUND, NULL);
+        return;
+    }
+    w.body = stt_arena_memdup(&r->arena, b.json, b.jsonlen);
+    w.bodylen = b.jsonlen;
+    stt_att_in_t *atts = stt_arena_alloc(&r->arena, (b.natts ? b.natts : 1) * sizeof(*atts));
+    for (size_t i = 0; i < b.natts; i++) {
+        stt_buf_t data = STT_BUF_INIT;
+        stt_att_read(rd, b.atts[i].digest, &data);
+        memset(&atts[i], 0, sizeof(atts[i]));
+        atts[i].meta = b.atts[i];
+        atts[i].meta.name = stt_arena_memdup(&r->arena, b.atts[i].name, b.atts[i].namelen);
+        atts[i].meta.content_type = stt_arena_memdup(&r->arena, b.atts[i].content_type, b.atts[i].ctlen);
+        atts[i].meta.revpos = 0;
+        atts[i].data = stt_arena_memdup(&r->arena, data.base ? data.base : "", data.len);
+        atts[i].datalen = data.len;
+        stt_buf_free(&data);
+    }
+    w.atts = atts;
+    w.natts = b.natts;
+    stt_rev_body_free(&b);
+    stt_doc_free(&d);
+    stt_reader_close(rd);
+    r->docid = h2o_iovec_init(w.id, w.idlen);
+    write_one(r, &w, true, false);
+}
+
+void stt_h_doc(stt_hreq_t *r)
+{
+    switch (r->method) {
+    case STT_M_GET:
+    case STT_M_HEAD:
+        get_doc(r);
+        break;
+    case STT_M_PUT:
+        put_doc(r);
+        break;
+    case STT_M_DELETE:
+        delete_doc(r);
+        break;
+    case STT_M_COPY:
+        copy_doc(r);
+        break;
+    case STT_M_POST:
+        stt_reply_error_raw(r, 400, "bad_request", "POST to a document requires multipart/form-data");
+        break;
+    }
+}
+
+/* ------------------------------------------------------------------ _local */
+
+static void local_etag(char *out, size_t len, uint64_t rev)
+{
+    snprintf(out, len, "\"0-%llu\"", (unsigned long long)rev);
+}
+
+void stt_h_local(stt_hreq_t *r)
+{
+    const char *name = r->docid.base + 7; /* after "_local/" */
+    size_t namelen = r->docid.len - 7;
+    char etag[32], revs[32];
+    if (r->method == STT_M_GET || r->method == STT_M_HEAD) {
+        uint64_t rev;
+        stt_buf_t body = STT_BUF_INIT;
+        int rc = stt_local_get(r->db, name, namelen, &rev, &body);
+        if (rc) {
+            stt_buf_free(&body);
+            stt_reply_error(r, rc, NULL);
+            return;
+        }
+        bool want_revs = false;
+        if (stt_q_bool(r, "revs", &want_revs) != 0) {
+            stt_buf_free(&body);
+            return;
+        }
+        stt_buf_t b = STT_BUF_INIT;
+        stt_buf_appends(&b, "{\"_id\":");
+        stt_json_write_str(&b, r->docid.base, r->docid.len);
+        stt_buf_appendf(&b, ",\"_rev\":\"0-%llu\"", (unsigned long long)rev);
+        if (body.len > 2) {
+            stt_buf_appendc(&b, ',');
+            stt_buf_append(&b, body.base + 1, body.len - 2);
+        }
+        if (want_revs) {
+            snprintf(revs, sizeof(revs), "%llu", (unsigned long long)rev);
+            stt_buf_appendf(&b, ",\"_revisions\":{\"start\":0,\"ids\":[\"%s\"]}", revs);
+        }
+        stt_buf_appendc(&b, '}');
+        stt_buf_free(&body);
+        local_etag(etag, sizeof(etag), rev);
+        const char *h[] = {"etag", etag, NULL};
+        stt_reply_json_h(r, 200, &b, h);
+        return;
+    }
+    if (r->method == STT_M_COPY) {
+        stt_reply_error_raw(r, 400, "bad_request", "COPY of _local documents is not supported");
+        return;
+    }
+    uint64_t prev = 0, rev = 0;
+    const char *body = "{}";
+    size_t bodylen = 2;
+    bool deleted = r->method == STT_M_DELETE;
+    if (!deleted) {
+        if (too_large(r, r->req->entity.len))
+            return;
+        stt_json_t v;
+        if (stt_body_json(r, &v, "Document must be a JSON object") != 0)
+            return;
+        stt_doc_parse_opts_t po = {.is_local = true, .url_id = r->docid.base, .url_idlen = r->docid.len};
+        stt_doc_write_t w;
+        const char *reason;
+        int rc = stt_doc_parse(&r->arena, &v, &po, &w, &reason);
+        if (rc) {
+            stt_reply_error(r, rc, reason);
+            return;
+        }
+        deleted = w.deleted;
+        body = w.body;
+        bodylen = w.bodylen;
+        const stt_json_t *jr = stt_json_get(&v, "_rev");
+        if (stt_json_is_str(jr) && jr->len > 2 && jr->u.s[0] == '0' && jr->u.s[1] == '-')
+            prev = strtoull(jr->u.s + 2, NULL, 10);
+    }
+    const stt_qparam_t *qr = stt_q_get(r, "rev");
+    if (qr && qr->vallen > 2 && qr->val[0] == '0' && qr->val[1] == '-')
+        prev = strtoull(qr->val + 2, NULL, 10);
+    int rc = stt_local_put(r->db, name, namelen, prev, body, bodylen, deleted, &rev);
+    if (rc) {
+        stt_reply_error(r, rc, NULL);
+        return;
+    }
+    char revstr[32];
+    snprintf(revstr, sizeof(revstr), "0-%llu", (unsigned long long)rev);
+    reply_written(r, deleted ? 200 : 201, r->docid.base, r->docid.len, revstr, !deleted);
+}

@@ -1,0 +1,261 @@
+/* _revs_diff and _bulk_get: what replicators ask before and while copying. */
+#include "src/http/http.h"
+#include "src/http/multipart.h"
+#include "replication/replication.h"
+#include "src/common/err.h"
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static bool json_body(stt_hreq_t *r, stt_json_t *body)
+{
+    const h2o_iovec_t *ct = stt_header(r, "content-type");
+    if (!ct || ct->len < 16 || strncasecmp(ct->base, "application/json", 16) != 0) {
+        stt_reply_error(r, STT_E_UNSUPPORTED_MEDIA, NULL);
+        return false;
+    }
+    return stt_body_json(r, body, "Request body must be a JSON object") == 0;
+}
+
+static int cmp_rev(const void *a, const void *b)
+{
+    const stt_rev_t *x = a, *y = b;
+    if (x->gen != y->gen)
+        return x->gen < y->gen ? -1 : 1;
+    size_t m = x->idlen < y->idlen ? x->idlen : y->idlen;
+    int c = memcmp(x->id, y->id, m);
+    return c ? c : (x->idlen > y->idlen) - (x->idlen < y->idlen);
+}
+
+void stt_h_revs_diff(stt_hreq_t *r)
+{
+    stt_json_t body;
+    if (!json_body(r, &body))
+        return;
+    /* validate everything before answering anything */
+    for (uint32_t i = 0; i < body.len; i++) {
+        const stt_json_t *v = &body.u.members[i].val;
+        if (v->type != STT_JSON_ARRAY) {
+            stt_reply_error_raw(r, 400, "bad_request", "Revs must be a list of revision ids");
+            return;
+        }
+        for (uint32_t k = 0; k < v->len; k++) {
+            stt_rev_t rv;
+            if (v->u.items[k].type != STT_JSON_STRING ||
+                stt_rev_parse(v->u.items[k].u.s, v->u.items[k].len, &rv) != 0) {
+                stt_reply_error(r, STT_E_BAD_REV, NULL);
+                return;
+            }
+        }
+    }
+    stt_reader_t *rd;
+    stt_reader_open(r->db, &rd);
+    stt_buf_t b = STT_BUF_INIT;
+    stt_buf_appendc(&b, '{');
+    bool any = false;
+    for (uint32_t i = 0; i < body.len; i++) {
+        const stt_json_member_t *m = &body.u.members[i];
+        const stt_json_t *v = &m->val;
+        if (v->len == 0)
+            continue;
+        stt_rev_t *revs = stt_arena_alloc(&r->arena, v->len * sizeof(*revs));
+        for (uint32_t k = 0; k < v->len; k++)
+            stt_rev_parse(v->u.items[k].u.s, v->u.items[k].len, &revs[k]);
+        stt_doc_t d;
+        int rc = stt_doc_get(rd, m->key, m->keylen, &d);
+        if (rc && rc != STT_E_NOT_FOUND) {
+            stt_buf_free(&b);
+            stt_reader_close(rd);
+            stt_reply_error(r, rc, NULL);
+            return;
+        }
+        if (any)
+            stt_buf_appendc(&b, ',');
+        if (rc) {
+            /* unknown doc: everything is missing, in request order */
+            any = true;
+            stt_json_write_str(&b, m->key, m->keylen);
+            stt_buf_appends(&b, ":{\"missing\":[");
+            for (uint32_t k = 0; k < v->len; k++) {
+                if (k)
+                    stt_buf_appendc(&b, ',');
+                stt_json_write(&b, &v->u.items[k]);
+            }
+            stt_buf_appends(&b, "]}");
+            continue;
+        }
+        bool *missing = stt_xcalloc(v->len, sizeof(bool));
+        int *anc = stt_xmalloc((d.tree.n ? d.tree.n : 1) * sizeof(int));
+        size_t nanc = 0;
+        size_t nmiss = stt_revtree_revs_diff(&d.tree, revs, v->len, missing, anc, &nanc);
+        if (nmiss) {
+            any = true;
+            stt_rev_t *mr = stt_xmalloc(nmiss * sizeof(*mr));
+            size_t n = 0;
+            for (uint32_t k = 0; k < v->len; k++)
+                if (missing[k]) {
+                    bool dup = false;
+                    for (size_t j = 0; j < n; j++)
+                        dup |= cmp_rev(&mr[j], &revs[k]) == 0;
+                    if (!dup)
+                        mr[n++] = revs[k];
+                }
+            qsort(mr, n, sizeof(*mr), cmp_rev);
+            stt_json_write_str(&b, m->key, m->keylen);
+            stt_buf_appends(&b, ":{\"missing\":[");
+            for (size_t k = 0; k < n; k++) {
+                if (k)
+                    stt_buf_appendc(&b, ',');
+                stt_buf_appendc(&b, '"');
+                stt_rev_format(&b, mr[k].gen, mr[k].id, mr[k].idlen);
+                stt_buf_appendc(&b, '"');
+            }
+            stt_buf_appendc(&b, ']');
+            if (nanc) {
+                stt_buf_appends(&b, ",\"possible_ancestors\":[");
+                for (size_t k = 0; k < nanc; k++) {
+                    if (k)
+                        stt_buf_appendc(&b, ',');
+                    stt_buf_appendc(&b, '"');
+                    stt_revtree_format(&d.tree, anc[k], &b);
+                    stt_buf_appendc(&b, '"');
+                }
+                stt_buf_appendc(&b, ']');
+            }
+            stt_buf_appendc(&b, '}');
+            free(mr);
+        } else if (any) {
+            b.len--; /* drop the comma written above */
+            b.base[b.len] = '\0';
+        }
+        free(missing);
+        free(anc);
+        stt_doc_free(&d);
+    }
+    stt_buf_appendc(&b, '}');
+    stt_reader_close(rd);
+    stt_reply_json(r, 200, &b);
+}
+
+/* ------------------------------------------------------------------ _bulk_get */
+
+static void bulk_error(stt_buf_t *b, const stt_json_t *id, const char *rev, size_t revlen, bool rev_null,
+                       const char *error, const char *reason)
+{
+    stt_buf_appends(b, "{\"error\":{\"id\":");
+    if (id)
+        stt_json_write(b, id);
+    else
+        stt_buf_appends(b, "null");
+    stt_buf_appends(b, ",\"rev\":");
+    if (rev_null)
+        stt_buf_appends(b, "null");
+    else
+        stt_json_write_str(b, rev, revlen);
+    stt_buf_appends(b, ",\"error\":");
+    stt_json_write_cstr(b, error);
+    stt_buf_appends(b, ",\"reason\":");
+    stt_json_write_cstr(b, reason);
+    stt_buf_appends(b, "}}");
+}
+
+void stt_h_bulk_get(stt_hreq_t *r)
+{
+    stt_json_t body;
+    if (!json_body(r, &body))
+        return;
+    const stt_json_t *docs = stt_json_get(&body, "docs");
+    if (!docs || docs->type != STT_JSON_ARRAY) {
+        stt_reply_error_raw(r, 400, "bad_request", "Missing JSON list of 'docs'.");
+        return;
+    }
+    stt_render_opts_t o;
+    bool latest = false;
+    if (stt_render_opts_from_query(r, &o) != 0 || stt_q_bool(r, "latest", &latest) != 0)
+        return;
+    stt_reader_t *rd;
+    stt_reader_open(r->db, &rd);
+    stt_buf_t b = STT_BUF_INIT;
+    stt_buf_appends(&b, "{\"results\":[");
+    int *nodes = NULL;
+    size_t capnodes = 0;
+    for (uint32_t i = 0; i < docs->len; i++) {
+        const stt_json_t *e = &docs->u.items[i];
+        const stt_json_t *id = stt_json_get(e, "id"), *rev = stt_json_get(e, "rev");
+        if (i)
+            stt_buf_appendc(&b, ',');
+        stt_buf_appends(&b, "{\"id\":");
+        if (stt_json_is_str(id))
+            stt_json_write(&b, id);
+        else
+            stt_buf_appends(&b, "null");
+        stt_buf_appends(&b, ",\"docs\":[");
+        if (!stt_json_is_str(id)) {
+            bulk_error(&b, NULL, NULL, 0, true, "bad_request", "document id missed");
+            stt_buf_appends(&b, "]}");
+            continue;
+        }
+        stt_render_opts_t eo = o;
+        const stt_json_t *since = stt_json_get(e, "atts_since");
+        if (since && since->type == STT_JSON_ARRAY) {
+            stt_rev_t *revs = stt_arena_alloc(&r->arena, (since->len ? since->len : 1) * sizeof(*revs));
+            size_t n = 0;
+            for (uint32_t k = 0; k < since->len; k++)
+                if (since->u.items[k].type == STT_JSON_STRING &&
+                    stt_rev_parse(since->u.items[k].u.s, since->u.items[k].len, &revs[n]) == 0)
+                    n++;
+            eo.atts_since = revs;
+            eo.natts_since = n;
+        }
+        stt_rev_t rv;
+        bool has_rev = stt_json_is_str(rev);
+        if (has_rev && stt_rev_parse(rev->u.s, rev->len, &rv) != 0) {
+            bulk_error(&b, id, rev->u.s, rev->len, false, "bad_request", "Invalid rev format");
+            stt_buf_appends(&b, "]}");
+            continue;
+        }
+        stt_doc_t d;
+        if (stt_doc_get(rd, id->u.s, id->len, &d) != 0) {
+            bulk_error(&b, id, has_rev ? rev->u.s : "undefined", has_rev ? rev->len : 9, false, "not_found",
+                       "missing");
+            stt_buf_appends(&b, "]}");
+            continue;
+        }
+        if (d.tree.n > capnodes) {
+            capnodes = d.tree.n;
+            nodes = stt_xrealloc(nodes, capnodes * sizeof(int));
+        }
+        size_t n = 0;
+        const char *reason = "missing";
+        if (!has_rev) {
+            nodes[n++] = d.winner;
+            if (d.tree.nodes[d.winner].flags & STT_REV_DELETED) {
+                n = 0;
+                reason = "deleted";
+            }
+        } else {
+            int node = stt_revtree_find(&d.tree, rv.gen, rv.id, rv.idlen);
+            if (node >= 0 && latest && !stt_revtree_is_leaf(&d.tree, node))
+                n = stt_revtree_leaves_under(&d.tree, node, nodes);
+            else if (node >= 0 && (d.tree.nodes[node].flags & STT_REV_HAS_BODY))
+                nodes[n++] = node;
+        }
+        if (n == 0) {
+            bulk_error(&b, id, has_rev ? rev->u.s : "undefined", has_rev ? rev->len : 9, false, "not_found", reason);
+        }
+        for (size_t k = 0; k < n; k++) {
+            if (k)
+                stt_buf_appendc(&b, ',');
+            stt_buf_appends(&b, "{\"ok\":");
+            if (stt_doc_render(rd, &d, nodes[k], &eo, &b) != 0)
+                stt_buf_appends(&b, "null");
+            stt_buf_appendc(&b, '}');
+        }
+        stt_buf_appends(&b, "]}");
+        stt_doc_free(&d);
+    }
+    free(nodes);
+    stt_buf_appends(&b, "]}");
+    stt_reader_close(rd);
+    stt_reply_json(r, 200, &b);
+}

@@ -1,0 +1,232 @@
+/* Server-level endpoints: /, /_up, /_uuids, /_all_dbs, /_dbs_info, /_session,
+ * /_active_tasks. */
+#include "src/http/http.h"
+#include "src/common/codec.h"
+#include "src/common/err.h"
+#include <string.h>
+
+#define STT_VERSION "3.4.3"
+#define UUIDS_MAX 1000
+
+void stt_h_root(stt_hreq_t *r)
+{
+    stt_buf_t b = STT_BUF_INIT;
+    stt_buf_appends(&b, "{\"couchdb\":\"Welcome\",\"version\":\"" STT_VERSION "\",\"git_sha\":\"settee\",\"uuid\":\"");
+    stt_buf_appends(&b, stt__server->uuid);
+    stt_buf_appends(&b, "\",\"features\":[\"access-ready\",\"partitioned\",\"pluggable-storage-engines\",\"reshard\","
+                        "\"scheduler\"],\"vendor\":{\"name\":\"settee\",\"version\":\"0.1.0\"}}");
+    stt_reply_json(r, 200, &b);
+}
+
+void stt_h_up(stt_hreq_t *r)
+{
+    stt_buf_t b = STT_BUF_INIT;
+    stt_buf_appends(&b, "{\"status\":\"ok\",\"seeds\":{}}");
+    stt_reply_json(r, 200, &b);
+}
+
+void stt_h_uuids(stt_hreq_t *r)
+{
+    uint64_t count = 1;
+    if (stt_q_uint(r, "count", &count) != 0)
+        return;
+    if (count > UUIDS_MAX) {
+        stt_reply_error_raw(r, 400, "bad_request", "count parameter too large");
+        return;
+    }
+    stt_buf_t b = STT_BUF_INIT;
+    stt_buf_appends(&b, "{\"uuids\":[");
+    for (uint64_t i = 0; i < count; i++) {
+        char u[33];
+        stt_uuid_random(u);
+        stt_buf_appends(&b, i ? ",\"" : "\"");
+        stt_buf_append(&b, u, 32);
+        stt_buf_appendc(&b, '"');
+    }
+    stt_buf_appends(&b, "]}");
+    char etag[40];
+    stt_uuid_random(etag + 1);
+    etag[0] = '"';
+    etag[33] = '"';
+    etag[34] = '\0';
+    const char *h[] = {"etag", etag, NULL};
+    /* uuids must never be cached: no-cache replaces must-revalidate */
+    size_t len;
+    stt_buf_appendc(&b, '\n');
+    char *data = stt_buf_release(&b, &len);
+    const char *hs[] = {"cache-control", "no-cache", "pragma", "no-cache", h[0], h[1], NULL};
+    stt_reply_bytes(r, 200, "application/json", data, len, true, hs);
+}
+
+/* ------------------------------------------------------------------ _all_dbs */
+
+typedef struct {
+    stt_buf_t *b;
+    const stt_json_t *startkey, *endkey;
+    uint64_t limit, skip, n, seen;
+    bool descending;
+    /* descending needs the whole list: collected then emitted backwards */
+    h2o_iovec_t *names;
+    size_t nnames, cap;
+    stt_arena_t *arena;
+} alldbs_t;
+
+static int cmp_name(const char *a, size_t al, const stt_json_t *k)
+{
+    size_t m = al < k->len ? al : k->len;
+    int c = memcmp(a, k->u.s, m);
+    return c ? c : al < k->len ? -1 : al > k->len ? 1 : 0;
+}
+
+static int collect_db(void *ctx, const char *name, size_t len)
+{
+    alldbs_t *c = ctx;
+    if (c->nnames == c->cap) {
+        c->cap = c->cap ? c->cap * 2 : 64;
+        h2o_iovec_t *n = stt_arena_alloc(c->arena, c->cap * sizeof(*n));
+        if (c->nnames)
+            memcpy(n, c->names, c->nnames * sizeof(*n));
+        c->names = n;
+    }
+    c->names[c->nnames++] = h2o_iovec_init(stt_arena_strndup(c->arena, name, len), len);
+    return 0;
+}
+
+static int get_key(stt_hreq_t *r, const char *a, const char *b, const stt_json_t **out)
+{
+    if (stt_q_json(r, a, out) != 0)
+        return -1;
+    if (!*out && stt_q_json(r, b, out) != 0)
+        return -1;
+    if (*out && (*out)->type != STT_JSON_STRING)
+        *out = NULL;
+    return 0;
+}
+
+void stt_h_all_dbs(stt_hreq_t *r)
+{
+    alldbs_t c = {.arena = &r->arena, .limit = UINT64_MAX};
+    if (get_key(r, "startkey", "start_key", &c.startkey) || get_key(r, "endkey", "end_key", &c.endkey) ||
+        stt_q_uint(r, "limit", &c.limit) || stt_q_uint(r, "skip", &c.skip) ||
+        stt_q_bool(r, "descending", &c.descending))
+        return;
+    stt_db_list(stt__server->store, collect_db, &c);
+    stt_buf_t b = STT_BUF_INIT;
+    stt_buf_appendc(&b, '[');
+    uint64_t emitted = 0, skipped = 0;
+    for (size_t k = 0; k < c.nnames && emitted < c.limit; k++) {
+        h2o_iovec_t n = c.names[c.descending ? c.nnames - 1 - k : k];
+        if (c.startkey) {
+            int cmp = cmp_name(n.base, n.len, c.startkey);
+            if (c.descending ? cmp > 0 : cmp < 0)
+                continue;
+        }
+        if (c.endkey) {
+            int cmp = cmp_name(n.base, n.len, c.endkey);
+            if (c.descending ? cmp < 0 : cmp > 0)
+                break;
+        }
+        if (skipped < c.skip) {
+            skipped++;
+            continue;
+        }
+        if (emitted++)
+            stt_buf_appendc(&b, ',');
+        stt_json_write_str(&b, n.base, n.len);
+    }
+    stt_buf_appendc(&b, ']');
+    stt_reply_json(r, 200, &b);
+}
+
+/* ------------------------------------------------------------------ db info */
+
+void stt_db_info_json(stt_db_t *db, stt_buf_t *b); /* h_db.c */
+
+void stt_h_dbs_info(stt_hreq_t *r)
+{
+    stt_buf_t b = STT_BUF_INIT;
+    stt_buf_appendc(&b, '[');
+    if (r->method == STT_M_POST) {
+        stt_json_t body;
+        if (stt_body_json(r, &body, "Request body must be a JSON object") != 0) {
+            stt_buf_free(&b);
+            return;
+        }
+        const stt_json_t *keys = stt_json_get(&body, "keys");
+        if (!keys || keys->type != STT_JSON_ARRAY) {
+            stt_buf_free(&b);
+            stt_reply_error_raw(r, 400, "bad_request", "`keys` member must exist.");
+            return;
+        }
+        for (uint32_t i = 0; i < keys->len; i++) {
+            const stt_json_t *k = &keys->u.items[i];
+            if (i)
+                stt_buf_appendc(&b, ',');
+            stt_buf_appends(&b, "{\"key\":");
+            stt_json_write(&b, k);
+            stt_db_t *db;
+            if (k->type == STT_JSON_STRING && stt_db_open(stt__server->store, k->u.s, k->len, &db) == 0) {
+                stt_buf_appends(&b, ",\"info\":");
+                stt_db_info_json(db, &b);
+                stt_db_release(db);
+            } else {
+                stt_buf_appends(&b, ",\"error\":\"not_found\"");
+            }
+            stt_buf_appendc(&b, '}');
+        }
+    } else {
+        alldbs_t c = {.arena = &r->arena};
+        stt_db_list(stt__server->store, collect_db, &c);
+        for (size_t i = 0; i < c.nnames; i++) {
+            stt_db_t *db;
+            if (stt_db_open(stt__server->store, c.names[i].base, c.names[i].len, &db) != 0)
+                continue;
+            if (b.len > 1)
+                stt_buf_appendc(&b, ',');
+            stt_buf_appends(&b, "{\"key\":");
+            stt_json_write_str(&b, c.names[i].base, c.names[i].len);
+            stt_buf_appends(&b, ",\"info\":");
+            stt_db_info_json(db, &b);
+            stt_buf_appendc(&b, '}');
+            stt_db_release(db);
+        }
+    }
+    stt_buf_appendc(&b, ']');
+    stt_reply_json(r, 200, &b);
+}
+
+/* ------------------------------------------------------------------ session */
+
+/* settee has no accounts yet: every client is an admin ("admin party"), which is
+ * what an unconfigured CouchDB 1.x/2.x did. The session answers say so, and a
+ * login gets a cookie so that cookie-auth clients (CouchDB's replicator) proceed. */
+void stt_h_session(stt_hreq_t *r)
+{
+    stt_buf_t b = STT_BUF_INIT;
+    if (r->method == STT_M_POST) {
+        stt_buf_appends(&b, "{\"ok\":true,\"name\":null,\"roles\":[\"_admin\"]}");
+        char cookie[96];
+        char tok[33];
+        stt_uuid_random(tok);
+        snprintf(cookie, sizeof(cookie), "AuthSession=%s; Version=1; Path=/; HttpOnly", tok);
+        const char *h[] = {"set-cookie", cookie, NULL};
+        stt_reply_json_h(r, 200, &b, h);
+        return;
+    }
+    if (r->method == STT_M_DELETE) {
+        stt_buf_appends(&b, "{\"ok\":true}");
+        const char *h[] = {"set-cookie", "AuthSession=; Version=1; Path=/; HttpOnly; Max-Age=0", NULL};
+        stt_reply_json_h(r, 200, &b, h);
+        return;
+    }
+    stt_buf_appends(&b, "{\"ok\":true,\"userCtx\":{\"name\":null,\"roles\":[\"_admin\"]},\"info\":{"
+                        "\"authentication_handlers\":[\"cookie\",\"default\"]}}");
+    stt_reply_json(r, 200, &b);
+}
+
+void stt_h_active_tasks(stt_hreq_t *r)
+{
+    stt_buf_t b = STT_BUF_INIT;
+    stt_buf_appends(&b, "[]");
+    stt_reply_json(r, 200, &b);
+}

@@ -1,0 +1,187 @@
+/* Private to src/http: the request context every handler receives, the reply
+ * helpers, and the route table types. The only place an error code becomes an
+ * HTTP reply. */
+#ifndef STT_HTTP_H
+#define STT_HTTP_H
+#include "src/common/arena.h"
+#include "src/common/buf.h"
+#include "src/common/config.h"
+#include "src/common/json.h"
+#include "store/store.h"
+#include <h2o.h>
+#include <stdbool.h>
+
+/* ------------------------------------------------------------------ server */
+
+typedef struct stt_worker stt_worker_t;
+
+typedef struct {
+    const stt_config_t *cfg;
+    stt_store_t *store;
+    char uuid[33];
+    char instance_start_time[24]; /* server start, unix seconds, as CouchDB 3.4 gives per db */
+    h2o_globalconf_t h2o;
+    size_t nworkers;
+    stt_worker_t **workers;
+} stt_server_t;
+
+extern stt_server_t *stt__server; /* the one server of the process */
+
+/* ------------------------------------------------------------------ requests */
+
+enum {
+    STT_M_GET = 1 << 0,
+    STT_M_HEAD = 1 << 1,
+    STT_M_PUT = 1 << 2,
+    STT_M_POST = 1 << 3,
+    STT_M_DELETE = 1 << 4,
+    STT_M_COPY = 1 << 5,
+    STT_M_OPTIONS = 1 << 6,
+    STT_M_OTHER = 1 << 7,
+};
+
+typedef struct {
+    const char *key;
+    size_t keylen;
+    const char *val; /* percent-decoded, NUL-terminated */
+    size_t vallen;
+} stt_qparam_t;
+
+#define STT_MAX_SEGS 64
+
+typedef struct stt_hreq {
+    h2o_req_t *req;
+    stt_worker_t *w;
+    int method;
+    /* path segments, percent-decoded (a %2F inside a segment stays a '/') */
+    h2o_iovec_t seg[STT_MAX_SEGS];
+    size_t nseg;
+    stt_qparam_t *q;
+    size_t nq;
+    stt_arena_t arena; /* request-lifetime memory, freed with the request */
+    char reqid[11];
+    stt_db_t *db; /* opened for db-level routes; released with the request */
+    /* what the route resolved */
+    h2o_iovec_t dbname, docid, attname;
+    bool responded;
+} stt_hreq_t;
+
+/* ------------------------------------------------------------------ replies */
+
+/* A JSON reply; takes the buffer's bytes (b is left empty). Adds content-type,
+ * cache-control: must-revalidate and the request id. */
+void stt_reply_json(stt_hreq_t *r, int status, stt_buf_t *b);
+/* Same with extra headers given as name/value pairs (NULL-terminated list). */
+void stt_reply_json_h(stt_hreq_t *r, int status, stt_buf_t *b, const char *const *headers);
+void stt_reply_ok(stt_hreq_t *r, int status); /* {"ok":true} */
+/* An error reply from a code; reason NULL takes the table's. */
+void stt_reply_error(stt_hreq_t *r, int code, const char *reason);
+/* An error with explicit status and error name. */
+void stt_reply_error_raw(stt_hreq_t *r, int status, const char *error, const char *reason);
+/* A reply with any content type and bytes (the bytes are copied when copy is set,
+ * otherwise the malloc'd base is taken over and freed with the request). */
+void stt_reply_bytes(stt_hreq_t *r, int status, const char *ctype, char *data, size_t len, bool take,
+                     const char *const *headers);
+void stt_reply_add_header(stt_hreq_t *r, const char *name, const char *value, size_t len);
+/* The absolute URL of a path (for Location headers). */
+void stt_reply_location(stt_hreq_t *r, stt_buf_t *out, const char *path, size_t len);
+/* Percent-encodes a doc id or db name for a URL path ('/' becomes %2F). */
+void stt_url_encode(stt_buf_t *out, const char *s, size_t len);
+
+/* Streams: a reply produced in chunks. produce() appends the next chunk to out and
+ * returns 1 when more follows, 0 when it was the last, -1 to abort. A stream may
+ * also pause (return 2 with nothing appended) and resume later by calling
+ * stt_stream_resume from the same thread. stop() is called once at the end, when
+ * finished or when the client went away. */
+typedef struct stt_stream stt_stream_t;
+typedef struct {
+    int (*produce)(stt_stream_t *s, stt_buf_t *out);
+    void (*stop)(stt_stream_t *s);
+} stt_stream_ops_t;
+struct stt_stream {
+    h2o_generator_t gen; /* first: h2o gives it back to us */
+    stt_hreq_t *r;
+    const stt_stream_ops_t *ops;
+    void *ctx;
+    stt_buf_t buf;
+    stt_buf_t inflight; /* bytes handed to h2o, kept until the next proceed */
+    bool waiting_proceed; /* h2o owns a chunk, do not send */
+    bool paused;
+    bool done;
+    bool stopped;
+};
+stt_stream_t *stt_stream_start(stt_hreq_t *r, int status, const char *ctype, const stt_stream_ops_t *ops, void *ctx,
+                               const char *const *headers);
+void stt_stream_resume(stt_stream_t *s);
+
+/* ------------------------------------------------------------------ request helpers */
+
+const stt_qparam_t *stt_q_get(stt_hreq_t *r, const char *key);
+/* Boolean query param: *out untouched when absent. 0, or replies 400
+ * query_parse_error and returns -1. */
+int stt_q_bool(stt_hreq_t *r, const char *key, bool *out);
+/* Non-negative integer param. 0, or replies 400 and returns -1. */
+int stt_q_uint(stt_hreq_t *r, const char *key, uint64_t *out);
+/* JSON-valued param (keys, startkey, open_revs...). *out NULL when absent; -1
+ * after replying 400. */
+int stt_q_json(stt_hreq_t *r, const char *key, const stt_json_t **out);
+/* A request header value or NULL. */
+const h2o_iovec_t *stt_header(stt_hreq_t *r, const char *name);
+/* Parses the request body as JSON. On failure replies (400 / 415 / 413) and
+ * returns -1. require_object: a non-object body is 400 with reason. */
+int stt_body_json(stt_hreq_t *r, stt_json_t *out, const char *not_object_reason);
+bool stt_accepts(stt_hreq_t *r, const char *ctype);
+
+struct stt_render_opts;
+/* ------------------------------------------------------------------ handlers */
+
+typedef void (*stt_handler_fn)(stt_hreq_t *r);
+
+/* Server level */
+void stt_h_root(stt_hreq_t *r);
+void stt_h_up(stt_hreq_t *r);
+void stt_h_uuids(stt_hreq_t *r);
+void stt_h_all_dbs(stt_hreq_t *r);
+void stt_h_dbs_info(stt_hreq_t *r);
+void stt_h_session(stt_hreq_t *r);
+void stt_h_active_tasks(stt_hreq_t *r);
+/* Db level */
+void stt_h_db(stt_hreq_t *r);
+void stt_h_revs_limit(stt_hreq_t *r);
+void stt_h_security(stt_hreq_t *r);
+void stt_h_compact(stt_hreq_t *r);
+void stt_h_ensure_full_commit(stt_hreq_t *r);
+void stt_h_bulk_docs(stt_hreq_t *r);
+void stt_h_all_docs(stt_hreq_t *r);
+void stt_h_design_docs(stt_hreq_t *r);
+void stt_h_local_docs(stt_hreq_t *r);
+void stt_h_purge(stt_hreq_t *r);
+void stt_h_changes(stt_hreq_t *r);
+void stt_h_revs_diff(stt_hreq_t *r);
+void stt_h_bulk_get(stt_hreq_t *r);
+/* Doc level */
+void stt_h_doc(stt_hreq_t *r);
+void stt_h_local(stt_hreq_t *r);
+void stt_h_attachment(stt_hreq_t *r);
+
+/* The route dispatcher (routes.c). */
+void stt_route(stt_hreq_t *r);
+
+/* Seqs as CouchDB 3 shows them: strings "N-..."; since accepts those, plain
+ * numbers and "now". */
+void stt_seq_format(stt_buf_t *b, uint64_t seq);
+/* 0, or -1 when malformed. now_seq substitutes "now". */
+int stt_seq_parse(const char *s, size_t len, uint64_t now_seq, uint64_t *out);
+
+/* Changes-feed wakeups (h_changes.c): called by the store's commit hook. */
+void stt_changes_notify(void *ctx, stt_db_t *db, uint64_t seq);
+/* Per worker setup of the feed machinery. */
+void stt_changes_worker_init(stt_worker_t *w, h2o_loop_t *loop);
+
+/* Worker accessors (server.c). */
+h2o_loop_t *stt_worker_loop(stt_worker_t *w);
+size_t stt_worker_index(stt_worker_t *w);
+void *stt_worker_feeds(stt_worker_t *w);
+void stt_worker_set_feeds(stt_worker_t *w, void *feeds);
+
+#endif

@@ -1,0 +1,436 @@
+/* h2o setup, worker threads, listeners and graceful shutdown.
+ *
+ * Each worker owns an h2o evloop, a context and its own listening socket on the
+ * shared address (SO_REUSEPORT lets the kernel spread connections). Handlers run
+ * to completion on the worker that accepted the connection. Signals are taken by
+ * the main thread (sigwait); it asks each worker, through an h2o multithread
+ * message, to close its listeners and to shut its connections down gracefully,
+ * then waits for them to drain within the configured bound. */
+#include "src/http/server.h"
+#include "src/http/http.h"
+#include "src/common/log.h"
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+stt_server_t *stt__server;
+
+struct stt_worker {
+    size_t index;
+    pthread_t tid;
+    h2o_evloop_t *loop;
+    h2o_context_t ctx;
+    h2o_accept_ctx_t accept_plain, accept_tls;
+    h2o_socket_t *listeners[2];
+    int listen_fds[2];
+    h2o_multithread_receiver_t ctl;
+    atomic_int phase; /* 0 running, 1 draining, 2 stop */
+    atomic_int drained;
+    void *feeds;
+};
+
+typedef struct {
+    h2o_multithread_message_t super;
+    int phase;
+} ctl_msg_t;
+
+h2o_loop_t *stt_worker_loop(stt_worker_t *w)
+{
+    return w->loop;
+}
+size_t stt_worker_index(stt_worker_t *w)
+{
+    return w->index;
+}
+void *stt_worker_feeds(stt_worker_t *w)
+{
+    return w->feeds;
+}
+void stt_worker_set_feeds(stt_worker_t *w, void *feeds)
+{
+    w->feeds = feeds;
+}
+
+/* ------------------------------------------------------------------ requests */
+
+static int method_of(h2o_iovec_t m)
+{
+#define M(s, v)                                                                                                        \
+    if (m.len == sizeof(s) - 1 && memcmp(m.base, s, m.len) == 0)                                                       \
+        return v;
+    M("GET", STT_M_GET)
+    M("PUT", STT_M_PUT)
+    M("POST", STT_M_POST)
+    M("HEAD", STT_M_HEAD)
+    M("DELETE", STT_M_DELETE)
+    M("COPY", STT_M_COPY)
+    M("OPTIONS", STT_M_OPTIONS)
+#undef M
+    return STT_M_OTHER;
+}
+
+static void on_dispose(void *p)
+{
+    stt_hreq_t *r = p;
+    stt_arena_free(&r->arena);
+    if (r->db)
+        stt_db_release(r->db);
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Percent-decodes into the arena. plus_space: '+' means ' ' (query strings). */
+static char *pct_decode(stt_arena_t *a, const char *s, size_t len, bool plus_space, size_t *outlen)
+{
+    char *o = stt_arena_alloc(a, len + 1);
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++) {
+        int h, l;
+        if (s[i] == '%' && i + 2 < len && (h = hexval(s[i + 1])) >= 0 && (l = hexval(s[i + 2])) >= 0) {
+            o[n++] = (char)(h << 4 | l);
+            i += 2;
+        } else if (plus_space && s[i] == '+') {
+            o[n++] = ' ';
+        } else {
+            o[n++] = s[i];
+        }
+    }
+    o[n] = '\0';
+    *outlen = n;
+    return o;
+}
+
+static void parse_target(stt_hreq_t *r)
+{
+    h2o_req_t *req = r->req;
+    const char *p = req->input.path.base;
+    size_t plen = req->input.query_at != SIZE_MAX ? req->input.query_at : req->input.path.len;
+    /* path segments, split on raw '/' so that %2F stays inside a segment */
+    size_t i = 0;
+    while (i < plen && p[i] == '/')
+        i++;
+    while (i < plen && r->nseg < STT_MAX_SEGS) {
+        size_t j = i;
+        while (j < plen && p[j] != '/')
+            j++;
+        size_t n;
+        char *d = pct_decode(&r->arena, p + i, j - i, false, &n);
+        r->seg[r->nseg++] = h2o_iovec_init(d, n);
+        i = j + 1;
+        if (j == plen)
+            break;
+        if (i == plen) { /* trailing slash: an empty last segment, e.g. "/db/" */
+            break;
+        }
+    }
+    if (req->input.query_at == SIZE_MAX)
+        return;
+    const char *q = p + req->input.query_at + 1, *qend = p + req->input.path.len;
+    size_t cap = 8;
+    r->q = stt_arena_alloc(&r->arena, cap * sizeof(*r->q));
+    while (q < qend) {
+        const char *amp = memchr(q, '&', (size_t)(qend - q));
+        if (!amp)
+            amp = qend;
+        const char *eq = memchr(q, '=', (size_t)(amp - q));
+        if (amp > q) {
+            if (r->nq == cap) {
+                stt_qparam_t *nq = stt_arena_alloc(&r->arena, cap * 2 * sizeof(*nq));
+                memcpy(nq, r->q, cap * sizeof(*nq));
+                r->q = nq;
+                cap *= 2;
+            }
+            stt_qparam_t *qp = &r->q[r->nq++];
+            const char *kend = eq ? eq : amp;
+            qp->key = pct_decode(&r->arena, q, (size_t)(kend - q), true, &qp->keylen);
+            if (eq)
+                qp->val = pct_decode(&r->arena, eq + 1, (size_t)(amp - eq - 1), true, &qp->vallen);
+            else
+                qp->val = "", qp->vallen = 0;
+        }
+        q = amp + 1;
+    }
+}
+
+static uint64_t rng_next(void)
+{
+    static __thread uint64_t s;
+    if (!s) {
+        s = (uint64_t)time(NULL) ^ ((uint64_t)(uintptr_t)&s << 16) ^ (uint64_t)clock();
+        s |= 1;
+    }
+    s ^= s << 13;
+    s ^= s >> 7;
+    s ^= s << 17;
+    return s;
+}
+
+static int on_req(h2o_handler_t *self, h2o_req_t *req)
+{
+    stt_worker_t *w = (stt_worker_t *)((char *)req->conn->ctx - offsetof(stt_worker_t, ctx));
+    stt_hreq_t *r = h2o_mem_alloc_shared(&req->pool, sizeof(*r), on_dispose);
+    memset(r, 0, sizeof(*r));
+    r->req = req;
+    r->w = w;
+    r->method = method_of(req->input.method);
+    uint64_t id = rng_next();
+    static const char hex[] = "0123456789abcdef";
+    for (int i = 0; i < 10; i++)
+        r->reqid[i] = hex[(id >> (4 * i)) & 15];
+    r->reqid[10] = '\0';
+    parse_target(r);
+    stt_route(r);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ listeners */
+
+static void on_accept(h2o_socket_t *listener, const char *err)
+{
+    if (err)
+        return;
+    h2o_accept_ctx_t *actx = listener->data;
+    for (int i = 0; i < 64; i++) {
+        h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
+        if (!sock)
+            break;
+        int fd = h2o_socket_get_fd(sock);
+        int one = 1;
+        /* CouchDB's replicator runs with Nagle on: ACK its request bodies at once
+         * instead of making it wait for our delayed ACK (PROTOCOL.md) */
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof(one));
+        h2o_accept(actx, sock);
+    }
+}
+
+static int open_listener(const char *bind_addr, int port, char *err, size_t errlen)
+{
+    struct sockaddr_in6 a6;
+    struct sockaddr_in a4;
+    struct sockaddr *sa;
+    socklen_t salen;
+    int family;
+    memset(&a4, 0, sizeof(a4));
+    memset(&a6, 0, sizeof(a6));
+    if (inet_pton(AF_INET, bind_addr, &a4.sin_addr) == 1) {
+        a4.sin_family = AF_INET;
+        a4.sin_port = htons((uint16_t)port);
+        sa = (struct sockaddr *)&a4;
+        salen = sizeof(a4);
+        family = AF_INET;
+    } else if (inet_pton(AF_INET6, bind_addr, &a6.sin6_addr) == 1) {
+        a6.sin6_family = AF_INET6;
+        a6.sin6_port = htons((uint16_t)port);
+        sa = (struct sockaddr *)&a6;
+        salen = sizeof(a6);
+        family = AF_INET6;
+    } else {
+        snprintf(err, errlen, "invalid bind address '%s'", bind_addr);
+        return -1;
+    }
+    int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        snprintf(err, errlen, "socket: %s", strerror(errno));
+        return -1;
+    }
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (bind(fd, sa, salen) != 0 || listen(fd, 1024) != 0) {
+        snprintf(err, errlen, "cannot listen on %s:%d: %s", bind_addr, port, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* ------------------------------------------------------------------ workers */
+
+static void close_listeners(stt_worker_t *w)
+{
+    for (int i = 0; i < 2; i++) {
+        if (w->listeners[i]) {
+            h2o_socket_read_stop(w->listeners[i]);
+            h2o_socket_close(w->listeners[i]);
+            w->listeners[i] = NULL;
+        }
+    }
+}
+
+static void on_ctl(h2o_multithread_receiver_t *recv, h2o_linklist_t *messages)
+{
+    stt_worker_t *w = (stt_worker_t *)((char *)recv - offsetof(stt_worker_t, ctl));
+    while (!h2o_linklist_is_empty(messages)) {
+        ctl_msg_t *m = H2O_STRUCT_FROM_MEMBER(ctl_msg_t, super.link, messages->next);
+        h2o_linklist_unlink(&m->super.link);
+        if (m->phase == 1) {
+            close_listeners(w);
+            h2o_context_request_shutdown(&w->ctx);
+        }
+        free(m);
+    }
+}
+
+static void *worker_main(void *arg)
+{
+    stt_worker_t *w = arg;
+    while (atomic_load(&w->phase) < 2) {
+        h2o_evloop_run(w->loop, 200);
+        if (atomic_load(&w->phase) == 1 && h2o_linklist_is_empty(&w->ctx.http1._conns) &&
+            h2o_linklist_is_empty(&w->ctx.http2._conns))
+            atomic_store(&w->drained, 1);
+    }
+    return NULL;
+}
+
+static SSL_CTX *make_ssl_ctx(const stt_config_t *cfg)
+{
+    SSL_CTX *ssl = SSL_CTX_new(TLS_server_method());
+    if (!ssl)
+        return NULL;
+    SSL_CTX_set_options(ssl, SSL_OP_NO_SSLv2 | SSL_OP_NO_SSLv3 | SSL_OP_NO_TLSv1 | SSL_OP_NO_TLSv1_1);
+    if (SSL_CTX_use_certificate_chain_file(ssl, cfg->cert_file) != 1 ||
+        SSL_CTX_use_PrivateKey_file(ssl, cfg->key_file, SSL_FILETYPE_PEM) != 1) {
+        fprintf(stderr, "settee: cannot load TLS certificate %s / key %s\n", cfg->cert_file, cfg->key_file);
+        ERR_print_errors_fp(stderr);
+        SSL_CTX_free(ssl);
+        return NULL;
+    }
+    h2o_ssl_register_alpn_protocols(ssl, h2o_http2_alpn_protocols);
+    return ssl;
+}
+
+int stt_server_run(const stt_config_t *cfg, stt_store_t *store, const char *uuid)
+{
+    static stt_server_t srv;
+    stt__server = &srv;
+    srv.cfg = cfg;
+    srv.store = store;
+    snprintf(srv.uuid, sizeof(srv.uuid), "%s", uuid);
+    snprintf(srv.instance_start_time, sizeof(srv.instance_start_time), "%lld", (long long)time(NULL));
+
+    signal(SIGPIPE, SIG_IGN);
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL); /* workers inherit the mask */
+
+    h2o_config_init(&srv.h2o);
+    srv.h2o.max_request_entity_size = cfg->max_http_request_size;
+    srv.h2o.server_name = h2o_iovec_init(H2O_STRLIT("settee"));
+    h2o_hostconf_t *host = h2o_config_register_host(&srv.h2o, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+    h2o_pathconf_t *path = h2o_config_register_path(host, "/", 0);
+    h2o_handler_t *handler = h2o_create_handler(path, sizeof(*handler));
+    handler->on_req = on_req;
+
+    SSL_CTX *ssl = NULL;
+    if (cfg->cert_file[0] && cfg->key_file[0] && !(ssl = make_ssl_ctx(cfg)))
+        return 1;
+
+    size_t n = cfg->threads > 0 ? (size_t)cfg->threads : (size_t)sysconf(_SC_NPROCESSORS_ONLN);
+    if (n < 1)
+        n = 1;
+    srv.nworkers = n;
+    srv.workers = stt_xcalloc(n, sizeof(*srv.workers));
+    stt_store_set_commit_hook(store, stt_changes_notify, &srv);
+    char err[256];
+    for (size_t i = 0; i < n; i++) {
+        stt_worker_t *w = stt_xcalloc(1, sizeof(*w));
+        srv.workers[i] = w;
+        w->index = i;
+        w->loop = h2o_evloop_create();
+        h2o_context_init(&w->ctx, w->loop, &srv.h2o);
+        w->accept_plain.ctx = &w->ctx;
+        w->accept_plain.hosts = srv.h2o.hosts;
+        w->accept_tls = w->accept_plain;
+        w->accept_tls.ssl_ctx = ssl;
+        h2o_multithread_register_receiver(w->ctx.queue, &w->ctl, on_ctl);
+        stt_changes_worker_init(w, w->loop);
+        int fd = open_listener(cfg->bind, cfg->port, err, sizeof(err));
+        if (fd < 0) {
+            fprintf(stderr, "settee: %s\n", err);
+            return 1;
+        }
+        w->listeners[0] = h2o_evloop_socket_create(w->loop, fd, H2O_SOCKET_FLAG_DONT_READ);
+        w->listeners[0]->data = &w->accept_plain;
+        h2o_socket_read_start(w->listeners[0], on_accept);
+        if (ssl) {
+            fd = open_listener(cfg->bind, cfg->tls_port, err, sizeof(err));
+            if (fd < 0) {
+                fprintf(stderr, "settee: %s\n", err);
+                return 1;
+            }
+            w->listeners[1] = h2o_evloop_socket_create(w->loop, fd, H2O_SOCKET_FLAG_DONT_READ);
+            w->listeners[1]->data = &w->accept_tls;
+            h2o_socket_read_start(w->listeners[1], on_accept);
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        pthread_create(&srv.workers[i]->tid, NULL, worker_main, srv.workers[i]);
+    stt_log(STT_LOG_INFO, "settee listening on http://%s:%d/ (%zu threads)%s", cfg->bind, cfg->port, n,
+            ssl ? " and https" : "");
+
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    stt_log(STT_LOG_INFO, "signal %d: shutting down", sig);
+    for (size_t i = 0; i < n; i++) {
+        atomic_store(&srv.workers[i]->phase, 1);
+        ctl_msg_t *m = stt_xcalloc(1, sizeof(*m));
+        m->phase = 1;
+        h2o_multithread_send_message(&srv.workers[i]->ctl, &m->super);
+    }
+    /* drain: wait for in-flight requests within the bound, or a second signal */
+    struct timespec start;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    for (;;) {
+        size_t drained = 0;
+        for (size_t i = 0; i < n; i++)
+            drained += (size_t)atomic_load(&srv.workers[i]->drained);
+        if (drained == n)
+            break;
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        long ms = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
+        if (ms >= cfg->shutdown_timeout_ms)
+            break;
+        struct timespec ts = {0, 20 * 1000000};
+        siginfo_t si;
+        if (sigtimedwait(&sigs, &si, &ts) > 0)
+            break;
+    }
+    for (size_t i = 0; i < n; i++) {
+        atomic_store(&srv.workers[i]->phase, 2);
+        ctl_msg_t *m = stt_xcalloc(1, sizeof(*m));
+        m->phase = 2;
+        h2o_multithread_send_message(&srv.workers[i]->ctl, &m->super);
+    }
+    for (size_t i = 0; i < n; i++)
+        pthread_join(srv.workers[i]->tid, NULL);
+    stt_store_set_commit_hook(store, NULL, NULL);
+    stt_log(STT_LOG_INFO, "stopped");
+    return 0;
+}

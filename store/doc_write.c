@@ -1,0 +1,563 @@
+/* Document writes: one synced LevelDB batch per call.
+ *
+ * Under the database's write lock, each doc's record is loaded once into a batch
+ * entry (so a batch may name the same doc several times), the edit is applied to
+ * its rev tree, bodies of revisions that stopped being leaves are dropped, the
+ * tree is stemmed to revs_limit, and at the end every changed doc gets its new
+ * record, its new by-seq entry and the removal of its old one, all in the same
+ * batch as the database's counters and the attachment reference counts. On a
+ * failed write the in-memory counters are restored, so memory never runs ahead of
+ * the disk. */
+#include "store/store_int.h"
+#include <leveldb/c.h>
+#include "src/common/codec.h"
+#include "src/common/err.h"
+#include <stdlib.h>
+#include <string.h>
+#define XXH_STATIC_LINKING_ONLY
+#include <xxhash.h>
+
+/* ------------------------------------------------------------------ batch state */
+
+typedef struct {
+    uint64_t gen;
+    char id[STT_REV_ID_MAX + 1];
+    size_t idlen;
+    const char *json;
+    size_t jsonlen;
+    stt_att_t *atts; /* malloc'd; strings borrow from the raw record or the input */
+    size_t natts;
+} body_t;
+
+typedef struct {
+    const char *id;
+    size_t idlen;
+    char *raw; /* the record as loaded (leveldb-owned), bodies may point into it */
+    bool existed;
+    uint64_t old_seq;
+    int old_state; /* 0 none, 1 live, 2 deleted */
+    stt_revtree_t tree;
+    body_t *bodies;
+    size_t nbodies, capbodies;
+    bool dirty;
+} entry_t;
+
+typedef struct {
+    unsigned char digest[STT_DIGEST_LEN];
+    int64_t delta;
+    const char *data; /* bytes to store if the attachment is new to the db */
+    size_t datalen;
+} attref_t;
+
+typedef struct {
+    stt_db_t *db;
+    entry_t *entries;
+    size_t nentries, capentries;
+    size_t *slots; /* hash of entries by id: index+1, 0 empty */
+    size_t nslots;
+    attref_t *refs;
+    size_t nrefs, caprefs;
+    int64_t active_delta;
+} batch_t;
+
+static uint64_t hash_id(const char *s, size_t n)
+{
+    return XXH3_64bits(s, n);
+}
+
+static void free_body(body_t *b)
+{
+    free(b->atts);
+    b->atts = NULL;
+}
+
+static int load_entry(batch_t *bt, entry_t *e)
+{
+    stt_db_t *db = bt->db;
+    stt_buf_t k = STT_BUF_INIT;
+    stt__key_doc(&k, db->id, e->id, e->idlen);
+    char *lerr = NULL;
+    size_t vlen = 0;
+    char *v = leveldb_get(db->store->ldb, db->store->ropts, k.base, k.len, &vlen, &lerr);
+    stt_buf_free(&k);
+    if (lerr) {
+        leveldb_free(lerr);
+        return STT_E_IO;
+    }
+    if (!v)
+        return 0;
+    stt_doc_t d;
+    if (stt__doc_decode(v, vlen, &d) != 0) {
+        leveldb_free(v);
+        return STT_E_IO;
+    }
+    e->raw = v;
+    e->existed = true;
+    e->old_seq = d.seq;
+    e->tree = d.tree; /* take the tree over */
+    int w = stt_revtree_winner(&e->tree);
+    e->old_state = w < 0 ? 0 : (e->tree.nodes[w].flags & STT_REV_DELETED) ? 2 : 1;
+    for (uint32_t i = 0; i < e->tree.n; i++) {
+        if (!(e->tree.nodes[i].flags & STT_REV_HAS_BODY))
+            continue;
+        stt_rev_body_t rb;
+        if (stt__body_at(&d, (int)i, &rb) != 0)
+            continue;
+        if (e->nbodies == e->capbodies) {
+            e->capbodies = e->capbodies ? e->capbodies * 2 : 2;
+            e->bodies = stt_xrealloc(e->bodies, e->capbodies * sizeof(*e->bodies));
+        }
+        body_t *b = &e->bodies[e->nbodies++];
+        b->gen = e->tree.nodes[i].gen;
+        b->idlen = e->tree.nodes[i].idlen;
+        memcpy(b->id, stt_revtree_id(&e->tree, (int)i), b->idlen);
+        b->json = rb.json;
+        b->jsonlen = rb.jsonlen;
+        b->atts = rb.atts;
+        b->natts = rb.natts;
+    }
+    return 0;
+}
+
+static int get_entry(batch_t *bt, const char *id, size_t idlen, entry_t **out)
+{
+    size_t mask = bt->nslots - 1, i = hash_id(id, idlen) & mask;
+    while (bt->slots[i]) {
+        entry_t *e = &bt->entries[bt->slots[i] - 1];
+        if (e->idlen == idlen && memcmp(e->id, id, idlen) == 0) {
+            *out = e;
+            return 0;
+        }
+        i = (i + 1) & mask;
+    }
+    entry_t *e = &bt->entries[bt->nentries];
+    memset(e, 0, sizeof(*e));
+    e->id = id;
+    e->idlen = idlen;
+    int rc = load_entry(bt, e);
+    if (rc)
+        return rc;
+    bt->slots[i] = ++bt->nentries;
+    *out = e;
+    return 0;
+}
+
+static body_t *find_body(entry_t *e, uint64_t gen, const char *id, size_t idlen)
+{
+    for (size_t i = 0; i < e->nbodies; i++)
+        if (e->bodies[i].gen == gen && e->bodies[i].idlen == idlen && memcmp(e->bodies[i].id, id, idlen) == 0)
+            return &e->bodies[i];
+    return NULL;
+}
+
+static attref_t *attref(batch_t *bt, const unsigned char *digest)
+{
+    for (size_t i = 0; i < bt->nrefs; i++)
+        if (memcmp(bt->refs[i].digest, digest, STT_DIGEST_LEN) == 0)
+            return &bt->refs[i];
+    if (bt->nrefs == bt->caprefs) {
+        bt->caprefs = bt->caprefs ? bt->caprefs * 2 : 8;
+        bt->refs = stt_xrealloc(bt->refs, bt->caprefs * sizeof(*bt->refs));
+    }
+    attref_t *r = &bt->refs[bt->nrefs++];
+    memset(r, 0, sizeof(*r));
+    memcpy(r->digest, digest, STT_DIGEST_LEN);
+    return r;
+}
+
+static void add_body(batch_t *bt, entry_t *e, body_t *nb)
+{
+    if (e->nbodies == e->capbodies) {
+        e->capbodies = e->capbodies ? e->capbodies * 2 : 2;
+        e->bodies = stt_xrealloc(e->bodies, e->capbodies * sizeof(*e->bodies));
+    }
+    e->bodies[e->nbodies++] = *nb;
+    for (size_t i = 0; i < nb->natts; i++)
+        attref(bt, nb->atts[i].digest)->delta++;
+    bt->active_delta += (int64_t)nb->jsonlen;
+}
+
+/* Drops the bodies of revisions that are no longer leaves (or no longer in the
+ * tree after stemming): settee keeps only what a compacted CouchDB keeps. */
+static void drop_stale_bodies(batch_t *bt, entry_t *e)
+{
+    size_t j = 0;
+    for (size_t i = 0; i < e->nbodies; i++) {
+        body_t *b = &e->bodies[i];
+        int node = stt_revtree_find(&e->tree, b->gen, b->id, b->idlen);
+        if (node >= 0 && stt_revtree_is_leaf(&e->tree, node)) {
+            e->bodies[j++] = *b;
+            continue;
+        }
+        if (node >= 0)
+            e->tree.nodes[node].flags &= (uint8_t)~STT_REV_HAS_BODY;
+        for (size_t a = 0; a < b->natts; a++)
+            attref(bt, b->atts[a].digest)->delta--;
+        bt->active_delta -= (int64_t)b->jsonlen;
+        free_body(b);
+    }
+    e->nbodies = j;
+}
+
+/* Builds the attachment list of a new revision: inline data gets its digest and
+ * revpos; stubs take the metadata of the same-named attachment of base (the parent
+ * or nearest stored ancestor). */
+static int resolve_atts(batch_t *bt, const stt_doc_write_t *w, const body_t *base, uint64_t gen, body_t *nb)
+{
+    nb->natts = w->natts;
+    nb->atts = w->natts ? stt_xcalloc(w->natts, sizeof(stt_att_t)) : NULL;
+    for (size_t i = 0; i < w->natts; i++) {
+        const stt_att_in_t *in = &w->atts[i];
+        stt_att_t *a = &nb->atts[i];
+        *a = in->meta;
+        if (in->stub) {
+            const stt_att_t *found = NULL;
+            for (size_t k = 0; base && k < base->natts; k++)
+                if (base->atts[k].namelen == in->meta.namelen &&
+                    memcmp(base->atts[k].name, in->meta.name, in->meta.namelen) == 0)
+                    found = &base->atts[k];
+            if (!found) {
+                free(nb->atts);
+                nb->atts = NULL;
+                return STT_E_MISSING_STUB;
+            }
+            a->content_type = found->content_type;
+            a->ctlen = found->ctlen;
+            a->revpos = found->revpos;
+            a->length = found->length;
+            memcpy(a->digest, found->digest, STT_DIGEST_LEN);
+        } else {
+            stt_md5(in->data, in->datalen, a->digest);
+            a->length = in->datalen;
+            if (!a->revpos || w->npath == 0)
+                a->revpos = gen;
+            attref_t *r = attref(bt, a->digest);
+            r->data = in->data;
+            r->datalen = in->datalen;
+        }
+    }
+    return 0;
+}
+
+/* Rev id: XXH3-128 over (parent rev, deleted flag, body, attachment digests), so the
+ * same edit made on two nodes gives the same rev. */
+static void make_rev_id(const stt_revtree_t *t, int parent, bool deleted, const char *body, size_t bodylen,
+                        const body_t *nb, char out[33])
+{
+    XXH3_state_t st;
+    XXH3_128bits_reset(&st);
+    if (parent >= 0) {
+        stt_buf_t p = STT_BUF_INIT;
+        stt_revtree_format(t, parent, &p);
+        XXH3_128bits_update(&st, p.base, p.len);
+        stt_buf_free(&p);
+    }
+    unsigned char d = deleted ? 1 : 0;
+    XXH3_128bits_update(&st, &d, 1);
+    XXH3_128bits_update(&st, body, bodylen);
+    for (size_t i = 0; i < nb->natts; i++) {
+        XXH3_128bits_update(&st, nb->atts[i].name, nb->atts[i].namelen);
+        XXH3_128bits_update(&st, nb->atts[i].digest, STT_DIGEST_LEN);
+    }
+    XXH128_hash_t h = XXH3_128bits_digest(&st);
+    XXH128_canonical_t c;
+    XXH128_canonicalFromHash(&c, h);
+    static const char hex[] = "0123456789abcdef";
+    for (int i = 0; i < 16; i++) {
+        out[2 * i] = hex[c.digest[i] >> 4];
+        out[2 * i + 1] = hex[c.digest[i] & 15];
+    }
+    out[32] = '\0';
+}
+
+/* ------------------------------------------------------------------ one edit */
+
+static int apply_interactive(batch_t *bt, entry_t *e, const stt_doc_write_t *w, stt_doc_result_t *res)
+{
+    int parent;
+    int rc = stt_revtree_check_edit(&e->tree, w->has_prev ? &w->prev : NULL, &parent);
+    if (rc)
+        return rc;
+    const body_t *base = NULL;
+    uint64_t gen = 1;
+    if (parent >= 0) {
+        gen = e->tree.nodes[parent].gen + 1;
+        base = find_body(e, e->tree.nodes[parent].gen, stt_revtree_id(&e->tree, parent), e->tree.nodes[parent].idlen);
+    }
+    body_t nb = {.gen = gen, .json = w->body, .jsonlen = w->bodylen};
+    if ((rc = resolve_atts(bt, w, base, gen, &nb)) != 0)
+        return rc;
+    char id[33];
+    make_rev_id(&e->tree, parent, w->deleted, w->body, w->bodylen, &nb, id);
+    if (stt_revtree_find(&e->tree, gen, id, 32) >= 0) {
+        free_body(&nb);
+        return STT_E_CONFLICT;
+    }
+    memcpy(nb.id, id, 33);
+    nb.idlen = 32;
+    stt_revtree_add_leaf(&e->tree, parent, id, 32, (uint8_t)(STT_REV_HAS_BODY | (w->deleted ? STT_REV_DELETED : 0)));
+    add_body(bt, e, &nb);
+    drop_stale_bodies(bt, e);
+    stt_revtree_stem(&e->tree, bt->db->revs_limit);
+    drop_stale_bodies(bt, e);
+    e->dirty = true;
+    stt_buf_t r = {res->rev, 0, sizeof(res->rev)};
+    stt_rev_format(&r, gen, id, 32);
+    return 0;
+}
+
+static int apply_replicated(batch_t *bt, entry_t *e, const stt_doc_write_t *w)
+{
+    if (w->npath == 0 || w->gen < w->npath)
+        return STT_E_BAD_REV;
+    uint32_t nbefore = e->tree.n;
+    body_t nb = {.gen = w->gen, .json = w->body, .jsonlen = w->bodylen};
+    bool have_leaf = stt_revtree_find(&e->tree, w->gen, w->path[0].id, w->path[0].idlen) >= 0;
+    if (!have_leaf) {
+        /* stubs resolve against the nearest ancestor whose body we still hold */
+        const body_t *base = NULL;
+        for (size_t k = 1; k < w->npath && !base; k++)
+            base = find_body(e, w->gen - k, w->path[k].id, w->path[k].idlen);
+        int rc = resolve_atts(bt, w, base, w->gen, &nb);
+        if (rc)
+            return rc;
+    }
+    int leaf;
+    bool added;
+    int rc = stt_revtree_merge_path(&e->tree, w->gen, w->path, w->npath, w->deleted, &leaf, &added);
+    if (rc) {
+        free_body(&nb);
+        return rc;
+    }
+    if (added) {
+        e->tree.nodes[leaf].flags |= STT_REV_HAS_BODY;
+        memcpy(nb.id, w->path[0].id, w->path[0].idlen);
+        nb.idlen = w->path[0].idlen;
+        add_body(bt, e, &nb);
+    } else {
+        free_body(&nb);
+    }
+    size_t stemmed = stt_revtree_stem(&e->tree, bt->db->revs_limit);
+    if (added || stemmed || e->tree.n != nbefore) {
+        drop_stale_bodies(bt, e);
+        e->dirty = true;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ records */
+
+static void encode_doc(const entry_t *e, uint64_t seq, stt_buf_t *v, stt_buf_t *summary)
+{
+    int leaves_buf[64];
+    int *leaves = e->tree.n <= 64 ? leaves_buf : stt_xmalloc(e->tree.n * sizeof(int));
+    size_t nleaves = stt_revtree_leaves(&e->tree, leaves);
+    int w = leaves[0];
+    bool deleted = (e->tree.nodes[w].flags & STT_REV_DELETED) != 0;
+    stt_buf_reset(v);
+    stt_buf_appendc(v, 1);
+    stt_buf_appendc(v, deleted ? 1 : 0);
+    stt_buf_append_varint(v, seq);
+    stt_buf_t rev = STT_BUF_INIT;
+    stt_revtree_format(&e->tree, w, &rev);
+    stt_buf_append_varint(v, rev.len);
+    stt_buf_append(v, rev.base, rev.len);
+    stt_buf_t tree = STT_BUF_INIT;
+    stt_revtree_encode(&e->tree, &tree);
+    stt_buf_append_varint(v, tree.len);
+    stt_buf_append(v, tree.base, tree.len);
+    stt_buf_free(&tree);
+    stt_buf_append_varint(v, e->nbodies);
+    for (size_t i = 0; i < e->nbodies; i++) {
+        const body_t *b = &e->bodies[i];
+        int node = stt_revtree_find(&e->tree, b->gen, b->id, b->idlen);
+        stt_buf_append_varint(v, (uint64_t)node);
+        stt_buf_append_varint(v, b->natts);
+        for (size_t a = 0; a < b->natts; a++) {
+            const stt_att_t *at = &b->atts[a];
+            stt_buf_append_varint(v, at->namelen);
+            stt_buf_append(v, at->name, at->namelen);
+            stt_buf_append_varint(v, at->ctlen);
+            stt_buf_append(v, at->content_type, at->ctlen);
+            stt_buf_append_varint(v, at->revpos);
+            stt_buf_append_varint(v, at->length);
+            stt_buf_append(v, at->digest, STT_DIGEST_LEN);
+        }
+        stt_buf_append_varint(v, b->jsonlen);
+        stt_buf_append(v, b->json, b->jsonlen);
+    }
+    /* by-seq summary */
+    stt_buf_reset(summary);
+    stt_buf_append_varint(summary, e->idlen);
+    stt_buf_append(summary, e->id, e->idlen);
+    stt_buf_appendc(summary, deleted ? 1 : 0);
+    stt_buf_append_varint(summary, nleaves);
+    for (size_t i = 0; i < nleaves; i++) {
+        stt_buf_reset(&rev);
+        stt_revtree_format(&e->tree, leaves[i], &rev);
+        stt_buf_appendc(summary, (e->tree.nodes[leaves[i]].flags & STT_REV_DELETED) ? 1 : 0);
+        stt_buf_append_varint(summary, rev.len);
+        stt_buf_append(summary, rev.base, rev.len);
+    }
+    stt_buf_free(&rev);
+    if (leaves != leaves_buf)
+        free(leaves);
+}
+
+static int read_refcount(stt_db_t *db, const unsigned char *digest, uint64_t *out)
+{
+    stt_buf_t k = STT_BUF_INIT;
+    stt__key_att(&k, K_ATTREF, db->id, digest);
+    char *lerr = NULL;
+    size_t vlen;
+    char *v = leveldb_get(db->store->ldb, db->store->ropts, k.base, k.len, &vlen, &lerr);
+    stt_buf_free(&k);
+    *out = 0;
+    if (lerr) {
+        leveldb_free(lerr);
+        return STT_E_IO;
+    }
+    if (v) {
+        const unsigned char *p = (const unsigned char *)v;
+        stt_varint_read(&p, p + vlen, out);
+        leveldb_free(v);
+    }
+    return 0;
+}
+
+static int put_attrefs(batch_t *bt, leveldb_writebatch_t *wb)
+{
+    stt_buf_t k = STT_BUF_INIT, v = STT_BUF_INIT;
+    int rc = 0;
+    for (size_t i = 0; i < bt->nrefs && !rc; i++) {
+        attref_t *r = &bt->refs[i];
+        if (r->delta == 0)
+            continue;
+        uint64_t old;
+        if ((rc = read_refcount(bt->db, r->digest, &old)) != 0)
+            break;
+        int64_t now = (int64_t)old + r->delta;
+        stt__key_att(&k, K_ATTREF, bt->db->id, r->digest);
+        if (now <= 0) {
+            leveldb_writebatch_delete(wb, k.base, k.len);
+            stt__key_att(&k, K_ATT, bt->db->id, r->digest);
+            leveldb_writebatch_delete(wb, k.base, k.len);
+            continue;
+        }
+        stt_buf_reset(&v);
+        stt_buf_append_varint(&v, (uint64_t)now);
+        leveldb_writebatch_put(wb, k.base, k.len, v.base, v.len);
+        if (old == 0) {
+            if (!r->data) {
+                rc = STT_E_MISSING_STUB; /* cannot happen: new refs come with data */
+                break;
+            }
+            stt__key_att(&k, K_ATT, bt->db->id, r->digest);
+            leveldb_writebatch_put(wb, k.base, k.len, r->data, r->datalen);
+        }
+    }
+    stt_buf_free(&k);
+    stt_buf_free(&v);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ entry point */
+
+int stt_doc_write(stt_db_t *db, const stt_doc_write_t *docs, size_t n, bool new_edits, stt_doc_result_t *res)
+{
+    batch_t bt = {.db = db};
+    bt.entries = stt_xcalloc(n ? n : 1, sizeof(*bt.entries));
+    bt.nslots = 16;
+    while (bt.nslots < n * 2)
+        bt.nslots *= 2;
+    bt.slots = stt_xcalloc(bt.nslots, sizeof(*bt.slots));
+    leveldb_writebatch_t *wb = leveldb_writebatch_create();
+    stt_buf_t k = STT_BUF_INIT, v = STT_BUF_INIT, sum = STT_BUF_INIT;
+    int rc = 0;
+    uint64_t committed_seq = 0;
+
+    pthread_mutex_lock(&db->wlock);
+    uint64_t saved[5] = {db->update_seq, db->doc_count, db->doc_del_count, db->active_size, 0};
+    if (db->deleted) {
+        rc = STT_E_DB_NOT_FOUND;
+        goto exit;
+    }
+    for (size_t i = 0; i < n; i++) {
+        entry_t *e;
+        res[i].err = 0;
+        res[i].rev[0] = '\0';
+        if ((rc = get_entry(&bt, docs[i].id, docs[i].idlen, &e)) != 0)
+            goto exit;
+        res[i].err = new_edits ? apply_interactive(&bt, e, &docs[i], &res[i]) : apply_replicated(&bt, e, &docs[i]);
+    }
+    size_t changed = 0;
+    for (size_t i = 0; i < bt.nentries; i++) {
+        entry_t *e = &bt.entries[i];
+        if (!e->dirty)
+            continue;
+        uint64_t seq = ++db->update_seq;
+        changed++;
+        if (e->existed) {
+            stt__key_seq(&k, db->id, e->old_seq);
+            leveldb_writebatch_delete(wb, k.base, k.len);
+        }
+        encode_doc(e, seq, &v, &sum);
+        stt__key_doc(&k, db->id, e->id, e->idlen);
+        leveldb_writebatch_put(wb, k.base, k.len, v.base, v.len);
+        stt__key_seq(&k, db->id, seq);
+        leveldb_writebatch_put(wb, k.base, k.len, sum.base, sum.len);
+        int w = stt_revtree_winner(&e->tree);
+        int state = (e->tree.nodes[w].flags & STT_REV_DELETED) ? 2 : 1;
+        if (state != e->old_state) {
+            if (e->old_state == 1)
+                db->doc_count--;
+            if (e->old_state == 2)
+                db->doc_del_count--;
+            if (state == 1)
+                db->doc_count++;
+            else
+                db->doc_del_count++;
+        }
+    }
+    if (!changed)
+        goto exit;
+    db->active_size = (uint64_t)((int64_t)db->active_size + bt.active_delta);
+    if ((rc = put_attrefs(&bt, wb)) != 0)
+        goto exit;
+    stt__db_put_record(db, wb);
+    char *lerr = NULL;
+    leveldb_write(db->store->ldb, db->store->wsync, wb, &lerr);
+    if (lerr) {
+        leveldb_free(lerr);
+        rc = STT_E_IO;
+        goto exit;
+    }
+    committed_seq = db->update_seq;
+exit:
+    if (rc) {
+        db->update_seq = saved[0];
+        db->doc_count = saved[1];
+        db->doc_del_count = saved[2];
+        db->active_size = saved[3];
+    }
+    pthread_mutex_unlock(&db->wlock);
+    for (size_t i = 0; i < bt.nentries; i++) {
+        entry_t *e = &bt.entries[i];
+        for (size_t b = 0; b < e->nbodies; b++)
+            free_body(&e->bodies[b]);
+        free(e->bodies);
+        stt_revtree_free(&e->tree);
+        if (e->raw)
+            leveldb_free(e->raw);
+    }
+    free(bt.entries);
+    free(bt.slots);
+    free(bt.refs);
+    leveldb_writebatch_destroy(wb);
+    stt_buf_free(&k);
+    stt_buf_free(&v);
+    stt_buf_free(&sum);
+    if (committed_seq && db->store->hook)
+        db->store->hook(db->store->hook_ctx, db, committed_seq);
+    return rc;
+}

@@ -1,0 +1,214 @@
+/* _purge: removes leaf revisions as if they had never been written.
+ *
+ * The tree is rebuilt from the paths of the leaves that remain (revtree has no
+ * node removal, and a rebuild keeps every invariant by construction). A doc left
+ * without leaves disappears with its by-seq entry. The change takes a new seq so
+ * that replicas following _changes see the surviving leaves. */
+#include "store/store_int.h"
+#include <leveldb/c.h>
+#include "src/common/err.h"
+#include <stdlib.h>
+#include <string.h>
+
+int stt_doc_purge(stt_db_t *db, const char *id, size_t idlen, const stt_rev_t *revs, size_t nrevs, bool *purged)
+{
+    stt_store_t *s = db->store;
+    stt_buf_t k = STT_BUF_INIT, v = STT_BUF_INIT;
+    int rc = 0;
+    for (size_t i = 0; i < nrevs; i++)
+        purged[i] = false;
+    pthread_mutex_lock(&db->wlock);
+    if (db->deleted) {
+        rc = STT_E_DB_NOT_FOUND;
+        goto exit;
+    }
+    stt__key_doc(&k, db->id, id, idlen);
+    char *lerr = NULL;
+    size_t vlen;
+    char *raw = leveldb_get(s->ldb, s->ropts, k.base, k.len, &vlen, &lerr);
+    if (lerr) {
+        leveldb_free(lerr);
+        rc = STT_E_IO;
+        goto exit;
+    }
+    if (!raw) {
+        rc = STT_E_NOT_FOUND;
+        goto exit;
+    }
+    stt_doc_t d;
+    if (stt__doc_decode(raw, vlen, &d) != 0) {
+        leveldb_free(raw);
+        rc = STT_E_IO;
+        goto exit;
+    }
+    d.id = id;
+    d.idlen = idlen;
+    int *leaves = stt_xmalloc(d.tree.n * sizeof(int));
+    size_t nleaves = stt_revtree_leaves(&d.tree, leaves);
+    bool *drop = stt_xcalloc(d.tree.n, sizeof(bool));
+    size_t ndrop = 0;
+    for (size_t i = 0; i < nrevs; i++) {
+        int node = stt_revtree_find(&d.tree, revs[i].gen, revs[i].id, revs[i].idlen);
+        if (node >= 0 && stt_revtree_is_leaf(&d.tree, node) && !drop[node]) {
+            drop[node] = true;
+            purged[i] = true;
+            ndrop++;
+        }
+    }
+    if (ndrop) {
+        leveldb_writebatch_t *wb = leveldb_writebatch_create();
+        int w = stt_revtree_winner(&d.tree);
+        int old_state = (d.tree.nodes[w].flags & STT_REV_DELETED) ? 2 : 1;
+        stt__key_seq(&v, db->id, d.seq);
+        leveldb_writebatch_delete(wb, v.base, v.len);
+        stt_revtree_t nt = STT_REVTREE_INIT;
+        /* rebuild from the surviving leaves' paths */
+        int *path = stt_xmalloc(d.tree.n * sizeof(int));
+        stt_rev_t *ids = stt_xmalloc(d.tree.n * sizeof(stt_rev_t));
+        for (size_t l = 0; l < nleaves; l++) {
+            if (drop[leaves[l]])
+                continue;
+            size_t np = stt_revtree_path(&d.tree, leaves[l], path, d.tree.n);
+            for (size_t p = 0; p < np; p++) {
+                ids[p].gen = d.tree.nodes[path[p]].gen;
+                ids[p].id = stt_revtree_id(&d.tree, path[p]);
+                ids[p].idlen = d.tree.nodes[path[p]].idlen;
+            }
+            int leaf;
+            bool added;
+            stt_revtree_merge_path(&nt, ids[0].gen, ids, np, (d.tree.nodes[leaves[l]].flags & STT_REV_DELETED) != 0,
+                                   &leaf, &added);
+            nt.nodes[leaf].flags |= d.tree.nodes[leaves[l]].flags & STT_REV_HAS_BODY;
+        }
+        free(path);
+        free(ids);
+        /* a purged leaf's attachments lose a reference */
+        for (size_t l = 0; l < nleaves; l++) {
+            if (!drop[leaves[l]])
+                continue;
+            stt_rev_body_t b;
+            if (stt__body_at(&d, leaves[l], &b) != 0)
+                continue;
+            for (size_t a = 0; a < b.natts; a++) {
+                stt_buf_t rk = STT_BUF_INIT;
+                stt__key_att(&rk, K_ATTREF, db->id, b.atts[a].digest);
+                size_t cl;
+                char *cv = leveldb_get(s->ldb, s->ropts, rk.base, rk.len, &cl, &lerr);
+                uint64_t cnt = 0;
+                if (cv) {
+                    const unsigned char *p = (const unsigned char *)cv;
+                    stt_varint_read(&p, p + cl, &cnt);
+                    leveldb_free(cv);
+                }
+                if (cnt <= 1) {
+                    leveldb_writebatch_delete(wb, rk.base, rk.len);
+                    stt__key_att(&rk, K_ATT, db->id, b.atts[a].digest);
+                    leveldb_writebatch_delete(wb, rk.base, rk.len);
+                } else {
+                    stt_buf_t cv2 = STT_BUF_INIT;
+                    stt_buf_append_varint(&cv2, cnt - 1);
+                    leveldb_writebatch_put(wb, rk.base, rk.len, cv2.base, cv2.len);
+                    stt_buf_free(&cv2);
+                }
+                stt_buf_free(&rk);
+            }
+            db->active_size -= b.jsonlen < db->active_size ? b.jsonlen : db->active_size;
+            stt_rev_body_free(&b);
+        }
+        if (old_state == 1)
+            db->doc_count--;
+        else
+            db->doc_del_count--;
+        if (nt.n == 0) {
+            leveldb_writebatch_delete(wb, k.base, k.len);
+        } else {
+            /* re-encode: head, tree, and the bodies of surviving leaves */
+            uint64_t seq = ++db->update_seq;
+            int nw = stt_revtree_winner(&nt);
+            bool del = (nt.nodes[nw].flags & STT_REV_DELETED) != 0;
+            if (del)
+                db->doc_del_count++;
+            else
+                db->doc_count++;
+            stt_buf_t rec = STT_BUF_INIT, tmp = STT_BUF_INIT;
+            stt_buf_appendc(&rec, 1);
+            stt_buf_appendc(&rec, del ? 1 : 0);
+            stt_buf_append_varint(&rec, seq);
+            stt_revtree_format(&nt, nw, &tmp);
+            stt_buf_append_varint(&rec, tmp.len);
+            stt_buf_append(&rec, tmp.base, tmp.len);
+            stt_buf_reset(&tmp);
+            stt_revtree_encode(&nt, &tmp);
+            stt_buf_append_varint(&rec, tmp.len);
+            stt_buf_append(&rec, tmp.base, tmp.len);
+            int *nl = stt_xmalloc(nt.n * sizeof(int));
+            size_t nnl = stt_revtree_leaves(&nt, nl);
+            size_t nb = 0;
+            stt_buf_t bodies = STT_BUF_INIT;
+            for (size_t l = 0; l < nnl; l++) {
+                int old = stt_revtree_find(&d.tree, nt.nodes[nl[l]].gen, stt_revtree_id(&nt, nl[l]),
+                                           nt.nodes[nl[l]].idlen);
+                stt_rev_body_t b;
+                if (old < 0 || stt__body_at(&d, old, &b) != 0)
+                    continue;
+                nb++;
+                stt_buf_append_varint(&bodies, (uint64_t)nl[l]);
+                stt_buf_append_varint(&bodies, b.natts);
+                for (size_t a = 0; a < b.natts; a++) {
+                    const stt_att_t *at = &b.atts[a];
+                    stt_buf_append_varint(&bodies, at->namelen);
+                    stt_buf_append(&bodies, at->name, at->namelen);
+                    stt_buf_append_varint(&bodies, at->ctlen);
+                    stt_buf_append(&bodies, at->content_type, at->ctlen);
+                    stt_buf_append_varint(&bodies, at->revpos);
+                    stt_buf_append_varint(&bodies, at->length);
+                    stt_buf_append(&bodies, at->digest, STT_DIGEST_LEN);
+                }
+                stt_buf_append_varint(&bodies, b.jsonlen);
+                stt_buf_append(&bodies, b.json, b.jsonlen);
+                stt_rev_body_free(&b);
+            }
+            stt_buf_append_varint(&rec, nb);
+            stt_buf_append(&rec, bodies.base ? bodies.base : "", bodies.len);
+            leveldb_writebatch_put(wb, k.base, k.len, rec.base, rec.len);
+            /* by-seq summary */
+            stt_buf_reset(&tmp);
+            stt_buf_append_varint(&tmp, idlen);
+            stt_buf_append(&tmp, id, idlen);
+            stt_buf_appendc(&tmp, del ? 1 : 0);
+            stt_buf_append_varint(&tmp, nnl);
+            stt_buf_t rv = STT_BUF_INIT;
+            for (size_t l = 0; l < nnl; l++) {
+                stt_buf_reset(&rv);
+                stt_revtree_format(&nt, nl[l], &rv);
+                stt_buf_appendc(&tmp, (nt.nodes[nl[l]].flags & STT_REV_DELETED) ? 1 : 0);
+                stt_buf_append_varint(&tmp, rv.len);
+                stt_buf_append(&tmp, rv.base, rv.len);
+            }
+            stt__key_seq(&v, db->id, seq);
+            leveldb_writebatch_put(wb, v.base, v.len, tmp.base, tmp.len);
+            stt_buf_free(&rv);
+            stt_buf_free(&rec);
+            stt_buf_free(&tmp);
+            stt_buf_free(&bodies);
+            free(nl);
+        }
+        db->purge_seq++;
+        stt__db_put_record(db, wb);
+        leveldb_write(s->ldb, s->wsync, wb, &lerr);
+        leveldb_writebatch_destroy(wb);
+        if (lerr) {
+            leveldb_free(lerr);
+            rc = STT_E_IO;
+        }
+        stt_revtree_free(&nt);
+    }
+    free(drop);
+    free(leaves);
+    stt_doc_free(&d);
+exit:
+    pthread_mutex_unlock(&db->wlock);
+    stt_buf_free(&k);
+    stt_buf_free(&v);
+    return rc;
+}

@@ -1,0 +1,242 @@
+/* settee's storage engine: every database in one LevelDB.
+ *
+ * This header is the store's whole contract; its key layout lives in store_int.h
+ * and never leaves the folder. All functions are thread-safe unless noted.
+ *
+ * Ownership: stt_store_t and stt_db_t handles are owned by the store; a db handle
+ * from stt_db_open is reference-counted and must be given back with
+ * stt_db_release. Buffers passed in are borrowed for the duration of the call;
+ * buffers filled by the store (stt_buf_t) belong to the caller.
+ *
+ * Durability: every function that writes returns only after its LevelDB batch was
+ * written with sync=true. Each call writes one atomic batch: a crash leaves all of
+ * it or none. */
+#ifndef STT_STORE_H
+#define STT_STORE_H
+#include "src/common/buf.h"
+#include "src/common/json.h"
+#include "store/revtree.h"
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct stt_store stt_store_t;
+typedef struct stt_db stt_db_t;
+typedef struct stt_reader stt_reader_t;
+
+/* ------------------------------------------------------------------ store */
+
+typedef struct {
+    uint64_t cache_size;        /* shared LevelDB block cache, bytes */
+    uint64_t write_buffer_size; /* LevelDB memtable, bytes */
+    uint32_t default_revs_limit;
+    bool paranoid; /* LevelDB paranoid checks (tools) */
+} stt_store_opts_t;
+
+void stt_store_opts_default(stt_store_opts_t *o);
+/* Opens (creating if needed) the store in dir. Resumes sweeps of databases that
+ * were deleted before a crash. Errors: STT_E_IO with a message in err. */
+int stt_store_open(const char *dir, const stt_store_opts_t *o, stt_store_t **out, char *err, size_t errlen);
+void stt_store_close(stt_store_t *s);
+
+/* Server-wide values kept in the store (the server uuid). get returns STT_E_NOT_FOUND
+ * when absent. */
+int stt_store_meta_get(stt_store_t *s, const char *key, stt_buf_t *out);
+int stt_store_meta_put(stt_store_t *s, const char *key, const void *val, size_t len);
+
+/* Called after every committed document write with the db and its new update_seq,
+ * on the writer's thread, with no lock held. Used to wake waiting changes feeds. */
+typedef void (*stt_commit_hook_t)(void *ctx, stt_db_t *db, uint64_t update_seq);
+void stt_store_set_commit_hook(stt_store_t *s, stt_commit_hook_t fn, void *ctx);
+
+/* Waits until background sweeps of deleted databases have finished (tests, tools). */
+void stt_store_wait_sweeps(stt_store_t *s);
+
+/* ------------------------------------------------------------------ databases */
+
+#define STT_DB_NAME_MAX 238
+
+/* CouchDB's rule: ^[a-z][a-z0-9_$()+/-]*$, at most 238 bytes. */
+bool stt_db_name_valid(const char *name, size_t len);
+/* STT_E_ILLEGAL_DB_NAME, STT_E_FILE_EXISTS. */
+int stt_db_create(stt_store_t *s, const char *name, size_t len);
+/* The name disappears at once; keys are swept in the background. STT_E_DB_NOT_FOUND. */
+int stt_db_delete(stt_store_t *s, const char *name, size_t len);
+/* STT_E_DB_NOT_FOUND. The handle stays valid after a concurrent delete (writes then
+ * fail with STT_E_DB_NOT_FOUND). */
+int stt_db_open(stt_store_t *s, const char *name, size_t len, stt_db_t **out);
+void stt_db_release(stt_db_t *db);
+const char *stt_db_name(const stt_db_t *db, size_t *len);
+/* Calls fn for every database name in ascending byte order until fn returns non-zero. */
+void stt_db_list(stt_store_t *s, int (*fn)(void *ctx, const char *name, size_t len), void *ctx);
+
+typedef struct {
+    uint64_t update_seq;
+    uint64_t doc_count;
+    uint64_t doc_del_count;
+    uint64_t purge_seq;
+    uint64_t active_size;   /* bytes of live leaf bodies */
+    uint64_t external_size; /* same, uncompressed */
+    uint64_t file_size;     /* estimate of on-disk bytes for this db */
+    uint64_t created;       /* unix seconds */
+    uint32_t revs_limit;
+} stt_db_info_t;
+
+void stt_db_info(stt_db_t *db, stt_db_info_t *out);
+int stt_db_set_revs_limit(stt_db_t *db, uint32_t limit);
+/* Security object as JSON text ("{}" when never set). */
+void stt_db_get_security(stt_db_t *db, stt_buf_t *out);
+int stt_db_set_security(stt_db_t *db, const char *json, size_t len);
+
+/* ------------------------------------------------------------------ attachments */
+
+#define STT_DIGEST_LEN 16 /* md5 */
+
+/* One attachment of a revision as stored: metadata, bytes under its digest. */
+typedef struct {
+    const char *name;
+    size_t namelen;
+    const char *content_type;
+    size_t ctlen;
+    uint64_t revpos;
+    uint64_t length;
+    unsigned char digest[STT_DIGEST_LEN];
+} stt_att_t;
+
+/* An attachment in a document write. */
+typedef struct {
+    stt_att_t meta;   /* name, content_type, revpos (0: set by the store) */
+    const char *data; /* bytes, or NULL for a stub */
+    size_t datalen;
+    bool stub;       /* keep the parent revision's attachment of that name */
+    bool has_digest; /* meta.digest was given (stubs may carry it) */
+} stt_att_in_t;
+
+/* "md5-<base64>" of a digest. */
+void stt_att_digest_format(const unsigned char *digest, stt_buf_t *out);
+/* Parses "md5-<base64>"; 0 or -1. */
+int stt_att_digest_parse(const char *s, size_t len, unsigned char *digest);
+
+/* ------------------------------------------------------------------ documents */
+
+#define STT_REV_STR_MAX 300
+
+/* One document write. body is the JSON object text of the doc without its special
+ * ("_"-prefixed) members, e.g. {"a":1}; "{}" for an empty doc. */
+typedef struct {
+    const char *id;
+    size_t idlen;
+    const char *body;
+    size_t bodylen;
+    bool deleted;
+    /* new_edits=true: the rev the edit is based on (has_prev false: none). */
+    bool has_prev;
+    stt_rev_t prev;
+    /* new_edits=false: the revision path, leaf first (from _revisions or _rev). */
+    uint64_t gen;
+    const stt_rev_t *path;
+    size_t npath;
+    const stt_att_in_t *atts;
+    size_t natts;
+} stt_doc_write_t;
+
+typedef struct {
+    int err; /* 0, STT_E_CONFLICT, STT_E_MISSING_STUB, STT_E_BAD_REQUEST... */
+    char rev[STT_REV_STR_MAX]; /* new rev "N-id" on success (new_edits=true) */
+} stt_doc_result_t;
+
+/* Writes n docs in one synced batch; per-doc outcome in res[i]. Docs with the same
+ * id are applied in order. new_edits=false merges each doc's path (a rev already
+ * present is a no-op with err 0). Returns 0 when the batch was committed (some docs
+ * may still have failed), or an error for the whole call (STT_E_DB_NOT_FOUND,
+ * STT_E_IO). */
+int stt_doc_write(stt_db_t *db, const stt_doc_write_t *docs, size_t n, bool new_edits, stt_doc_result_t *res);
+
+/* Removes the given revs of a doc completely (CouchDB's _purge). purged[k] is set
+ * for each rev that was a leaf and got removed. */
+int stt_doc_purge(stt_db_t *db, const char *id, size_t idlen, const stt_rev_t *revs, size_t nrevs, bool *purged);
+
+/* ------------------------------------------------------------------ reading */
+
+/* A consistent view (LevelDB snapshot) of one database. Not thread-safe; one user. */
+int stt_reader_open(stt_db_t *db, stt_reader_t **out);
+void stt_reader_close(stt_reader_t *r);
+stt_db_t *stt_reader_db(stt_reader_t *r);
+
+/* A document as read: its tree and the bodies of its leaves. Pointers borrow from
+ * the doc's own storage until stt_doc_free. */
+typedef struct {
+    const char *id;
+    size_t idlen;
+    uint64_t seq; /* seq of the doc's last update */
+    stt_revtree_t tree;
+    int winner; /* node index of the winner */
+    /* private */
+    void *_raw;
+    size_t _rawlen;
+} stt_doc_t;
+
+/* A leaf revision's content. */
+typedef struct {
+    const char *json; /* body object text without special members */
+    size_t jsonlen;
+    stt_att_t *atts; /* malloc'd array owned by the stt_rev_body_t */
+    size_t natts;
+} stt_rev_body_t;
+
+/* Loads a doc. STT_E_NOT_FOUND when it never existed. */
+int stt_doc_get(stt_reader_t *r, const char *id, size_t idlen, stt_doc_t *out);
+void stt_doc_free(stt_doc_t *d);
+/* The body of node i, when stored (leaves only). STT_E_NOT_FOUND otherwise. */
+int stt_doc_body(const stt_doc_t *d, int node, stt_rev_body_t *out);
+void stt_rev_body_free(stt_rev_body_t *b);
+
+/* Attachment bytes by digest. STT_E_NOT_FOUND. */
+int stt_att_read(stt_reader_t *r, const unsigned char *digest, stt_buf_t *out);
+
+/* Summary of a doc as kept in the by-seq index and at the head of a doc record:
+ * enough for _changes and _all_docs rows without decoding the tree. */
+typedef struct {
+    const char *id;
+    size_t idlen;
+    uint64_t seq;
+    bool deleted; /* the winner is deleted */
+    size_t nleaves;
+    /* leaves in winner order: rev text and deleted flag */
+    const char *const *leaf_rev;
+    const size_t *leaf_revlen;
+    const bool *leaf_deleted;
+} stt_doc_summary_t;
+
+/* Iterates the by-seq index from seq > since (ascending) or seq < since when
+ * descending (since 0 with descending: from the end). fn returns non-zero to stop.
+ * The summary is valid during the callback only. */
+int stt_changes_scan(stt_reader_t *r, uint64_t since, bool descending,
+                     int (*fn)(void *ctx, const stt_doc_summary_t *s), void *ctx);
+
+/* Iterates docs by id in byte order between startkey and endkey (inclusive_end),
+ * ascending or descending; NULL bounds are open. Deleted docs are skipped. Only
+ * the winner is summarised (nleaves=1 with the winner rev). */
+typedef struct {
+    const char *start;
+    size_t startlen;
+    const char *end;
+    size_t endlen;
+    bool inclusive_end;
+    bool descending;
+} stt_range_t;
+int stt_docs_scan(stt_reader_t *r, const stt_range_t *range, int (*fn)(void *ctx, const stt_doc_summary_t *s),
+                  void *ctx);
+
+/* ------------------------------------------------------------------ _local docs */
+
+/* Local docs: no rev tree, rev "0-N", never in changes. get: STT_E_NOT_FOUND. */
+int stt_local_get(stt_db_t *db, const char *id, size_t idlen, uint64_t *rev, stt_buf_t *body);
+/* Writes (or with deleted, removes) a local doc; *rev receives the new N. prev is
+ * the N the client gave (0 when none): CouchDB does not check it. */
+int stt_local_put(stt_db_t *db, const char *id, size_t idlen, uint64_t prev, const char *body, size_t bodylen,
+                  bool deleted, uint64_t *rev);
+int stt_local_scan(stt_db_t *db, const stt_range_t *range,
+                   int (*fn)(void *ctx, const char *id, size_t idlen, uint64_t rev, const char *body, size_t len),
+                   void *ctx);
+
+#endif

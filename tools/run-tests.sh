@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Runs every test runner and sums them: the C unit tests (cmocka, sanitizer build)
+# and the compat tests (node --test) against a sanitizer-built settee started here
+# on a free loopback port with a fresh data dir, stopped by pid.
+# Last line: "N passed, N failed". Exit status non-zero on any failure.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ASAN_BUILD=${ASAN_BUILD:-build/asan}
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:halt_on_error=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+export STT_GOLDEN_DIR=${STT_GOLDEN_DIR:-$(cd .. && pwd)/shared/couchdb-golden}
+passed=0
+failed=0
+log_dir=$(mktemp -d /tmp/settee-tests.XXXXXX)
+
+# --- C unit tests -----------------------------------------------------------
+for t in "$ASAN_BUILD"/tests/test_*; do
+    [ -x "$t" ] || continue
+    name=$(basename "$t")
+    out="$log_dir/$name.log"
+    CMOCKA_MESSAGE_OUTPUT=stdout "$t" >"$out" 2>&1
+    rc=$?
+    p=$(grep -Eo '\[  PASSED  \] [0-9]+' "$out" | awk '{s+=$4} END {print s+0}')
+    f=$(grep -Eo '\[  FAILED  \] [0-9]+ test' "$out" | awk '{s+=$4} END {print s+0}')
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+    passed=$((passed + p))
+    failed=$((failed + f))
+    echo "unit $name: $p passed, $f failed"
+    [ "$f" -ne 0 ] && tail -40 "$out"
+done
+
+# --- compat tests -------------------------------------------------------------
+if [ ! -d compat-tests/node_modules ] || [ compat-tests/package-lock.json -nt compat-tests/node_modules ]; then
+    (cd compat-tests && npm ci --no-audit --no-fund >"$log_dir/npm.log" 2>&1) || { cat "$log_dir/npm.log"; echo "npm ci failed"; }
+fi
+port=$(node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
+data=$(mktemp -d /tmp/settee-data.XXXXXX)
+cat >"$data/test.ini" <<INI
+[chttpd]
+enable_cors = true
+[cors]
+origins = *
+credentials = true
+[log]
+level = warning
+INI
+"$ASAN_BUILD/settee" --bind 127.0.0.1 --port "$port" --data-dir "$data/db" --config "$data/test.ini" \
+    >"$log_dir/server.log" 2>&1 &
+server_pid=$!
+for _ in $(seq 1 100); do
+    curl -sf "http://127.0.0.1:$port/_up" >/dev/null 2>&1 && break
+    sleep 0.1
+done
+if ! curl -sf "http://127.0.0.1:$port/_up" >/dev/null 2>&1; then
+    echo "settee did not start:"; cat "$log_dir/server.log"
+    failed=$((failed + 1))
+else
+    out="$log_dir/compat.log"
+    (cd compat-tests && COUCH_URL="http://127.0.0.1:$port" COMPAT_CORS=1 \
+        node --test --test-concurrency=1 --test-reporter=spec ./*.test.mjs) >"$out" 2>&1
+    rc=$?
+    p=$(grep -E '^ℹ pass [0-9]+' "$out" | awk '{print $3}' | tail -1)
+    f=$(grep -E '^ℹ fail [0-9]+' "$out" | awk '{print $3}' | tail -1)
+    p=${p:-0}
+    f=${f:-0}
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+    passed=$((passed + p))
+    failed=$((failed + f))
+    echo "compat: $p passed, $f failed"
+    if [ "$f" -ne 0 ]; then
+        grep -E '^✖|not ok|Error|expected|actual' "$out" | head -120
+    fi
+    kill -TERM "$server_pid" 2>/dev/null
+    for _ in $(seq 1 100); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$server_pid" 2>/dev/null
+    wait "$server_pid" 2>/dev/null
+    srv_rc=$?
+    # the sanitizers report through the server's log and its exit status
+    if grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$log_dir/server.log"; then
+        echo "sanitizer report from the server:"
+        grep -A30 -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$log_dir/server.log" | head -80
+        failed=$((failed + 1))
+    elif [ "$srv_rc" -ne 0 ]; then
+        echo "server exited with status $srv_rc"; tail -20 "$log_dir/server.log"
+        failed=$((failed + 1))
+    fi
+fi
+rm -rf "$data"
+echo "logs: $log_dir"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
