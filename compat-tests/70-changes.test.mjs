@@ -263,7 +263,9 @@ test('_local docs never appear in _changes', T, () => withDb(async (db) => {
   const s = streamReq('GET', dbPath(db, '_changes') + '?feed=longpoll&since=now&timeout=1500', { headers: { Accept: 'application/json' } });
   await sleep(300);
   await req('PUT', docPath(db, '_local/chk2'), { body: { x: 1 } });
-  await s.done;
+  const d = await Promise.race([s.done, sleep(8000).then(() => ({ late: true }))]);
+  s.abort();
+  assert.ok(!d.late, 'longpoll with timeout=1500 still open after 8 s');
   const body = JSON.parse(s.text());
   assert.deepEqual(body.results, []);
 }));

@@ -44,6 +44,18 @@ function cmpWinner(a, b, isDeleted) {
   return -cmpAsc(a, b);
 }
 const canon = (v) => JSON.stringify(v);
+// compact rendering for failure messages: long _revisions lists shortened, hashes cut to 6 chars
+function brief(v) {
+  if (v === undefined) return 'undefined';
+  return JSON.stringify(v, (k, x) => {
+    if (k === 'ids' && Array.isArray(x) && x.length > 4) return [...x.slice(0, 2), `…${x.length - 3} more…`, x[x.length - 1]];
+    if (k === '_revs_info' && Array.isArray(x) && x.length > 6) return [...x.slice(0, 3), `…${x.length - 4} more…`, x[x.length - 1]];
+    return x;
+  }).replace(/([0-9]+-)?([0-9a-f]{6})[0-9a-f]{26}/g, '$1$2');
+}
+function same(actual, expected, msg) {
+  assert.deepEqual(actual, expected, `${msg}\n      got:  ${brief(actual)}\n      want: ${brief(expected)}`);
+}
 const sortCanon = (list) => [...list].sort((a, b) => (canon(a) < canon(b) ? -1 : canon(a) > canon(b) ? 1 : 0));
 
 class Mapping {
@@ -82,10 +94,10 @@ async function getJ(p) {
 function cmpList(actual, expected, revOf, cmp, m, msg) {
   if (!Array.isArray(actual)) assert.fail(`${msg}: expected a list, got ${canon(actual)}`);
   if (!expected.some((x) => m.isMapped(revOf(x)))) {
-    assert.deepEqual(actual, expected, msg);
+    same(actual, expected, msg);
     return;
   }
-  assert.deepEqual(sortCanon(actual), sortCanon(expected), `${msg} (as a multiset)`);
+  same(sortCanon(actual), sortCanon(expected), `${msg} (as a multiset)`);
   for (let i = 0; i + 1 < actual.length; i++) {
     assert.ok(cmp(revOf(actual[i]), revOf(actual[i + 1])) <= 0, `${msg}: order ${revOf(actual[i])} before ${revOf(actual[i + 1])}`);
   }
@@ -123,7 +135,7 @@ async function runOps(db, sc, m, notes) {
       const r = await req('POST', dbPath(db, '_bulk_docs'), { body: { docs: [doc], new_edits: false } });
       if (diverged) continue;
       assert.equal(r.status, op.status, `${where}: status (${r.text})`);
-      assert.deepEqual(r.json, m.toServer(op.response), `${where}: response`);
+      same(r.json, m.toServer(op.response), `${where}: response`);
     } else if (op.op === 'put') {
       if (!diverged && m.size > 0) {
         // would CouchDB (its hashes) and the server (its hashes) pick the same winner now?
@@ -150,7 +162,7 @@ async function runOps(db, sc, m, notes) {
         assert.match(idOf(got), HEX32, `${where}: rev id is 32 hex`);
         m.add(op.result_rev, got);
       } else {
-        assert.deepEqual(r.json, op.error, `${where}: error body`);
+        same(r.json, op.error, `${where}: error body`);
       }
     } else if (op.op === 'set_revs_limit') {
       const r = await req('PUT', dbPath(db, '_revs_limit'), { body: String(op.n), headers: { 'Content-Type': 'application/json' } });
@@ -168,12 +180,12 @@ async function runOps(db, sc, m, notes) {
 
 function checkRevsInfo(actual, expected, msg) {
   assert.equal(actual.status, expected.status, `${msg}: status`);
-  if (expected.status !== 200) { assert.deepEqual(actual.body, expected.body, msg); return; }
+  if (expected.status !== 200) { same(actual.body, expected.body, msg); return; }
   const { _revs_info: a, ...restA } = actual.body;
   const { _revs_info: e, ...restE } = expected.body;
-  assert.deepEqual(restA, restE, `${msg}: doc fields`);
+  same(restA, restE, `${msg}: doc fields`);
   assert.ok(Array.isArray(a), `${msg}: _revs_info list`);
-  assert.deepEqual(a.map((x) => x.rev), e.map((x) => x.rev), `${msg}: revs`);
+  same(a.map((x) => x.rev), e.map((x) => x.rev), `${msg}: revs`);
   a.forEach((x, i) => {
     const want = e[i].status;
     if (x.status === want) return;
@@ -191,12 +203,19 @@ async function checkExpect(db, sc, m, notes) {
   const leafDel = new Map();
   if (oraExp.status === 200) for (const x of oraExp.body) if (x.ok) leafDel.set(x.ok._rev, x.ok._deleted === true);
   const isDel = (r) => leafDel.get(r) === true;
+  // every read-back is checked, and all differences are reported together
+  const errors = [];
+  const check = async (fn) => {
+    try { await fn(); } catch (e) { errors.push(e.message.split(/\n\s*\n|\n\s*\+ actual - expected/)[0]); }
+  };
 
   // open_revs=all (leaves ascending)
-  const ora = await getJ(p + '?open_revs=all&revs=true');
-  assert.equal(ora.status, oraExp.status, 'open_revs_all: status');
-  if (oraExp.status === 200) cmpList(ora.body, oraExp.body, (x) => x.ok?._rev ?? x.missing, cmpAsc, m, 'open_revs_all');
-  else assert.deepEqual(ora.body, oraExp.body, 'open_revs_all');
+  await check(async () => {
+    const ora = await getJ(p + '?open_revs=all&revs=true');
+    assert.equal(ora.status, oraExp.status, 'open_revs_all: status');
+    if (oraExp.status === 200) cmpList(ora.body, oraExp.body, (x) => x.ok?._rev ?? x.missing, cmpAsc, m, 'open_revs_all');
+    else same(ora.body, oraExp.body, 'open_revs_all');
+  });
 
   // did a hash tie flip the winner?
   let flipped = false;
@@ -207,84 +226,90 @@ async function checkExpect(db, sc, m, notes) {
     flipped = m.toGolden(serverTop) !== goldenTop;
   }
 
-  const winner = await getJ(p);
   if (flipped) {
     notes.push('final winner decided by a hash tie: winner/conflicts/revs/revs_info checked by rule only');
-    const leaves = [...leafDel].map(([rev, deleted]) => ({ rev, deleted }));
-    const top = topLeaf(leaves);
-    if (isDel(top)) assert.deepEqual(winner, { status: 404, body: { error: 'not_found', reason: 'deleted' } }, 'winner (deleted)');
-    else {
-      assert.equal(winner.status, 200);
+    await check(async () => {
+      const winner = await getJ(p);
+      const leaves = [...leafDel].map(([rev, deleted]) => ({ rev, deleted }));
+      const top = topLeaf(leaves);
+      if (isDel(top)) { same(winner, { status: 404, body: { error: 'not_found', reason: 'deleted' } }, 'winner (deleted)'); return; }
+      assert.equal(winner.status, 200, 'winner: status');
       assert.equal(winner.body._rev, top, 'winner follows live > generation > rev id');
       const c = await getJ(p + '?conflicts=true&deleted_conflicts=true');
       const others = leaves.map((l) => l.rev).filter((r) => r !== top);
       const live = others.filter((r) => !isDel(r)).sort(cmpAsc).reverse();
       const dead = others.filter((r) => isDel(r)).sort(cmpAsc).reverse();
-      assert.deepEqual(c.body._conflicts, live.length ? live : undefined, '_conflicts');
-      assert.deepEqual(c.body._deleted_conflicts, dead.length ? dead : undefined, '_deleted_conflicts');
-    }
+      same(c.body._conflicts, live.length ? live : undefined, '_conflicts');
+      same(c.body._deleted_conflicts, dead.length ? dead : undefined, '_deleted_conflicts');
+    });
   } else {
-    assert.deepEqual(winner, exp.winner, 'winner');
-    const c = await getJ(p + '?conflicts=true&deleted_conflicts=true');
-    assert.equal(c.status, exp.conflicts.status, 'conflicts: status');
-    if (exp.conflicts.status === 200) {
+    await check(async () => same(await getJ(p), exp.winner, 'winner'));
+    await check(async () => {
+      const c = await getJ(p + '?conflicts=true&deleted_conflicts=true');
+      assert.equal(c.status, exp.conflicts.status, 'conflicts: status');
+      if (exp.conflicts.status !== 200) { same(c.body, exp.conflicts.body, 'conflicts'); return; }
       const { _conflicts: ca, _deleted_conflicts: da, ...ra } = c.body;
       const { _conflicts: ce, _deleted_conflicts: de, ...re } = exp.conflicts.body;
-      assert.deepEqual(ra, re, 'conflicts: doc fields');
+      same(ra, re, 'conflicts: doc fields');
       const desc = (a, b) => -cmpAsc(a, b);
-      if (ce === undefined) assert.equal(ca, undefined, '_conflicts absent'); else cmpList(ca, ce, (r) => r, desc, m, '_conflicts');
-      if (de === undefined) assert.equal(da, undefined, '_deleted_conflicts absent'); else cmpList(da, de, (r) => r, desc, m, '_deleted_conflicts');
-    } else assert.deepEqual(c.body, exp.conflicts.body, 'conflicts');
-    assert.deepEqual(await getJ(p + '?revs=true'), exp.revs, 'revs');
-    checkRevsInfo(await getJ(p + '?revs_info=true'), exp.revs_info, 'revs_info');
+      if (ce === undefined) same(ca, undefined, '_conflicts absent'); else cmpList(ca, ce, (r) => r, desc, m, '_conflicts');
+      if (de === undefined) same(da, undefined, '_deleted_conflicts absent'); else cmpList(da, de, (r) => r, desc, m, '_deleted_conflicts');
+    });
+    await check(async () => same(await getJ(p + '?revs=true'), exp.revs, 'revs'));
+    await check(async () => checkRevsInfo(await getJ(p + '?revs_info=true'), exp.revs_info, 'revs_info'));
   }
 
   // open_revs=[...]&latest=true
   for (const [k, probe] of exp.open_revs_latest.entries()) {
-    const r = await getJ(p + '?open_revs=' + enc(JSON.stringify(probe.revs)) + '&latest=true&revs=true');
-    const msg = `open_revs_latest #${k} ${canon(probe.revs)}`;
-    assert.equal(r.status, probe.status, `${msg}: status`);
-    if (!Array.isArray(probe.body)) { assert.deepEqual(r.body, probe.body, msg); continue; }
-    const revOf = (x) => x.ok?._rev ?? x.missing;
-    const involved = probe.body.some((x) => m.isMapped(revOf(x))) || probe.revs.some((x) => m.isMapped(x));
-    if (!involved) { assert.deepEqual(r.body, probe.body, msg); continue; }
-    assert.ok(Array.isArray(r.body), msg);
-    const oksA = r.body.filter((x) => x.ok), oksE = probe.body.filter((x) => x.ok);
-    cmpList(oksA, oksE, revOf, cmpAsc, m, `${msg} found revs`);
-    assert.deepEqual(sortCanon(r.body.filter((x) => !x.ok)), sortCanon(probe.body.filter((x) => !x.ok)), `${msg} missing revs`);
-    assert.deepEqual(r.body.map((x) => !!x.ok), probe.body.map((x) => !!x.ok), `${msg}: found revs come first`);
+    await check(async () => {
+      const r = await getJ(p + '?open_revs=' + enc(JSON.stringify(probe.revs)) + '&latest=true&revs=true');
+      const msg = `open_revs_latest #${k} ${brief(probe.revs)}`;
+      assert.equal(r.status, probe.status, `${msg}: status`);
+      if (!Array.isArray(probe.body)) { same(r.body, probe.body, msg); return; }
+      const revOf = (x) => x.ok?._rev ?? x.missing;
+      const involved = probe.body.some((x) => m.isMapped(revOf(x))) || probe.revs.some((x) => m.isMapped(x));
+      if (!involved) { same(r.body, probe.body, msg); return; }
+      assert.ok(Array.isArray(r.body), msg);
+      const oksA = r.body.filter((x) => x.ok), oksE = probe.body.filter((x) => x.ok);
+      cmpList(oksA, oksE, revOf, cmpAsc, m, `${msg} found revs`);
+      same(sortCanon(r.body.filter((x) => !x.ok)), sortCanon(probe.body.filter((x) => !x.ok)), `${msg} missing revs`);
+      same(r.body.map((x) => !!x.ok), probe.body.map((x) => !!x.ok), `${msg}: found revs come first`);
+    });
   }
 
   // _changes?style=all_docs row
-  const ch = await req('GET', dbPath(db, '_changes') + '?style=all_docs');
-  assert.equal(ch.status, 200);
-  const rows = ch.json.results.filter((r) => r.id === 'doc');
-  if (exp.changes_row === null) assert.deepEqual(rows, [], 'changes_row: the doc never appears');
-  else {
+  await check(async () => {
+    const ch = await req('GET', dbPath(db, '_changes') + '?style=all_docs');
+    assert.equal(ch.status, 200, '_changes status');
+    const rows = ch.json.results.filter((r) => r.id === 'doc');
+    if (exp.changes_row === null) { same(rows, [], 'changes_row: the doc never appears'); return; }
     assert.equal(rows.length, 1, 'changes_row: one row');
     const { seq, ...row } = rows[0];
     assert.ok(seq !== undefined, 'changes row has a seq');
     const { changes: ca, ...ra } = row;
     const { changes: ce, ...re } = exp.changes_row;
-    assert.deepEqual(ra, re, 'changes_row');
+    same(ra, re, 'changes_row');
     cmpList(ca, ce, (x) => x.rev, (a, b) => cmpWinner(a, b, isDel), m, 'changes_row.changes');
-  }
+  });
 
   // _revs_diff
   for (const [k, probe] of exp.revs_diff.entries()) {
-    const r = await req('POST', dbPath(db, '_revs_diff'), { body: probe.request });
-    const msg = `revs_diff #${k} ${canon(probe.request)}`;
-    assert.equal(r.status, probe.status, `${msg}: status`);
-    const a = r.json, e = probe.response;
-    assert.deepEqual(Object.keys(a).sort(), Object.keys(e).sort(), `${msg}: keys`);
-    if (!e.doc) continue;
-    assert.deepEqual(Object.keys(a.doc).sort(), Object.keys(e.doc).sort(), `${msg}: fields`);
-    if (oraExp.status === 200) cmpList(a.doc.missing, e.doc.missing, (x) => x, cmpAsc, m, `${msg}: missing`);
-    else assert.deepEqual(a.doc.missing, e.doc.missing, `${msg}: missing (unknown doc: request order)`);
-    if (e.doc.possible_ancestors) {
-      assert.deepEqual([...a.doc.possible_ancestors].sort(), [...e.doc.possible_ancestors].sort(), `${msg}: possible_ancestors (as a set)`);
-    }
+    await check(async () => {
+      const r = await req('POST', dbPath(db, '_revs_diff'), { body: probe.request });
+      const msg = `revs_diff #${k} ${brief(probe.request)}`;
+      assert.equal(r.status, probe.status, `${msg}: status`);
+      const a = r.json, e = probe.response;
+      same(Object.keys(a).sort(), Object.keys(e).sort(), `${msg}: keys ${brief(a)}`);
+      if (!e.doc) return;
+      same(Object.keys(a.doc).sort(), Object.keys(e.doc).sort(), `${msg}: fields ${brief(a.doc)}`);
+      if (oraExp.status === 200) cmpList(a.doc.missing, e.doc.missing, (x) => x, cmpAsc, m, `${msg}: missing`);
+      else same(a.doc.missing, e.doc.missing, `${msg}: missing (unknown doc: request order)`);
+      if (e.doc.possible_ancestors) {
+        same([...(a.doc.possible_ancestors || [])].sort(), [...e.doc.possible_ancestors].sort(), `${msg}: possible_ancestors (as a set)`);
+      }
+    });
   }
+  if (errors.length) assert.fail(`${errors.length} read-back(s) differ from CouchDB:\n` + errors.join('\n'));
 }
 
 async function checkWinnerRule(db) {

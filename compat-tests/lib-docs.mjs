@@ -135,7 +135,9 @@ export function rawHttp(method, path, { headers = {}, body, timeout = 20000 } = 
 // Send arbitrary bytes on a fresh TCP connection; collect whatever comes back until the
 // server closes or `timeout` ms pass. `halfClose` ends our side after writing.
 // Returns {data: Buffer, status: number|null, closed: boolean, error}.
-export function rawSocket(parts, { timeout = 5000, halfClose = true } = {}) {
+// `pauseMs` waits after the first part (the headers); `stopOnData` stops writing as soon as the
+// server has answered (an early 413 followed by a close would otherwise turn into a reset).
+export function rawSocket(parts, { timeout = 5000, halfClose = true, pauseMs = 0, stopOnData = false } = {}) {
   return new Promise((resolve) => {
     const sock = net.connect({ host: HOST, port: PORT });
     const chunks = [];
@@ -148,7 +150,11 @@ export function rawSocket(parts, { timeout = 5000, halfClose = true } = {}) {
       sock.destroy();
       const data = Buffer.concat(chunks);
       const m = /^HTTP\/1\.[01] (\d{3})/.exec(data.toString('latin1'));
-      resolve({ data, status: m ? Number(m[1]) : null, closed, error });
+      const sep = data.indexOf('\r\n\r\n');
+      const body = sep >= 0 ? data.subarray(sep + 4) : Buffer.alloc(0);
+      let json;
+      try { json = JSON.parse(body.toString('utf8')); } catch { json = undefined; }
+      resolve({ data, status: m ? Number(m[1]) : null, closed, error, json });
     };
     const timer = setTimeout(() => finish(false), timeout);
     sock.on('data', (c) => chunks.push(c));
@@ -156,10 +162,12 @@ export function rawSocket(parts, { timeout = 5000, halfClose = true } = {}) {
     sock.on('close', () => finish(true));
     sock.on('error', (e) => { error = e; finish(true); });
     sock.on('connect', async () => {
-      for (const p of Array.isArray(parts) ? parts : [parts]) {
-        if (done) break;
-        const ok = sock.write(p);
+      const list = Array.isArray(parts) ? parts : [parts];
+      for (let i = 0; i < list.length; i++) {
+        if (done || (stopOnData && chunks.length)) break;
+        const ok = sock.write(list[i]);
         if (!ok) await new Promise((r) => sock.once('drain', r));
+        if (i === 0 && pauseMs) await sleep(pauseMs);
       }
       if (halfClose && !done) sock.end();
     });

@@ -161,7 +161,10 @@ export function docPath(db, id) {
 }
 
 // A synthetic 32-hex rev id: rid('a') -> 'aaaa…' (32 chars); rev(3,'a') -> '3-aaaa…'.
-export const rid = (c) => c.repeat(32).slice(0, 32);
+export const rid = (c) => {
+  if (!/^[0-9a-f]$/.test(c)) throw new Error('rid: use one hex digit');
+  return c.repeat(32);
+};
 export const rev = (gen, c) => `${gen}-${rid(c)}`;
 export const gen = (r) => parseInt(String(r).split('-')[0], 10);
 

@@ -41,14 +41,26 @@ static int parse_revisions(stt_arena_t *a, const stt_json_t *v, stt_doc_write_t 
 {
     const stt_json_t *start = stt_json_get(v, "start"), *ids = stt_json_get(v, "ids");
     int64_t s;
-    if (!start || stt_json_int(start, &s) || s < 0 || !ids || ids->type != STT_JSON_ARRAY || ids->len == 0) {
-        *reason = "_revisions must have start and a non-empty ids list";
-        return STT_E_BAD_REQUEST;
+    if (!start || stt_json_int(start, &s) || s < 0) {
+        *reason = "_revisions.start isn't an integer.";
+        return STT_E_DOC_VALIDATION;
+    }
+    if (!ids || ids->type != STT_JSON_ARRAY) {
+        *reason = "_revisions.ids isn't a array.";
+        return STT_E_DOC_VALIDATION;
+    }
+    if (ids->len == 0) {
+        *reason = "_revisions.ids is empty";
+        return STT_E_DOC_VALIDATION;
     }
     stt_rev_t *path = stt_arena_alloc(a, ids->len * sizeof(*path));
     for (uint32_t i = 0; i < ids->len; i++) {
         const stt_json_t *id = &ids->u.items[i];
-        if (id->type != STT_JSON_STRING || id->len == 0 || id->len > STT_REV_ID_MAX) {
+        if (id->type != STT_JSON_STRING) {
+            *reason = "RevId isn't a string";
+            return STT_E_DOC_VALIDATION;
+        }
+        if (id->len == 0 || id->len > STT_REV_ID_MAX) {
             *reason = "Invalid rev format";
             return STT_E_BAD_REV;
         }
@@ -164,7 +176,7 @@ int stt_doc_parse(stt_arena_t *a, const stt_json_t *obj, const stt_doc_parse_opt
         if (is_key(m, "_id")) {
             if (m->val.type != STT_JSON_STRING) {
                 *reason = "Document id must be a string";
-                rc = STT_E_BAD_REQUEST;
+                rc = STT_E_ILLEGAL_DOCID;
                 goto exit;
             }
             out->id = m->val.u.s;
@@ -172,19 +184,31 @@ int stt_doc_parse(stt_arena_t *a, const stt_json_t *obj, const stt_doc_parse_opt
         } else if (is_key(m, "_rev")) {
             rev = &m->val;
         } else if (is_key(m, "_deleted")) {
+            if (m->val.type != STT_JSON_TRUE && m->val.type != STT_JSON_FALSE) {
+                *reason = "Bad special document member: _deleted";
+                rc = STT_E_DOC_VALIDATION;
+                goto exit;
+            }
             out->deleted = m->val.type == STT_JSON_TRUE;
         } else if (is_key(m, "_revisions")) {
             revs = &m->val;
         } else if (is_key(m, "_attachments")) {
+            if (m->val.type != STT_JSON_OBJECT) {
+                *reason = "Bad special document member: _attachments";
+                rc = STT_E_DOC_VALIDATION;
+                goto exit;
+            }
             atts = &m->val;
         } else if (is_key(m, "_revs_info") || is_key(m, "_conflicts") || is_key(m, "_deleted_conflicts") ||
                    is_key(m, "_local_seq")) {
             /* read-only members a client may echo back: CouchDB drops them */
         } else {
-            *reason = stt_arena_alloc(a, m->keylen + 40);
-            strcpy((char *)*reason, "Bad special document member: ");
-            memcpy((char *)*reason + 30, m->key, m->keylen);
-            ((char *)*reason)[30 + m->keylen] = '\0';
+            static const char pre[] = "Bad special document member: ";
+            char *msg = stt_arena_alloc(a, sizeof(pre) + m->keylen);
+            memcpy(msg, pre, sizeof(pre) - 1);
+            memcpy(msg + sizeof(pre) - 1, m->key, m->keylen);
+            msg[sizeof(pre) - 1 + m->keylen] = '\0';
+            *reason = msg;
             rc = STT_E_DOC_VALIDATION;
             goto exit;
         }
@@ -209,7 +233,12 @@ int stt_doc_parse(stt_arena_t *a, const stt_json_t *obj, const stt_doc_parse_opt
         out->has_prev = true;
     }
     if (!o->new_edits) {
-        if (revs && revs->type == STT_JSON_OBJECT) {
+        if (revs && revs->type != STT_JSON_OBJECT) {
+            *reason = "_revisions is not an object";
+            rc = STT_E_DOC_VALIDATION;
+            goto exit;
+        }
+        if (revs) {
             if ((rc = parse_revisions(a, revs, out, reason)) != 0)
                 goto exit;
             if (out->has_prev && (out->prev.gen != out->gen || out->prev.idlen != out->path[0].idlen ||

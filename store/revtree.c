@@ -20,7 +20,18 @@
  * and a path that shares no rev with the tree becomes a separate root. When a path
  * contradicts the tree (an existing rev with a different parent), the tree's history
  * is kept and the path's older part is ignored; couch_key_tree would instead store
- * the rev twice. */
+ * the rev twice.
+ *
+ * Joining trees. A path can touch several trees of a stemmed forest (a fragment
+ * 8-10 and a tree 1-3, then a path 3-9). couch_key_tree merges the path into one tree
+ * only, the touched tree with the oldest root, copying the revs it shares with the
+ * others; the stem that follows every write finds the duplicates and rebuilds the
+ * forest from every leaf's path cut to revs_limit (repair_tree). Without stemming
+ * that is the union again, but with it the leaves of the other trees keep only their
+ * own tree's history, a leaf the path grew from still counts as a leaf, and a parent
+ * link survives only inside some leaf's cut path. To give the same answers, merge_path
+ * marks the revs this depends on (MARK_* below, private flag bits that are never
+ * encoded) and the next stem does the repair; a stem without marks is stem_tree. */
 #include "store/revtree.h"
 #include "src/common/err.h"
 #include <stdio.h>
@@ -30,6 +41,14 @@
 /* A rev gen needs room for +1 on every edit; CouchDB clients never come near this. */
 #define GEN_MAX 999999999999999999ull
 #define KNOWN_FLAGS (STT_REV_DELETED | STT_REV_HAS_BODY)
+
+/* Left by merge_path for the next stem when a path joined trees; stem clears them. */
+enum {
+    MARK_JOIN_ROOT = 0x20,   /* was the root of a joined tree that is not the oldest one */
+    MARK_PATH_LEAF = 0x40,   /* the path's leaf: its history is the whole merged path */
+    MARK_FORMER_LEAF = 0x80, /* a leaf of such a tree that the path grew from */
+    MARKS = MARK_JOIN_ROOT | MARK_PATH_LEAF | MARK_FORMER_LEAF,
+};
 
 /* ------------------------------------------------------------------------------------
  * Scratch memory: per-call temporaries sized by the tree. Small trees (the common
@@ -166,14 +185,20 @@ int stt_revtree_find(const stt_revtree_t *t, uint64_t gen, const char *id, size_
     return find_in(t, t->n, gen, id, idlen);
 }
 
-bool stt_revtree_is_leaf(const stt_revtree_t *t, int i)
+/* Whether node i has no child among the first n nodes, which must be sorted. */
+static bool is_leaf_in(const stt_revtree_t *t, uint32_t n, int i)
 {
     /* Children sort right after i, in the block of gen + 1. */
     uint64_t child_gen = t->nodes[i].gen + 1;
-    for (uint32_t j = (uint32_t)i + 1; j < t->n && t->nodes[j].gen <= child_gen; j++)
+    for (uint32_t j = (uint32_t)i + 1; j < n && t->nodes[j].gen <= child_gen; j++)
         if (t->nodes[j].parent == i)
             return false;
     return true;
+}
+
+bool stt_revtree_is_leaf(const stt_revtree_t *t, int i)
+{
+    return is_leaf_in(t, t->n, i);
 }
 
 /* ------------------------------------------------------------------------------------
@@ -285,25 +310,45 @@ static bool id_eq(const stt_revtree_t *t, int i, const stt_rev_t *r)
 }
 
 /* The path reaches further back than the tree that holds f: move that tree's root up
- * along the path, joining any older fragment the path leads into (stemmed_then_full,
- * a path bridging two fragments). Only nodes before n0 are looked up: the nodes this
- * merge appended are path positions already placed. */
-static void extend_up(stt_revtree_t *t, uint32_t n0, uint64_t gen, const stt_rev_t *ids, size_t nids, int f)
+ * along the path, joining any older tree the path leads into (stemmed_then_full, a
+ * path bridging two fragments). Only nodes before n0 are looked up: the nodes this
+ * merge appended are path positions already placed. grew_from is the node the path's
+ * new revs hang from when it was a leaf before, else -1. Marks the joins for stem. */
+static void extend_up(stt_revtree_t *t, uint32_t n0, uint64_t gen, const stt_rev_t *ids, size_t nids, int f,
+                      int grew_from, int leaf)
 {
-    int r = f;
+    int r = f, tree_root = -1;
+    bool joined = false;
     for (;;) {
-        while (t->nodes[r].parent >= 0)
-            r = t->nodes[r].parent;
+        if (tree_root < 0) { /* entering a tree that existed before this merge */
+            while (t->nodes[r].parent >= 0)
+                r = t->nodes[r].parent;
+            tree_root = r;
+        }
         uint64_t k = gen - t->nodes[r].gen; /* path position of the root's gen */
         if (k + 1 >= nids || !id_eq(t, r, &ids[k]))
-            return; /* nothing older in the path, or the path disagrees with the tree */
+            break; /* nothing older in the path, or the path disagrees with the tree */
         const stt_rev_t *up = &ids[k + 1];
         int p = find_in(t, n0, gen - k - 1, up->id, up->idlen);
-        if (p < 0)
+        if (p < 0) {
             p = push_node(t, gen - k - 1, -1, up->id, up->idlen, 0);
+            t->nodes[r].parent = p;
+            r = p;
+            continue;
+        }
+        /* p's tree is older: the one CouchDB merges into, unless the path goes on */
+        bool p_was_leaf = is_leaf_in(t, n0, p);
         t->nodes[r].parent = p;
+        t->nodes[tree_root].flags |= MARK_JOIN_ROOT;
+        if (grew_from >= 0)
+            t->nodes[grew_from].flags |= MARK_FORMER_LEAF;
+        grew_from = p_was_leaf ? p : -1;
+        joined = true;
         r = p;
+        tree_root = -1;
     }
+    if (joined)
+        t->nodes[leaf].flags |= MARK_PATH_LEAF;
 }
 
 int stt_revtree_merge_path(stt_revtree_t *t, uint64_t gen, const stt_rev_t *ids, size_t nids, bool deleted,
@@ -322,12 +367,13 @@ int stt_revtree_merge_path(stt_revtree_t *t, uint64_t gen, const stt_rev_t *ids,
     for (; k < nids; k++)
         if ((f = find_in(t, n0, gen - k, ids[k].id, ids[k].idlen)) >= 0)
             break;
+    int grew_from = k > 0 && f >= 0 && is_leaf_in(t, n0, f) ? f : -1;
     int parent = f;
     for (size_t j = k; j-- > 0;)
         parent = push_node(t, gen - j, parent, ids[j].id, ids[j].idlen, j == 0 && deleted ? STT_REV_DELETED : 0);
     int lf = k == 0 ? f : parent;
     if (f >= 0)
-        extend_up(t, n0, gen, ids, nids, f);
+        extend_up(t, n0, gen, ids, nids, f, grew_from, lf);
     normalize(t, n0, &lf);
     *leaf = lf;
     *added = k > 0;
@@ -339,7 +385,7 @@ int stt_revtree_add_leaf(stt_revtree_t *t, int parent, const char *id, size_t id
     if (idlen < 1 || idlen > STT_REV_ID_MAX)
         return -1;
     uint32_t n0 = t->n;
-    int i = push_node(t, parent >= 0 ? t->nodes[parent].gen + 1 : 1, parent, id, idlen, flags);
+    int i = push_node(t, parent >= 0 ? t->nodes[parent].gen + 1 : 1, parent, id, idlen, flags & KNOWN_FLAGS);
     normalize(t, n0, &i);
     return i;
 }
@@ -492,45 +538,68 @@ size_t stt_revtree_stem(stt_revtree_t *t, uint32_t limit)
         return 0;
     if (limit == 0)
         limit = 1;
-    /* dist[i]: revisions between i and its nearest leaf (0 for a leaf). A node stays
-     * when it is among the limit newest revisions of some leaf's path, which is
-     * couch_key_tree:stem: a branch point that falls off leaves separate roots. */
+    /* Walks of limit revs go down from every leaf toward its root; what no walk
+     * reaches goes. reach[i] is the most revs a walk still has when it reaches node
+     * i (counting i), so a node stays when reach > 0 - among the limit newest revs of
+     * some leaf's path, couch_key_tree:stem - and a walk goes on to its parent when
+     * reach >= 2. Children come after parents, so one backward pass carries the
+     * walks down. With repair marks (see the top of the file): the path's leaf walks
+     * its whole history (full), leaves of joined trees stop at their old root, former
+     * leaves walk too, and a parent link stays only where some walk went on. */
+    bool repair = false;
+    for (uint32_t i = 0; i < t->n && !repair; i++)
+        repair = t->nodes[i].flags & MARKS;
     scratch_t s;
-    int32_t *dist = scratch_get(&s, (size_t)t->n * sizeof(int32_t));
+    int32_t *reach = scratch_get(&s, (size_t)t->n * 2 * sizeof(int32_t));
+    int32_t *full = reach + t->n;
     for (uint32_t i = 0; i < t->n; i++)
-        dist[i] = INT32_MAX;
+        if (t->nodes[i].parent >= 0)
+            reach[t->nodes[i].parent] = -1; /* has a child */
+    for (uint32_t i = 0; i < t->n; i++) {
+        uint8_t fl = t->nodes[i].flags;
+        reach[i] = reach[i] == 0 || (fl & MARK_FORMER_LEAF) ? (int32_t)limit : 0;
+        full[i] = (fl & MARK_PATH_LEAF) ? (int32_t)limit : 0;
+    }
     size_t removed = 0;
     for (uint32_t i = t->n; i-- > 0;) {
-        if (dist[i] == INT32_MAX)
-            dist[i] = 0;
         int32_t p = t->nodes[i].parent;
-        if (p >= 0 && dist[i] + 1 < dist[p])
-            dist[p] = dist[i] + 1;
-        removed += (uint32_t)dist[i] >= limit;
+        if (p >= 0) {
+            if (!(t->nodes[i].flags & MARK_JOIN_ROOT) && reach[i] - 1 > reach[p])
+                reach[p] = reach[i] - 1;
+            if (full[i] - 1 > full[p])
+                full[p] = full[i] - 1;
+        }
+        removed += reach[i] <= 0 && full[i] <= 0;
     }
-    if (removed) {
-        /* dist becomes the old-to-new index map; parents are mapped before children. */
+    if (removed || repair) {
+        /* reach becomes the old-to-new index map; parents are mapped before children. */
         stt_buf_t ids = STT_BUF_INIT;
-        stt_buf_reserve(&ids, t->ids.len);
+        if (removed)
+            stt_buf_reserve(&ids, t->ids.len);
         uint32_t n = 0;
         for (uint32_t i = 0; i < t->n; i++) {
-            if ((uint32_t)dist[i] >= limit) {
-                dist[i] = -1;
+            stt_rev_node_t nd = t->nodes[i];
+            if (reach[i] <= 0 && full[i] <= 0) {
+                reach[i] = -1;
                 continue;
             }
-            stt_rev_node_t nd = t->nodes[i];
-            if (nd.parent >= 0)
-                nd.parent = dist[nd.parent];
-            const char *id = t->ids.base + nd.idoff;
-            nd.idoff = (uint32_t)ids.len;
-            stt_buf_append(&ids, id, nd.idlen);
-            stt_buf_appendc(&ids, '\0');
+            bool link = !repair || full[i] >= 2 || (reach[i] >= 2 && !(nd.flags & MARK_JOIN_ROOT));
+            nd.parent = nd.parent >= 0 && link ? reach[nd.parent] : -1;
+            nd.flags &= (uint8_t)~MARKS;
+            if (removed) {
+                const char *id = t->ids.base + nd.idoff;
+                nd.idoff = (uint32_t)ids.len;
+                stt_buf_append(&ids, id, nd.idlen);
+                stt_buf_appendc(&ids, '\0');
+            }
             t->nodes[n] = nd;
-            dist[i] = (int32_t)n++;
+            reach[i] = (int32_t)n++;
         }
         t->n = n;
-        stt_buf_free(&t->ids);
-        t->ids = ids;
+        if (removed) {
+            stt_buf_free(&t->ids);
+            t->ids = ids;
+        }
     }
     scratch_free(&s);
     return removed;
@@ -551,47 +620,65 @@ size_t stt_revtree_stem(stt_revtree_t *t, uint32_t limit)
 
 enum { FORMAT_VERSION = 1, TAG_FLAGS = 0x0f, TAG_PACKED = 0x10, TAG_ROOT = 0x20 };
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
+/* Lowercase hex digit values, -1 for anything else: packing is the hot part of
+ * encoding a long history. */
+#define HEXV(c) ((c) >= '0' && (c) <= '9' ? (c) - '0' : (c) >= 'a' && (c) <= 'f' ? (c) - 'a' + 10 : -1)
+#define HEXV4(c) HEXV(c), HEXV((c) + 1), HEXV((c) + 2), HEXV((c) + 3)
+#define HEXV16(c) HEXV4(c), HEXV4((c) + 4), HEXV4((c) + 8), HEXV4((c) + 12)
+#define HEXV64(c) HEXV16(c), HEXV16((c) + 16), HEXV16((c) + 32), HEXV16((c) + 48)
+static const signed char hexv[256] = {HEXV64(0), HEXV64(64), HEXV64(128), HEXV64(192)};
 
-static bool is_packable(const char *id, size_t len)
+/* Packs a 32-lowercase-hex id into 16 bytes at out; false (out garbage) otherwise. */
+static bool pack_hex(const char *id, size_t len, unsigned char *out)
 {
     if (len != 32)
         return false;
-    for (size_t i = 0; i < 32; i++)
-        if (hexval(id[i]) < 0)
+    for (int j = 0; j < 16; j++) {
+        int hi = hexv[(unsigned char)id[2 * j]], lo = hexv[(unsigned char)id[2 * j + 1]];
+        if ((hi | lo) < 0)
             return false;
+        out[j] = (unsigned char)(hi << 4 | lo);
+    }
     return true;
+}
+
+static unsigned char *put_varint(unsigned char *w, uint64_t v)
+{
+    while (v >= 0x80) {
+        *w++ = (unsigned char)(v | 0x80);
+        v >>= 7;
+    }
+    *w++ = (unsigned char)v;
+    return w;
 }
 
 void stt_revtree_encode(const stt_revtree_t *t, stt_buf_t *out)
 {
-    stt_buf_reserve(out, 2 + (size_t)t->n * 20);
-    stt_buf_appendc(out, FORMAT_VERSION);
-    stt_buf_append_varint(out, t->n);
+    /* worst case: tag, 10-byte varint, then a raw id with its 2-byte length */
+    size_t max = 1 + 10;
+    for (uint32_t i = 0; i < t->n; i++)
+        max += 1 + 10 + 2 + t->nodes[i].idlen;
+    stt_buf_reserve(out, max + 1);
+    unsigned char *w = (unsigned char *)out->base + out->len;
+    *w++ = FORMAT_VERSION;
+    w = put_varint(w, t->n);
     for (uint32_t i = 0; i < t->n; i++) {
         const stt_rev_node_t *nd = &t->nodes[i];
         const char *id = stt_revtree_id(t, (int)i);
-        bool packed = is_packable(id, nd->idlen);
-        stt_buf_appendc(out, (char)((nd->flags & TAG_FLAGS) | (packed ? TAG_PACKED : 0) |
-                                    (nd->parent < 0 ? TAG_ROOT : 0)));
-        stt_buf_append_varint(out, nd->parent < 0 ? nd->gen : i - (uint32_t)nd->parent);
+        unsigned char *tag = w++;
+        w = put_varint(w, nd->parent < 0 ? nd->gen : i - (uint32_t)nd->parent);
+        bool packed = pack_hex(id, nd->idlen, w);
         if (packed) {
-            unsigned char b[16];
-            for (int j = 0; j < 16; j++)
-                b[j] = (unsigned char)(hexval(id[2 * j]) << 4 | hexval(id[2 * j + 1]));
-            stt_buf_append(out, b, 16);
+            w += 16;
         } else {
-            stt_buf_append_varint(out, nd->idlen);
-            stt_buf_append(out, id, nd->idlen);
+            w = put_varint(w, nd->idlen);
+            memcpy(w, id, nd->idlen);
+            w += nd->idlen;
         }
+        *tag = (unsigned char)((nd->flags & KNOWN_FLAGS) | (packed ? TAG_PACKED : 0) | (nd->parent < 0 ? TAG_ROOT : 0));
     }
+    out->len = (size_t)(w - (unsigned char *)out->base);
+    out->base[out->len] = '\0';
 }
 
 int stt_revtree_decode(stt_revtree_t *t, const void *data, size_t len)
@@ -604,7 +691,8 @@ int stt_revtree_decode(stt_revtree_t *t, const void *data, size_t len)
         n > INT32_MAX)
         goto corrupt;
     reserve_nodes(t, (uint32_t)n);
-    stt_buf_reserve(&t->ids, (size_t)n * 33 + 1);
+    /* room for every id as 32 hex and a NUL, and for one more (the usual next edit) */
+    stt_buf_reserve(&t->ids, ((size_t)n + 1) * 33 + 1);
     for (uint32_t i = 0; i < n; i++) {
         if (p >= end)
             goto corrupt;
@@ -613,37 +701,41 @@ int stt_revtree_decode(stt_revtree_t *t, const void *data, size_t len)
             goto corrupt;
         if (stt_varint_read(&p, end, &v) < 0)
             goto corrupt;
-        int32_t parent = -1;
-        uint64_t gen = v;
+        stt_rev_node_t *nd = &t->nodes[i];
+        nd->parent = -1;
+        nd->gen = v;
         if (!(tag & TAG_ROOT)) {
             if (v < 1 || v > i)
                 goto corrupt;
-            parent = (int32_t)(i - v);
-            gen = t->nodes[parent].gen + 1;
+            nd->parent = (int32_t)(i - v);
+            nd->gen = t->nodes[nd->parent].gen + 1;
         }
-        if (gen < 1) /* a root at 0, or a parent gen that wrapped */
+        if (nd->gen < 1) /* a root at 0, or a parent gen that wrapped */
             goto corrupt;
-        char idbuf[32];
-        const char *id;
-        size_t idlen;
+        nd->flags = (uint8_t)(tag & TAG_FLAGS);
+        nd->idoff = (uint32_t)t->ids.len;
         if (tag & TAG_PACKED) {
             if (end - p < 16)
                 goto corrupt;
+            stt_buf_reserve(&t->ids, 33 + 1);
+            char *d = t->ids.base + t->ids.len;
             for (int j = 0; j < 16; j++) {
-                idbuf[2 * j] = hex[p[j] >> 4];
-                idbuf[2 * j + 1] = hex[p[j] & 15];
+                d[2 * j] = hex[p[j] >> 4];
+                d[2 * j + 1] = hex[p[j] & 15];
             }
+            d[32] = '\0';
+            t->ids.len += 33;
+            nd->idlen = 32;
             p += 16;
-            id = idbuf;
-            idlen = 32;
         } else {
             if (stt_varint_read(&p, end, &v) < 0 || v < 1 || v > STT_REV_ID_MAX || v > (uint64_t)(end - p))
                 goto corrupt;
-            id = (const char *)p;
-            idlen = (size_t)v;
-            p += idlen;
+            stt_buf_append(&t->ids, p, (size_t)v);
+            stt_buf_appendc(&t->ids, '\0');
+            nd->idlen = (uint8_t)v;
+            p += v;
         }
-        push_node(t, gen, parent, id, idlen, (uint8_t)(tag & TAG_FLAGS));
+        t->n = i + 1;
         if (i > 0 && node_cmp(t, i - 1, i) >= 0)
             goto corrupt;
     }
@@ -665,7 +757,7 @@ int stt_revtree_check(const stt_revtree_t *t, char *err, size_t errlen)
         const char *why = NULL;
         if (nd->idlen < 1 || (size_t)nd->idoff + nd->idlen >= t->ids.len)
             why = "id out of the pool";
-        else if (nd->flags & ~KNOWN_FLAGS)
+        else if (nd->flags & ~(KNOWN_FLAGS | MARKS))
             why = "unknown flags";
         else if (nd->gen < 1)
             why = "gen 0";

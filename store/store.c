@@ -573,8 +573,8 @@ void stt_db_get_security(stt_db_t *db, stt_buf_t *out)
     pthread_mutex_lock(&db->wlock);
     if (db->seclen)
         stt_buf_append(out, db->security, db->seclen);
-    else
-        stt_buf_appends(out, "{}");
+    else /* CouchDB 3's default: admin-only */
+        stt_buf_appends(out, "{\"members\":{\"roles\":[\"_admin\"]},\"admins\":{\"roles\":[\"_admin\"]}}");
     pthread_mutex_unlock(&db->wlock);
 }
 

@@ -239,4 +239,54 @@ int stt_local_scan(stt_db_t *db, const stt_range_t *range,
                    int (*fn)(void *ctx, const char *id, size_t idlen, uint64_t rev, const char *body, size_t len),
                    void *ctx);
 
+/* ------------------------------------------------------------------ listing and verification (tools) */
+
+/* For offline tools (settee-check, settee-dump) and tests; implemented in store/verify.c. */
+
+/* Calls fn for every doc of the reader's db in id byte order, deleted docs included
+ * (stt_docs_scan skips them). The id is valid during the callback only; fn returns
+ * non-zero to stop. 0 or STT_E_IO. */
+int stt_doc_ids_scan(stt_reader_t *r, int (*fn)(void *ctx, const char *id, size_t idlen), void *ctx);
+
+/* One attachment as the db stores it: the reference count kept for its digest (0 when
+ * none is kept) and whether bytes are stored under it (len: their length). */
+typedef struct {
+    unsigned char digest[STT_DIGEST_LEN];
+    uint64_t refs;
+    bool has_bytes;
+    uint64_t len;
+} stt_att_stored_t;
+
+/* Calls fn for every digest that has a reference count or bytes in the db (each once);
+ * fn returns non-zero to stop. The struct is valid during the callback only.
+ * 0 or STT_E_IO. */
+int stt_att_scan(stt_reader_t *r, int (*fn)(void *ctx, const stt_att_stored_t *a), void *ctx);
+
+/* Options and results of a verification. Zero it; on_fault is optional. */
+typedef struct {
+    /* called with each fault found (a one-line message); verification goes on */
+    void (*on_fault)(void *ctx, const char *msg);
+    void *ctx;
+    /* results, added to */
+    uint64_t ndbs, ndocs, nleaves, natts, nlocal, nfaults;
+} stt_verify_t;
+
+/* Checks a database on one snapshot, for a store with no concurrent writers (the
+ * counters compared are the handle's):
+ *  - every doc's rev tree passes stt_revtree_check; every leaf has its body and no
+ *    other node keeps one;
+ *  - the by-seq index holds each doc exactly once, at the doc's seq, with the doc's
+ *    leaves in winner order and its deleted flag; no seq exceeds update_seq;
+ *  - stt_docs_scan lists exactly the live docs with their winners;
+ *  - doc_count, doc_del_count and active_size equal what the scan counts;
+ *  - every attachment of a leaf reads back with its md5 and length; the reference
+ *    count kept for a digest equals the leaves' references; no orphan bytes or counts.
+ * Returns 0 when clean, STT_E_INTERNAL when a fault was found (the first one in err,
+ * "db NAME: ..."; v->on_fault sees all), STT_E_IO when reading failed. v may be NULL. */
+int stt_db_verify(stt_db_t *db, stt_verify_t *v, char *err, size_t errlen);
+/* stt_db_verify on every database after pending sweeps have finished, then the
+ * store-wide keys: every key belongs to a live database (or one awaiting its sweep)
+ * and no two names share a database id. Same returns. */
+int stt_store_verify(stt_store_t *s, stt_verify_t *v, char *err, size_t errlen);
+
 #endif

@@ -125,7 +125,7 @@ static const stt_config_t defaults = {
     .cors_headers = "accept, accept-language, authorization, content-length, content-range, content-type, "
                     "destination, expires, if-match, last-modified, origin, pragma, x-couch-full-commit, "
                     "x-couch-id, x-couch-persist, x-couchdb-www-authenticate, x-http-method-override, "
-                    "x-requested-with, x-couchdb-vhost-path",
+                    "x-requested-with, x-couchdb-vhost-path, referer",
     .cors_max_age = 600,
 };
 

@@ -30,8 +30,12 @@ void stt_h_bulk_docs(stt_hreq_t *r)
     if (stt_body_json(r, &body, "Request body must be a JSON object") != 0)
         return;
     const stt_json_t *docs = stt_json_get(&body, "docs");
-    if (!docs || docs->type != STT_JSON_ARRAY) {
+    if (!docs) {
         stt_reply_error_raw(r, 400, "bad_request", "POST body must include `docs` parameter.");
+        return;
+    }
+    if (docs->type != STT_JSON_ARRAY) {
+        stt_reply_error_raw(r, 400, "bad_request", "`docs` parameter must be an array.");
         return;
     }
     bool new_edits = true;
@@ -68,9 +72,9 @@ void stt_h_bulk_docs(stt_hreq_t *r)
     for (size_t i = 0; i < n; i++) {
         const char *reason = NULL;
         int rc = stt_doc_parse(&r->arena, &docs->u.items[i], &po, &w[i], &reason);
-        /* one illegal id fails the whole request, as CouchDB does */
-        if (rc == STT_E_ILLEGAL_DOCID || (rc == STT_E_BAD_REQUEST && !new_edits && !w[i].npath &&
-                                          reason && strstr(reason, "new_edits"))) {
+        /* a doc that does not parse fails the whole request, as CouchDB's
+         * from_json_obj_validate throws out of the batch */
+        if (rc) {
             stt_reply_error(r, rc, reason);
             return;
         }
@@ -392,7 +396,8 @@ static void all_docs(stt_hreq_t *r, int kind /* 0 all, 1 design, 2 local */)
             c->keys = k;
     }
     if (c->keys && c->keys->type != STT_JSON_ARRAY) {
-        stt_reply_error_raw(r, 400, "bad_request", "`keys` member must be an array.");
+        stt_reply_error_raw(r, 400, "bad_request", r->method == STT_M_POST ? "`keys` body member must be an array."
+                                                                           : "`keys` parameter must be an array.");
         return;
     }
     if (key) {

@@ -328,9 +328,13 @@ static int count_rest(void *ctx, const stt_doc_summary_t *s)
  * which is an upper bound (a doc updated twice holds one entry). */
 static uint64_t pending_after(feed_t *f, stt_reader_t *rd)
 {
-    if (f->descending)
-        return 0;
     count_t c = {0, 2000};
+    if (f->descending) {
+        if (f->sent == 0)
+            return 0;
+        stt_changes_scan(rd, f->last_seq, true, count_rest, &c);
+        return c.n;
+    }
     stt_changes_scan(rd, f->last_seq, false, count_rest, &c);
     if (c.n < c.max)
         return c.n;
@@ -408,7 +412,7 @@ static int feed_produce(stt_stream_t *s, stt_buf_t *out)
     }
     if (f->hb_due) {
         f->hb_due = false;
-        stt_buf_appendc(out, '\n');
+        stt_buf_appends(out, f->mode == FEED_EVENTSOURCE ? "event: heartbeat\ndata: \n\n" : "\n");
         arm_heartbeat(f);
     }
     stt_reader_t *rd;
@@ -517,15 +521,14 @@ void stt_h_changes(stt_hreq_t *r)
             return;
         }
     }
-    if (stt_q_uint(r, "limit", &f->limit) || stt_q_bool(r, "descending", &f->descending) ||
-        stt_q_bool(r, "include_docs", &f->include_docs) || stt_q_uint(r, "seq_interval", &f->seq_interval) ||
+    f->descending = stt_q_flag(r, "descending");
+    f->include_docs = stt_q_flag(r, "include_docs");
+    if (stt_q_uint(r, "limit", &f->limit) || stt_q_uint(r, "seq_interval", &f->seq_interval) ||
         parse_ms(r, "heartbeat", &f->heartbeat_ms, 60000) || parse_ms(r, "timeout", &f->timeout_ms, 60000) ||
         stt_render_opts_from_query(r, &f->ro))
         return;
     f->ro.revs = false;
     f->ro.revs_info = false;
-    if (f->limit == 0)
-        f->limit = 1; /* CouchDB treats limit=0 as 1 */
     stt_db_info_t in;
     stt_db_info(r->db, &in);
     const stt_qparam_t *since = stt_q_get(r, "since");

@@ -4,6 +4,7 @@
 #include "src/common/err.h"
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 void stt_h_doc_post(stt_hreq_t *r); /* h_doc.c */
 
@@ -109,9 +110,12 @@ void stt_h_revs_limit(stt_hreq_t *r)
     if (stt_body_json(r, &v, NULL) != 0)
         return;
     if (stt_json_int(&v, &n) != 0 || n <= 0 || n > UINT32_MAX) {
-        /* CouchDB 3.4 answers a non-integer with a 500 function_clause; a 400 says
-         * more and is what its docs imply */
-        stt_reply_error_raw(r, 400, "bad_request", "`revs_limit` must be a positive integer");
+        /* CouchDB 3.4 answers a non-integer with this 500 (couchdb-golden
+         * revs_limit_put_invalid); clients test for it, so settee does the same */
+        stt_buf_t e = STT_BUF_INIT;
+        stt_buf_appendf(&e, "{\"error\":\"unknown_error\",\"reason\":\"function_clause\",\"ref\":%u}",
+                        (unsigned)(((uintptr_t)r ^ (uintptr_t)r->req) % 1000000000u));
+        stt_reply_json(r, 500, &e);
         return;
     }
     int rc = stt_db_set_revs_limit(r->db, (uint32_t)n);
@@ -145,6 +149,11 @@ void stt_h_security(stt_hreq_t *r)
  * for a compaction to do: it is accepted and already finished. */
 void stt_h_compact(stt_hreq_t *r)
 {
+    const h2o_iovec_t *ct = stt_header(r, "content-type");
+    if (!ct || ct->len < 16 || strncasecmp(ct->base, "application/json", 16) != 0) {
+        stt_reply_error(r, STT_E_UNSUPPORTED_MEDIA, NULL);
+        return;
+    }
     stt_reply_ok(r, 202);
 }
 

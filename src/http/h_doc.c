@@ -12,8 +12,7 @@
 
 /* ------------------------------------------------------------------ helpers */
 
-/* Rev from ?rev= or If-Match. 0 (has set or not), -1 after replying 400. */
-static int query_rev(stt_hreq_t *r, stt_rev_t *rev, bool *has)
+int stt__query_rev(stt_hreq_t *r, stt_rev_t *rev, bool *has)
 {
     *has = false;
     const stt_qparam_t *q = stt_q_get(r, "rev");
@@ -49,14 +48,16 @@ static bool rev_eq(const stt_rev_t *a, const stt_rev_t *b)
 int stt_render_opts_from_query(stt_hreq_t *r, stt_render_opts_t *o)
 {
     memset(o, 0, sizeof(*o));
-    bool meta = false;
-    if (stt_q_bool(r, "revs", &o->revs) || stt_q_bool(r, "revs_info", &o->revs_info) ||
-        stt_q_bool(r, "conflicts", &o->conflicts) || stt_q_bool(r, "deleted_conflicts", &o->deleted_conflicts) ||
-        stt_q_bool(r, "local_seq", &o->local_seq) || stt_q_bool(r, "attachments", &o->attachments) ||
-        stt_q_bool(r, "att_encoding_info", &o->att_encoding_info) || stt_q_bool(r, "meta", &meta))
-        return -1;
-    if (meta)
-        o->revs_info = o->conflicts = o->deleted_conflicts = o->local_seq = true;
+    o->revs = stt_q_flag(r, "revs");
+    o->revs_info = stt_q_flag(r, "revs_info");
+    o->conflicts = stt_q_flag(r, "conflicts");
+    o->deleted_conflicts = stt_q_flag(r, "deleted_conflicts");
+    o->local_seq = stt_q_flag(r, "local_seq");
+    o->attachments = stt_q_flag(r, "attachments");
+    o->att_encoding_info = stt_q_flag(r, "att_encoding_info");
+    bool meta = stt_q_flag(r, "meta");
+    if (meta) /* CouchDB's meta: revs_info, conflicts, deleted_conflicts (not local_seq) */
+        o->revs_info = o->conflicts = o->deleted_conflicts = true;
     const stt_json_t *since;
     if (stt_q_json(r, "atts_since", &since) != 0)
         return -1;
@@ -76,8 +77,7 @@ int stt_render_opts_from_query(stt_hreq_t *r, stt_render_opts_t *o)
     return 0;
 }
 
-/* Reply of a successful single-doc write: {"ok":true,"id","rev"} + etag/location. */
-static void reply_written(stt_hreq_t *r, int status, const char *id, size_t idlen, const char *rev, bool location)
+void stt__reply_written(stt_hreq_t *r, int status, const char *id, size_t idlen, const char *rev, bool location)
 {
     stt_buf_t b = STT_BUF_INIT, etag = STT_BUF_INIT, loc = STT_BUF_INIT, path = STT_BUF_INIT;
     stt_buf_appends(&b, "{\"ok\":true,\"id\":");
@@ -107,8 +107,7 @@ static void reply_written(stt_hreq_t *r, int status, const char *id, size_t idle
     stt_buf_free(&path);
 }
 
-/* Writes one doc and replies. */
-static void write_one(stt_hreq_t *r, stt_doc_write_t *w, bool new_edits, bool batch)
+void stt__doc_write_one(stt_hreq_t *r, stt_doc_write_t *w, bool new_edits, bool batch)
 {
     stt_doc_result_t res;
     int rc = stt_doc_write(r->db, w, 1, new_edits, &res);
@@ -132,10 +131,10 @@ static void write_one(stt_hreq_t *r, stt_doc_write_t *w, bool new_edits, bool ba
         stt_reply_json(r, 202, &b);
         return;
     }
-    reply_written(r, w->deleted ? 200 : 201, w->id, w->idlen, res.rev, true);
+    stt__reply_written(r, w->deleted ? 200 : 201, w->id, w->idlen, res.rev, true);
 }
 
-static bool too_large(stt_hreq_t *r, size_t len)
+bool stt__too_large(stt_hreq_t *r, size_t len)
 {
     if (len <= stt__server->cfg->max_document_size)
         return false;
@@ -149,17 +148,43 @@ static bool too_large(stt_hreq_t *r, size_t len)
 
 /* ------------------------------------------------------------------ GET */
 
+static int cmp_node_asc(const stt_revtree_t *t, int a, int b)
+{
+    const stt_rev_node_t *x = &t->nodes[a], *y = &t->nodes[b];
+    if (x->gen != y->gen)
+        return x->gen < y->gen ? -1 : 1;
+    size_t m = x->idlen < y->idlen ? x->idlen : y->idlen;
+    int c = memcmp(stt_revtree_id(t, a), stt_revtree_id(t, b), m);
+    return c ? c : (x->idlen > y->idlen) - (x->idlen < y->idlen);
+}
+
+/* Ascending (gen, id), as open_revs=all lists leaves; leaf lists are short. */
+static void sort_ascending(const stt_doc_t *d, int *nodes, size_t n)
+{
+    for (size_t i = 1; i < n; i++) {
+        int v = nodes[i];
+        size_t j = i;
+        while (j > 0 && cmp_node_asc(&d->tree, nodes[j - 1], v) > 0) {
+            nodes[j] = nodes[j - 1];
+            j--;
+        }
+        nodes[j] = v;
+    }
+}
+
 static void get_open_revs(stt_hreq_t *r, stt_reader_t *rd, stt_doc_t *d, bool found, const stt_render_opts_t *o)
 {
     const stt_qparam_t *q = stt_q_get(r, "open_revs");
-    bool latest = false;
-    if (stt_q_bool(r, "latest", &latest) != 0)
-        return;
+    bool latest = stt_q_flag(r, "latest");
     /* nodes to return: leaves for "all", else per requested rev */
     size_t cap = found ? d->tree.n : 0;
     int *nodes = NULL;
     size_t nnodes = 0;
     const stt_json_t *list = NULL;
+    if (strcmp(q->val, "all") == 0 && !found) {
+        stt_reply_error(r, STT_E_NOT_FOUND, NULL);
+        return;
+    }
     if (strcmp(q->val, "all") != 0) {
         if (stt_q_json(r, "open_revs", &list) != 0)
             return;
@@ -185,7 +210,8 @@ static void get_open_revs(stt_hreq_t *r, stt_reader_t *rd, stt_doc_t *d, bool fo
     size_t nents = 0;
     if (!list) {
         nodes = stt_xmalloc((cap ? cap : 1) * sizeof(int));
-        nnodes = found ? stt_revtree_leaves_under(&d->tree, -1, nodes) : 0;
+        nnodes = found ? stt_revtree_leaves(&d->tree, nodes) : 0;
+        sort_ascending(d, nodes, nnodes);
         for (size_t i = 0; i < nnodes; i++)
             ents[nents++] = (ent_t){nodes[i], NULL};
     } else {
@@ -327,27 +353,19 @@ exit_reader:
 
 /* ------------------------------------------------------------------ PUT / DELETE / POST */
 
-static void put_doc(stt_hreq_t *r)
+void stt__doc_put(stt_hreq_t *r, const stt_json_t *body, const stt_follows_t *follows, size_t nfollows,
+                  bool new_edits)
 {
-    bool new_edits = true, batch = false;
-    if (stt_q_bool(r, "new_edits", &new_edits) != 0)
-        return;
     const stt_qparam_t *bq = stt_q_get(r, "batch");
-    batch = bq && strcmp(bq->val, "ok") == 0;
-    const h2o_iovec_t *ct = stt_header(r, "content-type");
-    if (ct && ct->len >= 17 && strncasecmp(ct->base, "multipart/related", 17) == 0) {
-        stt_mp_put_doc(r, new_edits);
-        return;
-    }
-    if (too_large(r, r->req->entity.len))
-        return;
-    stt_json_t body;
-    if (stt_body_json(r, &body, NULL) != 0)
-        return;
-    stt_doc_parse_opts_t po = {.new_edits = new_edits, .url_id = r->docid.base, .url_idlen = r->docid.len};
+    bool batch = bq && strcmp(bq->val, "ok") == 0;
+    stt_doc_parse_opts_t po = {.new_edits = new_edits,
+                               .url_id = r->docid.base,
+                               .url_idlen = r->docid.len,
+                               .follows = follows,
+                               .nfollows = nfollows};
     stt_doc_write_t w;
     const char *reason = NULL;
-    int rc = stt_doc_parse(&r->arena, &body, &po, &w, &reason);
+    int rc = stt_doc_parse(&r->arena, body, &po, &w, &reason);
     if (rc) {
         stt_reply_error(r, rc, reason);
         return;
@@ -360,12 +378,13 @@ static void put_doc(stt_hreq_t *r)
     }
     stt_rev_t qrev;
     bool has_qrev;
-    if (query_rev(r, &qrev, &has_qrev) != 0)
+    if (stt__query_rev(r, &qrev, &has_qrev) != 0)
         return;
     if (has_qrev) {
         if (w.has_prev && !rev_eq(&w.prev, &qrev)) {
             stt_reply_error_raw(r, 400, "bad_request",
-                                "Document rev from request body and query string have different values");
+                                stt_q_get(r, "rev") ? "Document rev from request body and query string have different values"
+                                                    : "Document rev and etag have different values");
             return;
         }
         w.prev = qrev;
@@ -383,7 +402,25 @@ static void put_doc(stt_hreq_t *r)
                             "When `new_edits: false`, the document needs `_rev` or `_revisions` specified");
         return;
     }
-    write_one(r, &w, new_edits, batch);
+    stt__doc_write_one(r, &w, new_edits, batch);
+}
+
+static void put_doc(stt_hreq_t *r)
+{
+    bool new_edits = true;
+    if (stt_q_bool(r, "new_edits", &new_edits) != 0)
+        return;
+    const h2o_iovec_t *ct = stt_header(r, "content-type");
+    if (ct && ct->len >= 17 && strncasecmp(ct->base, "multipart/related", 17) == 0) {
+        stt_mp_put_doc(r, new_edits);
+        return;
+    }
+    if (stt__too_large(r, r->req->entity.len))
+        return;
+    stt_json_t body;
+    if (stt_body_json(r, &body, NULL) != 0)
+        return;
+    stt__doc_put(r, &body, NULL, 0, new_edits);
 }
 
 static void delete_doc(stt_hreq_t *r)
@@ -395,13 +432,28 @@ static void delete_doc(stt_hreq_t *r)
         stt_reply_error(r, rc, reason);
         return;
     }
-    if (query_rev(r, &w.prev, &w.has_prev) != 0)
+    if (stt__query_rev(r, &w.prev, &w.has_prev) != 0)
         return;
+    /* CouchDB opens the doc first: a missing or deleted doc is a 404, not a 409 */
+    stt_reader_t *rd;
+    stt_reader_open(r->db, &rd);
+    stt_doc_t d;
+    rc = stt_doc_get(rd, w.id, w.idlen, &d);
+    if (rc == 0) {
+        if (d.tree.nodes[d.winner].flags & STT_REV_DELETED)
+            rc = STT_E_DELETED;
+        stt_doc_free(&d);
+    }
+    stt_reader_close(rd);
+    if (rc) {
+        stt_reply_error(r, rc, NULL);
+        return;
+    }
     if (!w.has_prev) {
         stt_reply_error(r, STT_E_CONFLICT, NULL);
         return;
     }
-    write_one(r, &w, true, false);
+    stt__doc_write_one(r, &w, true, false);
 }
 
 void stt_h_doc_post(stt_hreq_t *r)
@@ -411,7 +463,7 @@ void stt_h_doc_post(stt_hreq_t *r)
         stt_reply_error(r, STT_E_UNSUPPORTED_MEDIA, NULL);
         return;
     }
-    if (too_large(r, r->req->entity.len))
+    if (stt__too_large(r, r->req->entity.len))
         return;
     stt_json_t body;
     if (stt_body_json(r, &body, "Document must be a JSON object") != 0)
@@ -432,7 +484,7 @@ void stt_h_doc_post(stt_hreq_t *r)
     }
     const stt_qparam_t *bq = stt_q_get(r, "batch");
     r->docid = h2o_iovec_init(w.id, w.idlen);
-    write_one(r, &w, true, bq && strcmp(bq->val, "ok") == 0);
+    stt__doc_write_one(r, &w, true, bq && strcmp(bq->val, "ok") == 0);
 }
 
 /* COPY /db/src with Destination: dst[?rev=R] */
@@ -459,7 +511,7 @@ static void copy_doc(stt_hreq_t *r)
     }
     stt_rev_t srcrev;
     bool has_src;
-    if (query_rev(r, &srcrev, &has_src) != 0)
+    if (stt__query_rev(r, &srcrev, &has_src) != 0)
         return;
     stt_reader_t *rd;
     stt_reader_open(r->db, &rd);
@@ -499,7 +551,7 @@ static void copy_doc(stt_hreq_t *r)
     stt_doc_free(&d);
     stt_reader_close(rd);
     r->docid = h2o_iovec_init(w.id, w.idlen);
-    write_one(r, &w, true, false);
+    stt__doc_write_one(r, &w, true, false);
 }
 
 void stt_h_doc(stt_hreq_t *r)
@@ -545,11 +597,7 @@ void stt_h_local(stt_hreq_t *r)
             stt_reply_error(r, rc, NULL);
             return;
         }
-        bool want_revs = false;
-        if (stt_q_bool(r, "revs", &want_revs) != 0) {
-            stt_buf_free(&body);
-            return;
-        }
+        bool want_revs = stt_q_flag(r, "revs");
         stt_buf_t b = STT_BUF_INIT;
         stt_buf_appends(&b, "{\"_id\":");
         stt_json_write_str(&b, r->docid.base, r->docid.len);
@@ -578,7 +626,7 @@ void stt_h_local(stt_hreq_t *r)
     size_t bodylen = 2;
     bool deleted = r->method == STT_M_DELETE;
     if (!deleted) {
-        if (too_large(r, r->req->entity.len))
+        if (stt__too_large(r, r->req->entity.len))
             return;
         stt_json_t v;
         if (stt_body_json(r, &v, "Document must be a JSON object") != 0)
@@ -608,5 +656,5 @@ void stt_h_local(stt_hreq_t *r)
     }
     char revstr[32];
     snprintf(revstr, sizeof(revstr), "0-%llu", (unsigned long long)rev);
-    reply_written(r, deleted ? 200 : 201, r->docid.base, r->docid.len, revstr, !deleted);
+    stt__reply_written(r, deleted ? 200 : 201, r->docid.base, r->docid.len, revstr, !deleted);
 }

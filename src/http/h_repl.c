@@ -226,13 +226,9 @@ void stt_h_bulk_get(stt_hreq_t *r)
             nodes = stt_xrealloc(nodes, capnodes * sizeof(int));
         }
         size_t n = 0;
-        const char *reason = "missing";
         if (!has_rev) {
-            nodes[n++] = d.winner;
-            if (d.tree.nodes[d.winner].flags & STT_REV_DELETED) {
-                n = 0;
-                reason = "deleted";
-            }
+            /* no rev: every leaf, as open_revs=all */
+            n = stt_revtree_leaves(&d.tree, nodes);
         } else {
             int node = stt_revtree_find(&d.tree, rv.gen, rv.id, rv.idlen);
             if (node >= 0 && latest && !stt_revtree_is_leaf(&d.tree, node))
@@ -241,7 +237,7 @@ void stt_h_bulk_get(stt_hreq_t *r)
                 nodes[n++] = node;
         }
         if (n == 0) {
-            bulk_error(&b, id, has_rev ? rev->u.s : "undefined", has_rev ? rev->len : 9, false, "not_found", reason);
+            bulk_error(&b, id, has_rev ? rev->u.s : "undefined", has_rev ? rev->len : 9, false, "not_found", "missing");
         }
         for (size_t k = 0; k < n; k++) {
             if (k)

@@ -3,6 +3,7 @@
 #include "src/http/http.h"
 #include "src/common/codec.h"
 #include "src/common/err.h"
+#include <stdlib.h>
 #include <string.h>
 
 #define STT_VERSION "3.4.3"
@@ -28,8 +29,16 @@ void stt_h_up(stt_hreq_t *r)
 void stt_h_uuids(stt_hreq_t *r)
 {
     uint64_t count = 1;
-    if (stt_q_uint(r, "count", &count) != 0)
-        return;
+    const stt_qparam_t *cq = stt_q_get(r, "count");
+    if (cq) {
+        char *end;
+        long long v = strtoll(cq->val, &end, 10);
+        if (cq->vallen == 0 || *end || v < 0) {
+            stt_reply_error_raw(r, 400, "bad_request", "count must be a positive integer");
+            return;
+        }
+        count = (uint64_t)v;
+    }
     if (count > UUIDS_MAX) {
         stt_reply_error_raw(r, 400, "bad_request", "count parameter too large");
         return;
@@ -103,26 +112,28 @@ static int get_key(stt_hreq_t *r, const char *a, const char *b, const stt_json_t
     return 0;
 }
 
-void stt_h_all_dbs(stt_hreq_t *r)
+/* The db names _all_dbs would list, after startkey/endkey/limit/skip/descending.
+ * 0, or -1 after replying 400. */
+static int list_dbs(stt_hreq_t *r, h2o_iovec_t **out, size_t *nout)
 {
     alldbs_t c = {.arena = &r->arena, .limit = UINT64_MAX};
     if (get_key(r, "startkey", "start_key", &c.startkey) || get_key(r, "endkey", "end_key", &c.endkey) ||
         stt_q_uint(r, "limit", &c.limit) || stt_q_uint(r, "skip", &c.skip) ||
         stt_q_bool(r, "descending", &c.descending))
-        return;
+        return -1;
     stt_db_list(stt__server->store, collect_db, &c);
-    stt_buf_t b = STT_BUF_INIT;
-    stt_buf_appendc(&b, '[');
-    uint64_t emitted = 0, skipped = 0;
-    for (size_t k = 0; k < c.nnames && emitted < c.limit; k++) {
-        h2o_iovec_t n = c.names[c.descending ? c.nnames - 1 - k : k];
+    h2o_iovec_t *res = stt_arena_alloc(&r->arena, (c.nnames ? c.nnames : 1) * sizeof(*res));
+    size_t n = 0;
+    uint64_t skipped = 0;
+    for (size_t k = 0; k < c.nnames && n < c.limit; k++) {
+        h2o_iovec_t nm = c.names[c.descending ? c.nnames - 1 - k : k];
         if (c.startkey) {
-            int cmp = cmp_name(n.base, n.len, c.startkey);
+            int cmp = cmp_name(nm.base, nm.len, c.startkey);
             if (c.descending ? cmp > 0 : cmp < 0)
                 continue;
         }
         if (c.endkey) {
-            int cmp = cmp_name(n.base, n.len, c.endkey);
+            int cmp = cmp_name(nm.base, nm.len, c.endkey);
             if (c.descending ? cmp < 0 : cmp > 0)
                 break;
         }
@@ -130,9 +141,25 @@ void stt_h_all_dbs(stt_hreq_t *r)
             skipped++;
             continue;
         }
-        if (emitted++)
+        res[n++] = nm;
+    }
+    *out = res;
+    *nout = n;
+    return 0;
+}
+
+void stt_h_all_dbs(stt_hreq_t *r)
+{
+    h2o_iovec_t *names;
+    size_t n;
+    if (list_dbs(r, &names, &n) != 0)
+        return;
+    stt_buf_t b = STT_BUF_INIT;
+    stt_buf_appendc(&b, '[');
+    for (size_t i = 0; i < n; i++) {
+        if (i)
             stt_buf_appendc(&b, ',');
-        stt_json_write_str(&b, n.base, n.len);
+        stt_json_write_str(&b, names[i].base, names[i].len);
     }
     stt_buf_appendc(&b, ']');
     stt_reply_json(r, 200, &b);
@@ -175,16 +202,20 @@ void stt_h_dbs_info(stt_hreq_t *r)
             stt_buf_appendc(&b, '}');
         }
     } else {
-        alldbs_t c = {.arena = &r->arena};
-        stt_db_list(stt__server->store, collect_db, &c);
-        for (size_t i = 0; i < c.nnames; i++) {
+        h2o_iovec_t *names;
+        size_t n;
+        if (list_dbs(r, &names, &n) != 0) {
+            stt_buf_free(&b);
+            return;
+        }
+        for (size_t i = 0; i < n; i++) {
             stt_db_t *db;
-            if (stt_db_open(stt__server->store, c.names[i].base, c.names[i].len, &db) != 0)
+            if (stt_db_open(stt__server->store, names[i].base, names[i].len, &db) != 0)
                 continue;
             if (b.len > 1)
                 stt_buf_appendc(&b, ',');
             stt_buf_appends(&b, "{\"key\":");
-            stt_json_write_str(&b, c.names[i].base, c.names[i].len);
+            stt_json_write_str(&b, names[i].base, names[i].len);
             stt_buf_appends(&b, ",\"info\":");
             stt_db_info_json(db, &b);
             stt_buf_appendc(&b, '}');

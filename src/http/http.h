@@ -120,6 +120,9 @@ const stt_qparam_t *stt_q_get(stt_hreq_t *r, const char *key);
 /* Boolean query param: *out untouched when absent. 0, or replies 400
  * query_parse_error and returns -1. */
 int stt_q_bool(stt_hreq_t *r, const char *key, bool *out);
+/* A doc-level flag: true only for the exact value "true"; anything else is
+ * ignored, as CouchDB's parse_doc_query does. */
+bool stt_q_flag(stt_hreq_t *r, const char *key);
 /* Non-negative integer param. 0, or replies 400 and returns -1. */
 int stt_q_uint(stt_hreq_t *r, const char *key, uint64_t *out);
 /* JSON-valued param (keys, startkey, open_revs...). *out NULL when absent; -1

@@ -337,6 +337,12 @@ int stt_q_bool(stt_hreq_t *r, const char *key, bool *out)
     return -1;
 }
 
+bool stt_q_flag(stt_hreq_t *r, const char *key)
+{
+    const stt_qparam_t *p = stt_q_get(r, key);
+    return p && strcmp(p->val, "true") == 0;
+}
+
 int stt_q_uint(stt_hreq_t *r, const char *key, uint64_t *out)
 {
     const stt_qparam_t *p = stt_q_get(r, key);

@@ -15,12 +15,13 @@ typedef struct {
     unsigned methods;
     unsigned flags;
     stt_handler_fn fn;
+    const char *allow; /* CouchDB's own Allow list for a 405, when it is not the mask's */
 } route_t;
 
 static const route_t server_routes[] = {
     {"_all_dbs", GETS, 0, stt_h_all_dbs},
     {"_dbs_info", GETS | STT_M_POST, 0, stt_h_dbs_info},
-    {"_uuids", GETS, 0, stt_h_uuids},
+    {"_uuids", GETS, 0, stt_h_uuids, "GET"},
     {"_up", GETS, 0, stt_h_up},
     {"_session", GETS | STT_M_POST | STT_M_DELETE, 0, stt_h_session},
     {"_active_tasks", GETS, 0, stt_h_active_tasks},
@@ -35,8 +36,8 @@ static const route_t db_routes[] = {
     {"_bulk_get", STT_M_POST, NEED_DB, stt_h_bulk_get},
     {"_changes", GETS | STT_M_POST, NEED_DB, stt_h_changes},
     {"_revs_diff", STT_M_POST, NEED_DB, stt_h_revs_diff},
-    {"_revs_limit", GETS | STT_M_PUT, NEED_DB, stt_h_revs_limit},
-    {"_security", GETS | STT_M_PUT, NEED_DB, stt_h_security},
+    {"_revs_limit", GETS | STT_M_PUT, NEED_DB, stt_h_revs_limit, "PUT,GET"},
+    {"_security", GETS | STT_M_PUT, NEED_DB, stt_h_security, "PUT,GET"},
     {"_compact", STT_M_POST, NEED_DB, stt_h_compact},
     {"_view_cleanup", STT_M_POST, NEED_DB, stt_h_compact},
     {"_ensure_full_commit", STT_M_POST, NEED_DB, stt_h_ensure_full_commit},
@@ -44,7 +45,7 @@ static const route_t db_routes[] = {
     {NULL, 0, 0, NULL},
 };
 
-static void method_not_allowed(stt_hreq_t *r, unsigned methods)
+static void method_not_allowed(stt_hreq_t *r, unsigned methods, const char *given)
 {
     static const struct {
         unsigned m;
@@ -52,7 +53,9 @@ static void method_not_allowed(stt_hreq_t *r, unsigned methods)
     } order[] = {{STT_M_DELETE, "DELETE"}, {STT_M_GET, "GET"},   {STT_M_HEAD, "HEAD"},
                  {STT_M_POST, "POST"},     {STT_M_PUT, "PUT"},   {STT_M_COPY, "COPY"}};
     char allow[64] = "";
-    for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+    if (given)
+        snprintf(allow, sizeof(allow), "%s", given);
+    for (size_t i = 0; !given && i < sizeof(order) / sizeof(order[0]); i++) {
         if (!(methods & order[i].m))
             continue;
         if (allow[0])
@@ -90,7 +93,7 @@ static bool open_db(stt_hreq_t *r)
 static void run(stt_hreq_t *r, const route_t *rt)
 {
     if (!(r->method & rt->methods)) {
-        method_not_allowed(r, rt->methods);
+        method_not_allowed(r, rt->methods, rt->allow);
         return;
     }
     if ((rt->flags & NEED_DB) && !open_db(r))
@@ -133,7 +136,7 @@ void stt_route(stt_hreq_t *r)
     }
     if (r->nseg == 0 || (r->nseg == 1 && r->seg[0].len == 0)) {
         if (!(r->method & GETS)) {
-            method_not_allowed(r, GETS);
+            method_not_allowed(r, GETS, NULL);
             return;
         }
         stt_h_root(r);
@@ -150,17 +153,20 @@ void stt_route(stt_hreq_t *r)
     }
     r->dbname = r->seg[0];
     if (r->nseg == 1 || (r->nseg == 2 && r->seg[1].len == 0)) {
-        static const route_t db = {"", GETS | STT_M_PUT | STT_M_DELETE | STT_M_POST, 0, stt_h_db};
+        static const route_t db = {"", GETS | STT_M_PUT | STT_M_DELETE | STT_M_POST, 0, stt_h_db, "DELETE,GET,HEAD,POST"};
         run(r, &db);
         return;
     }
     h2o_iovec_t s1 = r->seg[1];
     if (seg_is(s1, "_design") || seg_is(s1, "_local")) {
+        bool local = seg_is(s1, "_local");
         if (r->nseg < 3 || r->seg[2].len == 0) {
-            stt_reply_error(r, STT_E_NOT_FOUND, NULL);
+            if (local)
+                stt_reply_error_raw(r, 400, "bad_request", "Invalid _local document id.");
+            else
+                stt_reply_error(r, STT_E_NOT_FOUND, NULL);
             return;
         }
-        bool local = seg_is(s1, "_local");
         char *id = stt_arena_alloc(&r->arena, s1.len + 1 + r->seg[2].len + 1);
         memcpy(id, s1.base, s1.len);
         id[s1.len] = '/';
@@ -169,7 +175,7 @@ void stt_route(stt_hreq_t *r)
         r->docid = h2o_iovec_init(id, s1.len + 1 + r->seg[2].len);
         if (r->nseg > 3) {
             if (local) {
-                stt_reply_error(r, STT_E_NOT_FOUND, NULL);
+                stt_reply_error_raw(r, 400, "bad_request", "_local documents do not accept attachments.");
                 return;
             }
             r->attname = join(r, 3, NULL);
@@ -187,6 +193,11 @@ void stt_route(stt_hreq_t *r)
         return;
     }
     r->docid = s1;
+    if (s1.len > 7 && memcmp(s1.base, "_local/", 7) == 0 && r->nseg == 2) {
+        static const route_t loc = {"", GETS | STT_M_PUT | STT_M_DELETE | STT_M_COPY, NEED_DB, stt_h_local};
+        run(r, &loc);
+        return;
+    }
     if (r->nseg > 2) {
         r->attname = join(r, 2, NULL);
         static const route_t att = {"", GETS | STT_M_PUT | STT_M_DELETE, NEED_DB, stt_h_attachment};
