@@ -24,6 +24,8 @@ UNIT_SRCS = $(wildcard tests/unit/test_*.c)
 UNITS     = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
 .PHONY: all run test asan unit bench check-includes clean format deps
+# keep the objects of tools and tests (make would delete them as intermediates)
+.SECONDARY:
 all: $(BUILD)/settee $(TOOLS)
 
 $(BUILD)/obj/%.o: %.c

@@ -4,7 +4,7 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  req, rawReq, streamReq, withDb, dbPath, docPath, putDoc, putRevs, pathDoc, rid, rev,
+  req, streamReq, withDb, dbPath, docPath, putDoc, putRevs, pathDoc, rid, rev,
   sinceParam, sleep, enc,
 } from './lib-repl.mjs';
 

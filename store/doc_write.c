@@ -52,7 +52,7 @@ typedef struct {
 typedef struct {
     stt_db_t *db;
     entry_t *entries;
-    size_t nentries, capentries;
+    size_t nentries, capentries; /* capentries: docs named in the group for this db */
     size_t *slots; /* hash of entries by id: index+1, 0 empty */
     size_t nslots;
     attref_t *refs;
@@ -275,7 +275,7 @@ static void make_rev_id(const stt_revtree_t *t, int parent, bool deleted, const 
 static int apply_interactive(batch_t *bt, entry_t *e, const stt_doc_write_t *w, stt_doc_result_t *res)
 {
     int parent;
-    int rc = stt_revtree_check_edit(&e->tree, w->has_prev ? &w->prev : NULL, &parent);
+    int rc = stt_revtree_check_edit_deleted(&e->tree, w->has_prev ? &w->prev : NULL, w->deleted, &parent);
     if (rc)
         return rc;
     const body_t *base = NULL;
@@ -349,59 +349,16 @@ static int apply_replicated(batch_t *bt, entry_t *e, const stt_doc_write_t *w)
 
 static void encode_doc(const entry_t *e, uint64_t seq, stt_buf_t *v, stt_buf_t *summary)
 {
-    int leaves_buf[64];
-    int *leaves = e->tree.n <= 64 ? leaves_buf : stt_xmalloc(e->tree.n * sizeof(int));
-    size_t nleaves = stt_revtree_leaves(&e->tree, leaves);
-    int w = leaves[0];
-    bool deleted = (e->tree.nodes[w].flags & STT_REV_DELETED) != 0;
-    stt_buf_reset(v);
-    stt_buf_appendc(v, 1);
-    stt_buf_appendc(v, deleted ? 1 : 0);
-    stt_buf_append_varint(v, seq);
-    stt_buf_t rev = STT_BUF_INIT;
-    stt_revtree_format(&e->tree, w, &rev);
-    stt_buf_append_varint(v, rev.len);
-    stt_buf_append(v, rev.base, rev.len);
-    stt_buf_t tree = STT_BUF_INIT;
-    stt_revtree_encode(&e->tree, &tree);
-    stt_buf_append_varint(v, tree.len);
-    stt_buf_append(v, tree.base, tree.len);
-    stt_buf_free(&tree);
-    stt_buf_append_varint(v, e->nbodies);
+    stt__rec_body_t sb[8];
+    stt__rec_body_t *rb = e->nbodies <= 8 ? sb : stt_xmalloc(e->nbodies * sizeof(*rb));
     for (size_t i = 0; i < e->nbodies; i++) {
         const body_t *b = &e->bodies[i];
-        int node = stt_revtree_find(&e->tree, b->gen, b->id, b->idlen);
-        stt_buf_append_varint(v, (uint64_t)node);
-        stt_buf_append_varint(v, b->natts);
-        for (size_t a = 0; a < b->natts; a++) {
-            const stt_att_t *at = &b->atts[a];
-            stt_buf_append_varint(v, at->namelen);
-            stt_buf_append(v, at->name, at->namelen);
-            stt_buf_append_varint(v, at->ctlen);
-            stt_buf_append(v, at->content_type, at->ctlen);
-            stt_buf_append_varint(v, at->revpos);
-            stt_buf_append_varint(v, at->length);
-            stt_buf_append(v, at->digest, STT_DIGEST_LEN);
-        }
-        stt_buf_append_varint(v, b->jsonlen);
-        stt_buf_append(v, b->json, b->jsonlen);
+        rb[i] = (stt__rec_body_t){stt_revtree_find(&e->tree, b->gen, b->id, b->idlen), b->atts, b->natts, b->json,
+                                  b->jsonlen};
     }
-    /* by-seq summary */
-    stt_buf_reset(summary);
-    stt_buf_append_varint(summary, e->idlen);
-    stt_buf_append(summary, e->id, e->idlen);
-    stt_buf_appendc(summary, deleted ? 1 : 0);
-    stt_buf_append_varint(summary, nleaves);
-    for (size_t i = 0; i < nleaves; i++) {
-        stt_buf_reset(&rev);
-        stt_revtree_format(&e->tree, leaves[i], &rev);
-        stt_buf_appendc(summary, (e->tree.nodes[leaves[i]].flags & STT_REV_DELETED) ? 1 : 0);
-        stt_buf_append_varint(summary, rev.len);
-        stt_buf_append(summary, rev.base, rev.len);
-    }
-    stt_buf_free(&rev);
-    if (leaves != leaves_buf)
-        free(leaves);
+    stt__doc_encode(&e->tree, seq, e->id, e->idlen, rb, e->nbodies, v, summary);
+    if (rb != sb)
+        free(rb);
 }
 
 static int read_refcount(stt_db_t *db, const unsigned char *digest, uint64_t *out)
@@ -461,38 +418,17 @@ static int put_attrefs(batch_t *bt, leveldb_writebatch_t *wb)
     return rc;
 }
 
-/* ------------------------------------------------------------------ entry point */
+/* ------------------------------------------------------------------ entry points */
 
-int stt_doc_write(stt_db_t *db, const stt_doc_write_t *docs, size_t n, bool new_edits, stt_doc_result_t *res)
+/* Writes one db's changed docs, counters and attachment refs into wb. Returns the
+ * number of docs changed, or a negative error. Caller holds db->wlock. */
+static int stage_db(batch_t *bt, leveldb_writebatch_t *wb)
 {
-    batch_t bt = {.db = db};
-    bt.entries = stt_xcalloc(n ? n : 1, sizeof(*bt.entries));
-    bt.nslots = 16;
-    while (bt.nslots < n * 2)
-        bt.nslots *= 2;
-    bt.slots = stt_xcalloc(bt.nslots, sizeof(*bt.slots));
-    leveldb_writebatch_t *wb = leveldb_writebatch_create();
+    stt_db_t *db = bt->db;
     stt_buf_t k = STT_BUF_INIT, v = STT_BUF_INIT, sum = STT_BUF_INIT;
-    int rc = 0;
-    uint64_t committed_seq = 0;
-
-    pthread_mutex_lock(&db->wlock);
-    uint64_t saved[5] = {db->update_seq, db->doc_count, db->doc_del_count, db->active_size, 0};
-    if (db->deleted) {
-        rc = STT_E_DB_NOT_FOUND;
-        goto exit;
-    }
-    for (size_t i = 0; i < n; i++) {
-        entry_t *e;
-        res[i].err = 0;
-        res[i].rev[0] = '\0';
-        if ((rc = get_entry(&bt, docs[i].id, docs[i].idlen, &e)) != 0)
-            goto exit;
-        res[i].err = new_edits ? apply_interactive(&bt, e, &docs[i], &res[i]) : apply_replicated(&bt, e, &docs[i]);
-    }
-    size_t changed = 0;
-    for (size_t i = 0; i < bt.nentries; i++) {
-        entry_t *e = &bt.entries[i];
+    int changed = 0, rc = 0;
+    for (size_t i = 0; i < bt->nentries; i++) {
+        entry_t *e = &bt->entries[i];
         if (!e->dirty)
             continue;
         uint64_t seq = ++db->update_seq;
@@ -519,30 +455,21 @@ int stt_doc_write(stt_db_t *db, const stt_doc_write_t *docs, size_t n, bool new_
                 db->doc_del_count++;
         }
     }
-    if (!changed)
-        goto exit;
-    db->active_size = (uint64_t)((int64_t)db->active_size + bt.active_delta);
-    if ((rc = put_attrefs(&bt, wb)) != 0)
-        goto exit;
-    stt__db_put_record(db, wb);
-    char *lerr = NULL;
-    leveldb_write(db->store->ldb, db->store->wsync, wb, &lerr);
-    if (lerr) {
-        leveldb_free(lerr);
-        rc = STT_E_IO;
-        goto exit;
+    if (changed) {
+        db->active_size = (uint64_t)((int64_t)db->active_size + bt->active_delta);
+        if ((rc = put_attrefs(bt, wb)) == 0)
+            stt__db_put_record(db, wb);
     }
-    committed_seq = db->update_seq;
-exit:
-    if (rc) {
-        db->update_seq = saved[0];
-        db->doc_count = saved[1];
-        db->doc_del_count = saved[2];
-        db->active_size = saved[3];
-    }
-    pthread_mutex_unlock(&db->wlock);
-    for (size_t i = 0; i < bt.nentries; i++) {
-        entry_t *e = &bt.entries[i];
+    stt_buf_free(&k);
+    stt_buf_free(&v);
+    stt_buf_free(&sum);
+    return rc ? rc : changed;
+}
+
+static void batch_free(batch_t *bt)
+{
+    for (size_t i = 0; i < bt->nentries; i++) {
+        entry_t *e = &bt->entries[i];
         for (size_t b = 0; b < e->nbodies; b++)
             free_body(&e->bodies[b]);
         free(e->bodies);
@@ -550,14 +477,112 @@ exit:
         if (e->raw)
             leveldb_free(e->raw);
     }
-    free(bt.entries);
-    free(bt.slots);
-    free(bt.refs);
+    free(bt->entries);
+    free(bt->slots);
+    free(bt->refs);
+}
+
+typedef struct {
+    batch_t bt;
+    uint64_t saved[4]; /* update_seq, doc_count, doc_del_count, active_size */
+    int changed;
+    bool dead; /* deleted db: its jobs fail */
+} group_db_t;
+
+static int cmp_ptr(const void *a, const void *b)
+{
+    uintptr_t x = (uintptr_t)((const group_db_t *)a)->bt.db, y = (uintptr_t)((const group_db_t *)b)->bt.db;
+    return (x > y) - (x < y);
+}
+
+int stt_doc_write_group(stt_write_job_t *jobs, size_t njobs)
+{
+    /* one batch per distinct db, locked in address order (no lock-order cycles) */
+    group_db_t *g = stt_xcalloc(njobs ? njobs : 1, sizeof(*g));
+    size_t ng = 0;
+    for (size_t j = 0; j < njobs; j++) {
+        size_t k = 0;
+        while (k < ng && g[k].bt.db != jobs[j].db)
+            k++;
+        if (k == ng)
+            g[ng++].bt.db = jobs[j].db;
+        g[k].bt.capentries += jobs[j].n;
+    }
+    qsort(g, ng, sizeof(*g), cmp_ptr);
+    for (size_t k = 0; k < ng; k++) {
+        batch_t *bt = &g[k].bt;
+        bt->entries = stt_xcalloc(bt->capentries ? bt->capentries : 1, sizeof(*bt->entries));
+        bt->nslots = 16;
+        while (bt->nslots < bt->capentries * 2)
+            bt->nslots *= 2;
+        bt->slots = stt_xcalloc(bt->nslots, sizeof(*bt->slots));
+        pthread_mutex_lock(&bt->db->wlock);
+        stt_db_t *db = bt->db;
+        g[k].saved[0] = db->update_seq, g[k].saved[1] = db->doc_count;
+        g[k].saved[2] = db->doc_del_count, g[k].saved[3] = db->active_size;
+        g[k].dead = db->deleted;
+    }
+    int rc = 0;
+    for (size_t j = 0; j < njobs; j++) {
+        stt_write_job_t *job = &jobs[j];
+        group_db_t *gd = bsearch(&(group_db_t){.bt.db = job->db}, g, ng, sizeof(*g), cmp_ptr);
+        job->rc = gd->dead ? STT_E_DB_NOT_FOUND : 0;
+        for (size_t i = 0; i < job->n && !job->rc; i++) {
+            entry_t *e;
+            job->res[i].err = 0;
+            job->res[i].rev[0] = '\0';
+            if ((job->rc = get_entry(&gd->bt, job->docs[i].id, job->docs[i].idlen, &e)) != 0)
+                break;
+            job->res[i].err = job->new_edits ? apply_interactive(&gd->bt, e, &job->docs[i], &job->res[i])
+                                             : apply_replicated(&gd->bt, e, &job->docs[i]);
+        }
+    }
+    leveldb_writebatch_t *wb = leveldb_writebatch_create();
+    size_t total = 0;
+    for (size_t k = 0; k < ng && !rc; k++) {
+        if (g[k].dead)
+            continue;
+        int n = stage_db(&g[k].bt, wb);
+        if (n < 0)
+            rc = n;
+        else
+            g[k].changed = n, total += (size_t)n;
+    }
+    if (!rc && total) {
+        char *lerr = NULL;
+        leveldb_write(g[0].bt.db->store->ldb, g[0].bt.db->store->wsync, wb, &lerr);
+        if (lerr) {
+            leveldb_free(lerr);
+            rc = STT_E_IO;
+        }
+    }
     leveldb_writebatch_destroy(wb);
-    stt_buf_free(&k);
-    stt_buf_free(&v);
-    stt_buf_free(&sum);
-    if (committed_seq && db->store->hook)
-        db->store->hook(db->store->hook_ctx, db, committed_seq);
+    for (size_t k = 0; k < ng; k++) {
+        stt_db_t *db = g[k].bt.db;
+        if (rc) {
+            /* nothing reached the disk: memory must not run ahead of it */
+            db->update_seq = g[k].saved[0], db->doc_count = g[k].saved[1];
+            db->doc_del_count = g[k].saved[2], db->active_size = g[k].saved[3];
+        }
+        pthread_mutex_unlock(&db->wlock);
+    }
+    if (rc)
+        for (size_t j = 0; j < njobs; j++)
+            if (!jobs[j].rc)
+                jobs[j].rc = rc;
+    for (size_t k = 0; k < ng; k++) {
+        stt_db_t *db = g[k].bt.db;
+        if (!rc && g[k].changed && db->store->hook)
+            db->store->hook(db->store->hook_ctx, db, db->update_seq);
+        batch_free(&g[k].bt);
+    }
+    free(g);
     return rc;
+}
+
+int stt_doc_write(stt_db_t *db, const stt_doc_write_t *docs, size_t n, bool new_edits, stt_doc_result_t *res)
+{
+    stt_write_job_t job = {.db = db, .docs = docs, .n = n, .new_edits = new_edits, .res = res};
+    int rc = stt_doc_write_group(&job, 1);
+    return rc ? rc : job.rc;
 }

@@ -82,7 +82,11 @@ int stt_doc_purge(stt_db_t *db, const char *id, size_t idlen, const stt_rev_t *r
         }
         free(path);
         free(ids);
-        /* a purged leaf's attachments lose a reference */
+        /* a purged leaf's attachments lose a reference each; a digest held by several
+         * purged leaves (or twice by one) is read and written once, with the sum */
+        unsigned char(*dg)[STT_DIGEST_LEN] = NULL;
+        uint64_t *ndg = NULL;
+        size_t nd = 0;
         for (size_t l = 0; l < nleaves; l++) {
             if (!drop[leaves[l]])
                 continue;
@@ -90,31 +94,45 @@ int stt_doc_purge(stt_db_t *db, const char *id, size_t idlen, const stt_rev_t *r
             if (stt__body_at(&d, leaves[l], &b) != 0)
                 continue;
             for (size_t a = 0; a < b.natts; a++) {
-                stt_buf_t rk = STT_BUF_INIT;
-                stt__key_att(&rk, K_ATTREF, db->id, b.atts[a].digest);
-                size_t cl;
-                char *cv = leveldb_get(s->ldb, s->ropts, rk.base, rk.len, &cl, &lerr);
-                uint64_t cnt = 0;
-                if (cv) {
-                    const unsigned char *p = (const unsigned char *)cv;
-                    stt_varint_read(&p, p + cl, &cnt);
-                    leveldb_free(cv);
+                size_t j = 0;
+                while (j < nd && memcmp(dg[j], b.atts[a].digest, STT_DIGEST_LEN) != 0)
+                    j++;
+                if (j == nd) {
+                    dg = stt_xrealloc(dg, (nd + 1) * sizeof(*dg));
+                    ndg = stt_xrealloc(ndg, (nd + 1) * sizeof(*ndg));
+                    memcpy(dg[nd], b.atts[a].digest, STT_DIGEST_LEN);
+                    ndg[nd++] = 0;
                 }
-                if (cnt <= 1) {
-                    leveldb_writebatch_delete(wb, rk.base, rk.len);
-                    stt__key_att(&rk, K_ATT, db->id, b.atts[a].digest);
-                    leveldb_writebatch_delete(wb, rk.base, rk.len);
-                } else {
-                    stt_buf_t cv2 = STT_BUF_INIT;
-                    stt_buf_append_varint(&cv2, cnt - 1);
-                    leveldb_writebatch_put(wb, rk.base, rk.len, cv2.base, cv2.len);
-                    stt_buf_free(&cv2);
-                }
-                stt_buf_free(&rk);
+                ndg[j]++;
             }
             db->active_size -= b.jsonlen < db->active_size ? b.jsonlen : db->active_size;
             stt_rev_body_free(&b);
         }
+        for (size_t j = 0; j < nd; j++) {
+            stt_buf_t rk = STT_BUF_INIT;
+            stt__key_att(&rk, K_ATTREF, db->id, dg[j]);
+            size_t cl;
+            char *cv = leveldb_get(s->ldb, s->ropts, rk.base, rk.len, &cl, &lerr);
+            uint64_t cnt = 0;
+            if (cv) {
+                const unsigned char *p = (const unsigned char *)cv;
+                stt_varint_read(&p, p + cl, &cnt);
+                leveldb_free(cv);
+            }
+            if (cnt <= ndg[j]) {
+                leveldb_writebatch_delete(wb, rk.base, rk.len);
+                stt__key_att(&rk, K_ATT, db->id, dg[j]);
+                leveldb_writebatch_delete(wb, rk.base, rk.len);
+            } else {
+                stt_buf_t cv2 = STT_BUF_INIT;
+                stt_buf_append_varint(&cv2, cnt - ndg[j]);
+                leveldb_writebatch_put(wb, rk.base, rk.len, cv2.base, cv2.len);
+                stt_buf_free(&cv2);
+            }
+            stt_buf_free(&rk);
+        }
+        free(dg);
+        free(ndg);
         if (old_state == 1)
             db->doc_count--;
         else
@@ -122,76 +140,19 @@ int stt_doc_purge(stt_db_t *db, const char *id, size_t idlen, const stt_rev_t *r
         if (nt.n == 0) {
             leveldb_writebatch_delete(wb, k.base, k.len);
         } else {
-            /* re-encode: head, tree, and the bodies of surviving leaves */
             uint64_t seq = ++db->update_seq;
             int nw = stt_revtree_winner(&nt);
-            bool del = (nt.nodes[nw].flags & STT_REV_DELETED) != 0;
-            if (del)
+            if (nt.nodes[nw].flags & STT_REV_DELETED)
                 db->doc_del_count++;
             else
                 db->doc_count++;
-            stt_buf_t rec = STT_BUF_INIT, tmp = STT_BUF_INIT;
-            stt_buf_appendc(&rec, 1);
-            stt_buf_appendc(&rec, del ? 1 : 0);
-            stt_buf_append_varint(&rec, seq);
-            stt_revtree_format(&nt, nw, &tmp);
-            stt_buf_append_varint(&rec, tmp.len);
-            stt_buf_append(&rec, tmp.base, tmp.len);
-            stt_buf_reset(&tmp);
-            stt_revtree_encode(&nt, &tmp);
-            stt_buf_append_varint(&rec, tmp.len);
-            stt_buf_append(&rec, tmp.base, tmp.len);
-            int *nl = stt_xmalloc(nt.n * sizeof(int));
-            size_t nnl = stt_revtree_leaves(&nt, nl);
-            size_t nb = 0;
-            stt_buf_t bodies = STT_BUF_INIT;
-            for (size_t l = 0; l < nnl; l++) {
-                int old = stt_revtree_find(&d.tree, nt.nodes[nl[l]].gen, stt_revtree_id(&nt, nl[l]),
-                                           nt.nodes[nl[l]].idlen);
-                stt_rev_body_t b;
-                if (old < 0 || stt__body_at(&d, old, &b) != 0)
-                    continue;
-                nb++;
-                stt_buf_append_varint(&bodies, (uint64_t)nl[l]);
-                stt_buf_append_varint(&bodies, b.natts);
-                for (size_t a = 0; a < b.natts; a++) {
-                    const stt_att_t *at = &b.atts[a];
-                    stt_buf_append_varint(&bodies, at->namelen);
-                    stt_buf_append(&bodies, at->name, at->namelen);
-                    stt_buf_append_varint(&bodies, at->ctlen);
-                    stt_buf_append(&bodies, at->content_type, at->ctlen);
-                    stt_buf_append_varint(&bodies, at->revpos);
-                    stt_buf_append_varint(&bodies, at->length);
-                    stt_buf_append(&bodies, at->digest, STT_DIGEST_LEN);
-                }
-                stt_buf_append_varint(&bodies, b.jsonlen);
-                stt_buf_append(&bodies, b.json, b.jsonlen);
-                stt_rev_body_free(&b);
-            }
-            stt_buf_append_varint(&rec, nb);
-            stt_buf_append(&rec, bodies.base ? bodies.base : "", bodies.len);
+            stt_buf_t rec = STT_BUF_INIT, sum = STT_BUF_INIT;
+            stt__doc_reencode(&d, &nt, seq, &rec, &sum);
             leveldb_writebatch_put(wb, k.base, k.len, rec.base, rec.len);
-            /* by-seq summary */
-            stt_buf_reset(&tmp);
-            stt_buf_append_varint(&tmp, idlen);
-            stt_buf_append(&tmp, id, idlen);
-            stt_buf_appendc(&tmp, del ? 1 : 0);
-            stt_buf_append_varint(&tmp, nnl);
-            stt_buf_t rv = STT_BUF_INIT;
-            for (size_t l = 0; l < nnl; l++) {
-                stt_buf_reset(&rv);
-                stt_revtree_format(&nt, nl[l], &rv);
-                stt_buf_appendc(&tmp, (nt.nodes[nl[l]].flags & STT_REV_DELETED) ? 1 : 0);
-                stt_buf_append_varint(&tmp, rv.len);
-                stt_buf_append(&tmp, rv.base, rv.len);
-            }
             stt__key_seq(&v, db->id, seq);
-            leveldb_writebatch_put(wb, v.base, v.len, tmp.base, tmp.len);
-            stt_buf_free(&rv);
+            leveldb_writebatch_put(wb, v.base, v.len, sum.base, sum.len);
             stt_buf_free(&rec);
-            stt_buf_free(&tmp);
-            stt_buf_free(&bodies);
-            free(nl);
+            stt_buf_free(&sum);
         }
         db->purge_seq++;
         stt__db_put_record(db, wb);

@@ -83,8 +83,7 @@ static unsigned char *mark_parents(const stt_revtree_t *t, scratch_t *s)
 {
     unsigned char *has_child = scratch_get(s, t->n);
     for (uint32_t i = 0; i < t->n; i++)
-        if (t->nodes[i].parent >= 0)
-            has_child[t->nodes[i].parent] = 1;
+        if (t->nodes[i].parent >= 0) has_child[t->nodes[i].parent] = 1;
     return has_child;
 }
 
@@ -94,27 +93,22 @@ static unsigned char *mark_parents(const stt_revtree_t *t, scratch_t *s)
 int stt_rev_parse(const char *s, size_t len, stt_rev_t *out)
 {
     const char *dash = memchr(s, '-', len);
-    if (!dash || dash == s)
-        return STT_E_BAD_REV;
+    if (!dash || dash == s) return STT_E_BAD_REV;
     uint64_t gen = 0;
     for (const char *p = s; p < dash; p++) {
-        if (*p < '0' || *p > '9')
-            return STT_E_BAD_REV;
+        if (*p < '0' || *p > '9') return STT_E_BAD_REV;
         gen = gen * 10 + (uint64_t)(*p - '0');
-        if (gen > GEN_MAX)
-            return STT_E_BAD_REV;
+        if (gen > GEN_MAX) return STT_E_BAD_REV;
     }
     size_t idlen = len - (size_t)(dash + 1 - s);
-    if (gen < 1 || idlen < 1 || idlen > STT_REV_ID_MAX)
-        return STT_E_BAD_REV;
+    if (gen < 1 || idlen < 1 || idlen > STT_REV_ID_MAX) return STT_E_BAD_REV;
     const char *id = dash + 1;
     /* couch_doc:parse_rev reads a 32-character id as a 128-bit hex number, so a
      * 32-character id that is not hex is a bad rev there too. */
     if (idlen == 32)
         for (size_t i = 0; i < 32; i++) {
             char c = id[i];
-            if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')))
-                return STT_E_BAD_REV;
+            if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'))) return STT_E_BAD_REV;
         }
     out->gen = gen;
     out->id = id;
@@ -140,8 +134,7 @@ void stt_revtree_format(const stt_revtree_t *t, int i, stt_buf_t *b)
 static int id_cmp(const char *a, size_t alen, const char *b, size_t blen)
 {
     int c = memcmp(a, b, alen < blen ? alen : blen);
-    if (c)
-        return c;
+    if (c) return c;
     return alen < blen ? -1 : alen > blen;
 }
 
@@ -149,8 +142,7 @@ static int id_cmp(const char *a, size_t alen, const char *b, size_t blen)
 static int node_cmp_key(const stt_revtree_t *t, uint32_t i, uint64_t gen, const char *id, size_t idlen)
 {
     const stt_rev_node_t *a = &t->nodes[i];
-    if (a->gen != gen)
-        return a->gen < gen ? -1 : 1;
+    if (a->gen != gen) return a->gen < gen ? -1 : 1;
     return id_cmp(stt_revtree_id(t, (int)i), a->idlen, id, idlen);
 }
 
@@ -191,8 +183,7 @@ static bool is_leaf_in(const stt_revtree_t *t, uint32_t n, int i)
     /* Children sort right after i, in the block of gen + 1. */
     uint64_t child_gen = t->nodes[i].gen + 1;
     for (uint32_t j = (uint32_t)i + 1; j < n && t->nodes[j].gen <= child_gen; j++)
-        if (t->nodes[j].parent == i)
-            return false;
+        if (t->nodes[j].parent == i) return false;
     return true;
 }
 
@@ -220,8 +211,7 @@ void stt_revtree_clear(stt_revtree_t *t)
 
 static void reserve_nodes(stt_revtree_t *t, uint32_t extra)
 {
-    if (t->cap - t->n >= extra)
-        return;
+    if (t->cap - t->n >= extra) return;
     uint32_t cap = t->cap ? t->cap : 4;
     while (cap - t->n < extra)
         cap *= 2;
@@ -263,8 +253,7 @@ static void normalize(stt_revtree_t *t, uint32_t n0, int *track)
     uint32_t i = n0 ? n0 : 1;
     while (i < t->n && node_cmp(t, i - 1, i) < 0)
         i++;
-    if (i >= t->n)
-        return;
+    if (i >= t->n) return;
     if (t->n == n0 + 1) {
         /* One new node out of place, the usual case (a new leaf on a branch that is
          * not the highest): move it into place and renumber what lies above it. */
@@ -279,8 +268,7 @@ static void normalize(stt_revtree_t *t, uint32_t n0, int *track)
             else if (*p >= (int32_t)pos)
                 (*p)++;
         }
-        if (track && *track >= 0)
-            *track = *track == (int)n0 ? (int)pos : *track + (*track >= (int)pos);
+        if (track && *track >= 0) *track = *track == (int)n0 ? (int)pos : *track + (*track >= (int)pos);
         return;
     }
     uint32_t n = t->n;
@@ -294,13 +282,11 @@ static void normalize(stt_revtree_t *t, uint32_t n0, int *track)
     stt_rev_node_t *nodes = stt_xmalloc((size_t)t->cap * sizeof(*nodes));
     for (uint32_t j = 0; j < n; j++) {
         nodes[j] = t->nodes[order[j]];
-        if (nodes[j].parent >= 0)
-            nodes[j].parent = (int32_t)where[nodes[j].parent];
+        if (nodes[j].parent >= 0) nodes[j].parent = (int32_t)where[nodes[j].parent];
     }
     free(t->nodes);
     t->nodes = nodes;
-    if (track && *track >= 0)
-        *track = (int)where[*track];
+    if (track && *track >= 0) *track = (int)where[*track];
     free(order);
 }
 
@@ -340,40 +326,39 @@ static void extend_up(stt_revtree_t *t, uint32_t n0, uint64_t gen, const stt_rev
         bool p_was_leaf = is_leaf_in(t, n0, p);
         t->nodes[r].parent = p;
         t->nodes[tree_root].flags |= MARK_JOIN_ROOT;
-        if (grew_from >= 0)
-            t->nodes[grew_from].flags |= MARK_FORMER_LEAF;
+        if (grew_from >= 0) t->nodes[grew_from].flags |= MARK_FORMER_LEAF;
         grew_from = p_was_leaf ? p : -1;
         joined = true;
         r = p;
         tree_root = -1;
     }
-    if (joined)
-        t->nodes[leaf].flags |= MARK_PATH_LEAF;
+    if (joined) t->nodes[leaf].flags |= MARK_PATH_LEAF;
 }
 
-int stt_revtree_merge_path(stt_revtree_t *t, uint64_t gen, const stt_rev_t *ids, size_t nids, bool deleted,
-                           int *leaf, bool *added)
+int stt_revtree_merge_path(stt_revtree_t *t, uint64_t gen, const stt_rev_t *ids, size_t nids, bool deleted, int *leaf,
+                           bool *added)
 {
-    if (nids == 0 || gen < nids || gen > GEN_MAX)
-        return STT_E_BAD_REV;
+    if (nids == 0 || gen < nids || gen > GEN_MAX) return STT_E_BAD_REV;
     for (size_t k = 0; k < nids; k++)
-        if (ids[k].idlen < 1 || ids[k].idlen > STT_REV_ID_MAX)
-            return STT_E_BAD_REV;
+        if (ids[k].idlen < 1 || ids[k].idlen > STT_REV_ID_MAX) return STT_E_BAD_REV;
     uint32_t n0 = t->n;
     /* The youngest rev of the path that the tree already has. The usual replicated
      * write finds it at k = 1 (a new leaf on a known parent) or k = 0 (a resend). */
     size_t k = 0;
     int f = -1;
     for (; k < nids; k++)
-        if ((f = find_in(t, n0, gen - k, ids[k].id, ids[k].idlen)) >= 0)
-            break;
+        if ((f = find_in(t, n0, gen - k, ids[k].id, ids[k].idlen)) >= 0) break;
     int grew_from = k > 0 && f >= 0 && is_leaf_in(t, n0, f) ? f : -1;
     int parent = f;
     for (size_t j = k; j-- > 0;)
         parent = push_node(t, gen - j, parent, ids[j].id, ids[j].idlen, j == 0 && deleted ? STT_REV_DELETED : 0);
     int lf = k == 0 ? f : parent;
-    if (f >= 0)
-        extend_up(t, n0, gen, ids, nids, f, grew_from, lf);
+    /* couch_key_tree's value_pref: a rev known only as an ancestor (no body) takes
+     * the value of a path that ends at it. That shows only if it becomes a leaf
+     * again, which a repair stem can do (see the top of the file). */
+    if (k == 0 && !(t->nodes[f].flags & STT_REV_HAS_BODY))
+        t->nodes[f].flags = (uint8_t)((t->nodes[f].flags & ~STT_REV_DELETED) | (deleted ? STT_REV_DELETED : 0));
+    if (f >= 0) extend_up(t, n0, gen, ids, nids, f, grew_from, lf);
     normalize(t, n0, &lf);
     *leaf = lf;
     *added = k > 0;
@@ -382,8 +367,7 @@ int stt_revtree_merge_path(stt_revtree_t *t, uint64_t gen, const stt_rev_t *ids,
 
 int stt_revtree_add_leaf(stt_revtree_t *t, int parent, const char *id, size_t idlen, uint8_t flags)
 {
-    if (idlen < 1 || idlen > STT_REV_ID_MAX)
-        return -1;
+    if (idlen < 1 || idlen > STT_REV_ID_MAX) return -1;
     uint32_t n0 = t->n;
     int i = push_node(t, parent >= 0 ? t->nodes[parent].gen + 1 : 1, parent, id, idlen, flags & KNOWN_FLAGS);
     normalize(t, n0, &i);
@@ -395,8 +379,7 @@ int stt_revtree_add_leaf(stt_revtree_t *t, int parent, const char *id, size_t id
 
 int stt_revtree_winner(const stt_revtree_t *t)
 {
-    if (t->n == 0)
-        return -1;
+    if (t->n == 0) return -1;
     /* Walking down from the highest (gen, id), every child is seen before its parent,
      * so the first live leaf met is the winner; without one, the first leaf met. */
     scratch_t s;
@@ -409,11 +392,9 @@ int stt_revtree_winner(const stt_revtree_t *t)
                 w = (int)i;
                 break;
             }
-            if (first_leaf < 0)
-                first_leaf = (int)i;
+            if (first_leaf < 0) first_leaf = (int)i;
         }
-        if (nd->parent >= 0)
-            has_child[nd->parent] = 1;
+        if (nd->parent >= 0) has_child[nd->parent] = 1;
     }
     scratch_free(&s);
     return w >= 0 ? w : first_leaf;
@@ -427,8 +408,7 @@ size_t stt_revtree_leaves(const stt_revtree_t *t, int *out)
     for (int pass = 0; pass < 2; pass++) {
         uint8_t want = pass ? STT_REV_DELETED : 0;
         for (uint32_t i = t->n; i-- > 0;)
-            if (!has_child[i] && (t->nodes[i].flags & STT_REV_DELETED) == want)
-                out[n++] = (int)i;
+            if (!has_child[i] && (t->nodes[i].flags & STT_REV_DELETED) == want) out[n++] = (int)i;
     }
     scratch_free(&s);
     return n;
@@ -444,14 +424,12 @@ size_t stt_revtree_leaves_under(const stt_revtree_t *t, int i, int *out)
         int32_t p = t->nodes[j].parent;
         if (p >= 0) {
             m[p] |= HAS_CHILD;
-            if (m[p] & IN)
-                m[j] |= IN;
+            if (m[p] & IN) m[j] |= IN;
         }
     }
     size_t n = 0;
     for (uint32_t j = (uint32_t)i; j < t->n; j++)
-        if (m[j] == IN)
-            out[n++] = (int)j;
+        if (m[j] == IN) out[n++] = (int)j;
     scratch_free(&s);
     return n;
 }
@@ -473,8 +451,7 @@ size_t stt_revtree_revs_diff(const stt_revtree_t *t, const stt_rev_t *revs, size
         missing[k] = stt_revtree_find(t, revs[k].gen, revs[k].id, revs[k].idlen) < 0;
         if (missing[k]) {
             nmissing++;
-            if (revs[k].gen > top)
-                top = revs[k].gen;
+            if (revs[k].gen > top) top = revs[k].gen;
         }
     }
     size_t na = 0;
@@ -483,12 +460,10 @@ size_t stt_revtree_revs_diff(const stt_revtree_t *t, const stt_rev_t *revs, size
         scratch_t s;
         unsigned char *has_child = mark_parents(t, &s);
         for (uint32_t i = 0; i < t->n && t->nodes[i].gen < top; i++)
-            if (!has_child[i])
-                anc[na++] = (int)i;
+            if (!has_child[i]) anc[na++] = (int)i;
         scratch_free(&s);
     }
-    if (nanc)
-        *nanc = na;
+    if (nanc) *nanc = na;
     return nmissing;
 }
 
@@ -498,8 +473,7 @@ size_t stt_revtree_revs_diff(const stt_revtree_t *t, const stt_rev_t *revs, size
 int stt_revtree_check_edit_deleted(const stt_revtree_t *t, const stt_rev_t *prev, bool deleted, int *parent)
 {
     if (t->n == 0) {
-        if (prev)
-            return STT_E_CONFLICT;
+        if (prev) return STT_E_CONFLICT;
         *parent = -1;
         return 0;
     }
@@ -508,18 +482,15 @@ int stt_revtree_check_edit_deleted(const stt_revtree_t *t, const stt_rev_t *prev
     if (!prev) {
         /* Recreating a deleted doc continues its winning tombstone, so the history
          * stays one tree (couch_db_updater); deleting it again is a conflict. */
-        if (!doc_deleted || deleted)
-            return STT_E_CONFLICT;
+        if (!doc_deleted || deleted) return STT_E_CONFLICT;
         *parent = w;
         return 0;
     }
     /* On a deleted doc every leaf is deleted and CouchDB only accepts a recreation
      * without _rev; on a live doc any leaf may be extended, a deleted loser too. */
-    if (doc_deleted)
-        return STT_E_CONFLICT;
+    if (doc_deleted) return STT_E_CONFLICT;
     int i = stt_revtree_find(t, prev->gen, prev->id, prev->idlen);
-    if (i < 0 || !stt_revtree_is_leaf(t, i))
-        return STT_E_CONFLICT;
+    if (i < 0 || !stt_revtree_is_leaf(t, i)) return STT_E_CONFLICT;
     *parent = i;
     return 0;
 }
@@ -534,10 +505,8 @@ int stt_revtree_check_edit(const stt_revtree_t *t, const stt_rev_t *prev, int *p
 
 size_t stt_revtree_stem(stt_revtree_t *t, uint32_t limit)
 {
-    if (t->n == 0)
-        return 0;
-    if (limit == 0)
-        limit = 1;
+    if (t->n == 0) return 0;
+    if (limit == 0) limit = 1;
     /* Walks of limit revs go down from every leaf toward its root; what no walk
      * reaches goes. reach[i] is the most revs a walk still has when it reaches node
      * i (counting i), so a node stays when reach > 0 - among the limit newest revs of
@@ -553,8 +522,7 @@ size_t stt_revtree_stem(stt_revtree_t *t, uint32_t limit)
     int32_t *reach = scratch_get(&s, (size_t)t->n * 2 * sizeof(int32_t));
     int32_t *full = reach + t->n;
     for (uint32_t i = 0; i < t->n; i++)
-        if (t->nodes[i].parent >= 0)
-            reach[t->nodes[i].parent] = -1; /* has a child */
+        if (t->nodes[i].parent >= 0) reach[t->nodes[i].parent] = -1; /* has a child */
     for (uint32_t i = 0; i < t->n; i++) {
         uint8_t fl = t->nodes[i].flags;
         reach[i] = reach[i] == 0 || (fl & MARK_FORMER_LEAF) ? (int32_t)limit : 0;
@@ -564,18 +532,15 @@ size_t stt_revtree_stem(stt_revtree_t *t, uint32_t limit)
     for (uint32_t i = t->n; i-- > 0;) {
         int32_t p = t->nodes[i].parent;
         if (p >= 0) {
-            if (!(t->nodes[i].flags & MARK_JOIN_ROOT) && reach[i] - 1 > reach[p])
-                reach[p] = reach[i] - 1;
-            if (full[i] - 1 > full[p])
-                full[p] = full[i] - 1;
+            if (!(t->nodes[i].flags & MARK_JOIN_ROOT) && reach[i] - 1 > reach[p]) reach[p] = reach[i] - 1;
+            if (full[i] - 1 > full[p]) full[p] = full[i] - 1;
         }
         removed += reach[i] <= 0 && full[i] <= 0;
     }
     if (removed || repair) {
         /* reach becomes the old-to-new index map; parents are mapped before children. */
         stt_buf_t ids = STT_BUF_INIT;
-        if (removed)
-            stt_buf_reserve(&ids, t->ids.len);
+        if (removed) stt_buf_reserve(&ids, t->ids.len);
         uint32_t n = 0;
         for (uint32_t i = 0; i < t->n; i++) {
             stt_rev_node_t nd = t->nodes[i];
@@ -631,12 +596,10 @@ static const signed char hexv[256] = {HEXV64(0), HEXV64(64), HEXV64(128), HEXV64
 /* Packs a 32-lowercase-hex id into 16 bytes at out; false (out garbage) otherwise. */
 static bool pack_hex(const char *id, size_t len, unsigned char *out)
 {
-    if (len != 32)
-        return false;
+    if (len != 32) return false;
     for (int j = 0; j < 16; j++) {
         int hi = hexv[(unsigned char)id[2 * j]], lo = hexv[(unsigned char)id[2 * j + 1]];
-        if ((hi | lo) < 0)
-            return false;
+        if ((hi | lo) < 0) return false;
         out[j] = (unsigned char)(hi << 4 | lo);
     }
     return true;
@@ -694,19 +657,15 @@ int stt_revtree_decode(stt_revtree_t *t, const void *data, size_t len)
     /* room for every id as 32 hex and a NUL, and for one more (the usual next edit) */
     stt_buf_reserve(&t->ids, ((size_t)n + 1) * 33 + 1);
     for (uint32_t i = 0; i < n; i++) {
-        if (p >= end)
-            goto corrupt;
+        if (p >= end) goto corrupt;
         unsigned tag = *p++;
-        if ((tag & ~(TAG_FLAGS | TAG_PACKED | TAG_ROOT)) || (tag & TAG_FLAGS & ~KNOWN_FLAGS))
-            goto corrupt;
-        if (stt_varint_read(&p, end, &v) < 0)
-            goto corrupt;
+        if ((tag & ~(TAG_FLAGS | TAG_PACKED | TAG_ROOT)) || (tag & TAG_FLAGS & ~KNOWN_FLAGS)) goto corrupt;
+        if (stt_varint_read(&p, end, &v) < 0) goto corrupt;
         stt_rev_node_t *nd = &t->nodes[i];
         nd->parent = -1;
         nd->gen = v;
         if (!(tag & TAG_ROOT)) {
-            if (v < 1 || v > i)
-                goto corrupt;
+            if (v < 1 || v > i) goto corrupt;
             nd->parent = (int32_t)(i - v);
             nd->gen = t->nodes[nd->parent].gen + 1;
         }
@@ -715,8 +674,7 @@ int stt_revtree_decode(stt_revtree_t *t, const void *data, size_t len)
         nd->flags = (uint8_t)(tag & TAG_FLAGS);
         nd->idoff = (uint32_t)t->ids.len;
         if (tag & TAG_PACKED) {
-            if (end - p < 16)
-                goto corrupt;
+            if (end - p < 16) goto corrupt;
             stt_buf_reserve(&t->ids, 33 + 1);
             char *d = t->ids.base + t->ids.len;
             for (int j = 0; j < 16; j++) {
@@ -736,11 +694,9 @@ int stt_revtree_decode(stt_revtree_t *t, const void *data, size_t len)
             p += v;
         }
         t->n = i + 1;
-        if (i > 0 && node_cmp(t, i - 1, i) >= 0)
-            goto corrupt;
+        if (i > 0 && node_cmp(t, i - 1, i) >= 0) goto corrupt;
     }
-    if (p != end)
-        goto corrupt;
+    if (p != end) goto corrupt;
     return 0;
 corrupt:
     stt_revtree_clear(t);
@@ -768,8 +724,7 @@ int stt_revtree_check(const stt_revtree_t *t, char *err, size_t errlen)
         else if (i > 0 && node_cmp(t, i - 1, i) >= 0)
             why = "nodes not in strict (gen, id) order";
         if (why) {
-            if (err && errlen)
-                snprintf(err, errlen, "node %u: %s", i, why);
+            if (err && errlen) snprintf(err, errlen, "node %u: %s", i, why);
             return -1;
         }
     }

@@ -36,6 +36,8 @@ typedef struct {
 enum {
     STT_REV_DELETED = 1,  /* this revision is a deletion (tombstone) */
     STT_REV_HAS_BODY = 2, /* a body is stored for it ("available" in revs_info) */
+    /* Bits 0x20-0x80 are private to revtree.c: marks merge_path leaves for the stem
+     * that follows it (see stt_revtree_stem). Never encoded; test flags with &. */
 };
 
 typedef struct {
@@ -58,7 +60,8 @@ void stt_revtree_free(stt_revtree_t *t);
 void stt_revtree_clear(stt_revtree_t *t);
 
 /* Parses "N-id" (N a decimal integer >= 1, id 1..STT_REV_ID_MAX bytes without
- * '-'-prefix constraints, as CouchDB's couch_doc:parse_rev). 0 or STT_E_BAD_REV. */
+ * '-'-prefix constraints, as CouchDB's couch_doc:parse_rev, which also refuses a
+ * 32-character id that is not hex). 0 or STT_E_BAD_REV. */
 int stt_rev_parse(const char *s, size_t len, stt_rev_t *out);
 /* Appends "N-id" to b. */
 void stt_rev_format(stt_buf_t *b, uint64_t gen, const char *id, size_t idlen);
@@ -78,9 +81,12 @@ bool stt_revtree_is_leaf(const stt_revtree_t *t, int i);
  * {gen,id}; if no node of the path is present the path becomes a new root.
  * *added is true when the leaf was not in the tree before (the caller then stores
  * its body and sets STT_REV_HAS_BODY); when the leaf already exists, or the path
- * ends at an existing internal node, no leaf is added, flags stay as they are and
- * *added is false (the path may still extend a stemmed root further back).
+ * ends at an existing internal node, no leaf is added and *added is false (the path
+ * may still extend a stemmed root further back; an existing rev without a body
+ * takes the path's deleted flag, as CouchDB's value_pref).
  * *leaf receives the index of the leaf node (new or existing).
+ * A write is merge_path then stt_revtree_stem: when the path joins separate trees,
+ * that stem reproduces CouchDB's outcome from marks merge_path leaves.
  * Returns 0, or STT_E_BAD_REV when gen < nids (a path reaching below gen 1). */
 int stt_revtree_merge_path(stt_revtree_t *t, uint64_t gen, const stt_rev_t *ids, size_t nids, bool deleted,
                            int *leaf, bool *added);
@@ -106,7 +112,13 @@ int stt_revtree_add_leaf(stt_revtree_t *t, int parent, const char *id, size_t id
 
 /* Keeps at most limit revisions on every leaf's path to its root; nodes further
  * away from every leaf are removed (roots move up, branches may become separate
- * roots). Leaves are never removed. Returns the number of nodes removed. */
+ * roots). Leaves are never removed. Returns the number of nodes removed (limit 0
+ * acts as 1).
+ * Right after a merge_path that joined separate trees it does what CouchDB's
+ * couch_key_tree:stem then does (repair_tree): the joined trees' own leaves keep
+ * only their own tree's history, a leaf the path grew from still counts as a leaf
+ * (and is one again if its new child falls off), and a parent link stays only
+ * inside some leaf's kept history. It clears merge_path's marks. */
 size_t stt_revtree_stem(stt_revtree_t *t, uint32_t limit);
 
 /* Leaves in winner order (winner first). out must hold t->n entries. Returns count. */

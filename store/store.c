@@ -520,6 +520,7 @@ void stt_db_info(stt_db_t *db, stt_db_info_t *out)
     out->external_size = db->active_size;
     out->created = db->created;
     out->revs_limit = db->revs_limit;
+    out->compact_running = db->compacting > 0;
     pthread_mutex_unlock(&db->wlock);
     /* LevelDB's own estimate of the bytes under this db's keys */
     stt_buf_t a = STT_BUF_INIT, b = STT_BUF_INIT;

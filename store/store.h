@@ -79,10 +79,18 @@ typedef struct {
     uint64_t file_size;     /* estimate of on-disk bytes for this db */
     uint64_t created;       /* unix seconds */
     uint32_t revs_limit;
+    bool compact_running;
 } stt_db_info_t;
 
 void stt_db_info(stt_db_t *db, stt_db_info_t *out);
 int stt_db_set_revs_limit(stt_db_t *db, uint32_t limit);
+/* Stems every doc's tree to the current revs_limit (CouchDB's compaction; bodies
+ * of old revisions are already gone). Blocks the caller; writers wait at most one
+ * batch. Seqs are unchanged. stt_db_info reports compact_running from
+ * stt_db_compact_begin (or the start of stt_db_compact when begun is false) to
+ * the end, so a caller that runs it on another thread calls begin first. */
+void stt_db_compact_begin(stt_db_t *db);
+int stt_db_compact(stt_db_t *db, bool begun);
 /* Security object as JSON text ("{}" when never set). */
 void stt_db_get_security(stt_db_t *db, stt_buf_t *out);
 int stt_db_set_security(stt_db_t *db, const char *json, size_t len);
@@ -150,6 +158,21 @@ typedef struct {
  * may still have failed), or an error for the whole call (STT_E_DB_NOT_FOUND,
  * STT_E_IO). */
 int stt_doc_write(stt_db_t *db, const stt_doc_write_t *docs, size_t n, bool new_edits, stt_doc_result_t *res);
+
+/* Group commit: several writes, possibly to several dbs, applied in order (a job
+ * sees the jobs before it) and committed in one synced LevelDB batch, so that
+ * concurrent requests share one fsync. Each job's rc is 0 or its own error
+ * (STT_E_DB_NOT_FOUND); per-doc outcomes are in its res. Returns 0 when the batch
+ * was committed, or the error that failed all of them (STT_E_IO). */
+typedef struct {
+    stt_db_t *db;
+    const stt_doc_write_t *docs;
+    size_t n;
+    bool new_edits;
+    stt_doc_result_t *res;
+    int rc;
+} stt_write_job_t;
+int stt_doc_write_group(stt_write_job_t *jobs, size_t njobs);
 
 /* Removes the given revs of a doc completely (CouchDB's _purge). purged[k] is set
  * for each rev that was a leaf and got removed. */
@@ -281,12 +304,13 @@ typedef struct {
  *  - doc_count, doc_del_count and active_size equal what the scan counts;
  *  - every attachment of a leaf reads back with its md5 and length; the reference
  *    count kept for a digest equals the leaves' references; no orphan bytes or counts.
- * Returns 0 when clean, STT_E_INTERNAL when a fault was found (the first one in err,
- * "db NAME: ..."; v->on_fault sees all), STT_E_IO when reading failed. v may be NULL. */
+ * Returns 0 when clean, or STT_E_INTERNAL when a fault was found, a record that
+ * cannot be read included (the first fault in err, "db NAME: ..."; v->on_fault sees
+ * every one). v may be NULL. */
 int stt_db_verify(stt_db_t *db, stt_verify_t *v, char *err, size_t errlen);
 /* stt_db_verify on every database after pending sweeps have finished, then the
  * store-wide keys: every key belongs to a live database (or one awaiting its sweep)
- * and no two names share a database id. Same returns. */
+ * and no two names share a database id ("store: ..."). Same returns. */
 int stt_store_verify(stt_store_t *s, stt_verify_t *v, char *err, size_t errlen);
 
 #endif

@@ -86,6 +86,7 @@ struct stt_db {
     uint64_t update_seq, doc_count, doc_del_count, purge_seq, active_size;
     char *security;
     size_t seclen;
+    int compacting; /* compactions running, guarded by wlock */
 };
 
 struct stt_reader {
@@ -117,6 +118,22 @@ typedef struct {
 } stt__body_t;
 
 int stt__doc_decode(const char *v, size_t len, stt_doc_t *d);
+
+/* A leaf body to encode into a doc record, at tree node `node`. */
+typedef struct {
+    int node;
+    const stt_att_t *atts;
+    size_t natts;
+    const char *json;
+    size_t jsonlen;
+} stt__rec_body_t;
+/* Encodes a doc record (into rec) and, when summary is non-NULL, its by-seq
+ * summary; the record layout is the table at the top of this file. */
+void stt__doc_encode(const stt_revtree_t *t, uint64_t seq, const char *id, size_t idlen, const stt__rec_body_t *bodies,
+                     size_t nbodies, stt_buf_t *rec, stt_buf_t *summary);
+/* Re-encodes a decoded doc with a new tree nt (stemmed, purged): the bodies of
+ * the nodes that are still leaves of nt carry over. */
+void stt__doc_reencode(const stt_doc_t *d, const stt_revtree_t *nt, uint64_t seq, stt_buf_t *rec, stt_buf_t *summary);
 int stt__body_at(const stt_doc_t *d, int node, stt_rev_body_t *out);
 
 int stt__err_io(char *err);

@@ -224,7 +224,6 @@ typedef struct {
     report_t rp;
     stt_reader_t *r;
     stt_db_info_t info;
-    int rc; /* STT_E_IO once a read failed */
     uint64_t nchanges, ndocs, nlive, ndeleted, nlisted, active, last_seq;
     refmap_t refs;
     stt_buf_t a, b; /* scratch */
@@ -406,6 +405,9 @@ static int on_att(void *ctx, const stt_att_stored_t *a)
         sl->seen = true;
     if (!a->has_bytes)
         fault(&c->rp, "attachment %s: reference count %llu but no bytes", c->a.base, (unsigned long long)a->refs);
+    else if (a->refs == 0)
+        fault(&c->rp, "attachment %s: %llu bytes kept without a reference count (leaves reference it %llu times)",
+              c->a.base, (unsigned long long)a->len, (unsigned long long)counted);
     else if (a->refs != counted)
         fault(&c->rp, "attachment %s: reference count %llu, leaves reference it %llu times", c->a.base,
               (unsigned long long)a->refs, (unsigned long long)counted);
@@ -429,20 +431,19 @@ static int db_verify(stt_db_t *db, stt_verify_t *v, uint64_t base, char *err, si
     stt_db_info(db, &c.info);
     stt_reader_open(db, &c.r);
     v->ndbs++;
-    int rc = stt_changes_scan(c.r, 0, false, on_change, &c);
-    if (!rc)
-        rc = stt_doc_ids_scan(c.r, on_doc, &c);
+    /* a scan that stops on a record it cannot read is one fault; the others go on */
+    int rc;
+    if ((rc = stt_changes_scan(c.r, 0, false, on_change, &c)) != 0)
+        fault(&c.rp, "the by-seq scan stopped after seq %llu (error %d)", (unsigned long long)c.last_seq, rc);
+    if ((rc = stt_doc_ids_scan(c.r, on_doc, &c)) != 0)
+        fault(&c.rp, "the scan of doc ids stopped after %llu docs (error %d)", (unsigned long long)c.ndocs, rc);
     stt_range_t all = {0};
-    if (!rc)
-        rc = stt_docs_scan(c.r, &all, on_listed, &c);
-    if (!rc)
-        rc = stt_att_scan(c.r, on_att, &c);
-    if (!rc)
-        rc = stt_local_scan(db, &all, on_local, &c);
-    if (rc) {
-        fault(&c.rp, "read failed (error %d)", rc);
-        goto exit;
-    }
+    if ((rc = stt_docs_scan(c.r, &all, on_listed, &c)) != 0)
+        fault(&c.rp, "stt_docs_scan stopped after %llu docs (error %d)", (unsigned long long)c.nlisted, rc);
+    if ((rc = stt_att_scan(c.r, on_att, &c)) != 0)
+        fault(&c.rp, "the scan of stored attachments stopped (error %d)", rc);
+    if ((rc = stt_local_scan(db, &all, on_local, &c)) != 0)
+        fault(&c.rp, "the scan of local docs stopped (error %d)", rc);
     if (c.nchanges != c.ndocs)
         fault(&c.rp, "by-seq index has %llu entries for %llu docs", (unsigned long long)c.nchanges,
               (unsigned long long)c.ndocs);
@@ -465,13 +466,10 @@ static int db_verify(stt_db_t *db, stt_verify_t *v, uint64_t base, char *err, si
                   (unsigned long long)sl->count);
         }
     }
-exit:
     stt_reader_close(c.r);
     free(c.refs.slots);
     stt_buf_free(&c.a);
     stt_buf_free(&c.b);
-    if (rc)
-        return STT_E_IO;
     return v->nfaults > faults_before ? STT_E_INTERNAL : 0;
 }
 
@@ -491,7 +489,6 @@ typedef struct {
     uint64_t base;
     char *err;
     size_t errlen;
-    int rc;
     uint64_t *ids; /* live database ids */
     size_t nids, capids;
 } storecheck_t;
@@ -511,9 +508,7 @@ static int on_db(void *ctx, const char *name, size_t len)
         c->ids = stt_xrealloc(c->ids, c->capids * sizeof(*c->ids));
     }
     c->ids[c->nids++] = db->id;
-    rc = db_verify(db, c->v, c->base, c->err, c->errlen);
-    if (rc == STT_E_IO && !c->rc)
-        c->rc = rc;
+    db_verify(db, c->v, c->base, c->err, c->errlen);
     stt_db_release(db);
     return 0;
 }
@@ -550,7 +545,7 @@ static void check_key_owners(storecheck_t *c)
                 break;
             }
             id = stt_be64(key + 1);
-            bool live = bsearch(&id, c->ids, c->nids, sizeof(*c->ids), cmp_u64) != NULL;
+            bool live = c->nids && bsearch(&id, c->ids, c->nids, sizeof(*c->ids), cmp_u64) != NULL;
             if (!live) {
                 stt_buf_t x = STT_BUF_INIT;
                 stt__key_db(&x, K_SWEEP, id);
@@ -590,10 +585,9 @@ int stt_store_verify(stt_store_t *s, stt_verify_t *v, char *err, size_t errlen)
     stt_store_wait_sweeps(s);
     storecheck_t c = {.s = s, .v = v, .base = faults_before, .err = err, .errlen = errlen};
     stt_db_list(s, on_db, &c);
-    qsort(c.ids, c.nids, sizeof(*c.ids), cmp_u64);
+    if (c.nids)
+        qsort(c.ids, c.nids, sizeof(*c.ids), cmp_u64);
     check_key_owners(&c);
     free(c.ids);
-    if (c.rc)
-        return c.rc;
     return v->nfaults > faults_before ? STT_E_INTERNAL : 0;
 }

@@ -7,6 +7,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 ASAN_BUILD=${ASAN_BUILD:-build/asan}
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:halt_on_error=1}
+export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$(pwd)/tools/lsan.supp:print_suppressions=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 export STT_GOLDEN_DIR=${STT_GOLDEN_DIR:-$(cd .. && pwd)/shared/couchdb-golden}
 passed=0

@@ -4,6 +4,7 @@
  * emitted, on the same snapshot, so a 100k-row answer never sits in memory. */
 #include "src/http/http.h"
 #include "src/http/multipart.h"
+#include "src/http/writer.h"
 #include "replication/replication.h"
 #include "src/common/codec.h"
 #include "src/common/err.h"
@@ -21,6 +22,55 @@ static bool json_ctype(stt_hreq_t *r)
 }
 
 /* ------------------------------------------------------------------ _bulk_docs */
+
+typedef struct {
+    stt_doc_write_t *w, *todo;
+    size_t n, ntodo, *todo_idx;
+    bool new_edits;
+} bulk_t;
+
+static void bulk_done(stt_wjob_t *j)
+{
+    stt_hreq_t *r = j->r;
+    bulk_t *c = j->ctx;
+    if (j->job.rc) {
+        stt_reply_error(r, j->job.rc, NULL);
+        return;
+    }
+    stt_buf_t b = STT_BUF_INIT;
+    stt_buf_appendc(&b, '[');
+    bool any = false;
+    size_t k = 0;
+    for (size_t i = 0; i < c->n; i++) {
+        const stt_doc_write_t *w = &c->w[i];
+        bool written = k < c->ntodo && c->todo_idx[k] == i;
+        int err = written ? j->job.res[k].err : STT_E_BAD_REQUEST;
+        const char *rev = written ? j->job.res[k].rev : NULL;
+        if (written)
+            k++;
+        if (!c->new_edits && !err)
+            continue; /* replicated writes report errors only */
+        if (any)
+            stt_buf_appendc(&b, ',');
+        any = true;
+        stt_buf_appends(&b, err ? "{\"id\":" : "{\"ok\":true,\"id\":");
+        stt_json_write_str(&b, w->id, w->idlen);
+        if (!err) {
+            stt_buf_appends(&b, ",\"rev\":");
+            stt_json_write_cstr(&b, rev);
+            stt_buf_appendc(&b, '}');
+            continue;
+        }
+        const stt_err_info_t *e = stt_err_info(err);
+        stt_buf_appends(&b, ",\"error\":");
+        stt_json_write_cstr(&b, e->error);
+        stt_buf_appends(&b, ",\"reason\":");
+        stt_json_write_cstr(&b, written ? e->reason : "_local documents are not accepted in _bulk_docs");
+        stt_buf_appendc(&b, '}');
+    }
+    stt_buf_appendc(&b, ']');
+    stt_reply_json(r, 201, &b);
+}
 
 void stt_h_bulk_docs(stt_hreq_t *r)
 {
@@ -62,92 +112,40 @@ void stt_h_bulk_docs(stt_hreq_t *r)
         stt_reply_json(r, 417, &b);
         return;
     }
-    stt_doc_write_t *w = stt_arena_alloc(&r->arena, (n ? n : 1) * sizeof(*w));
-    int *perr = stt_arena_alloc(&r->arena, (n ? n : 1) * sizeof(int));
-    const char **preason = stt_arena_alloc(&r->arena, (n ? n : 1) * sizeof(char *));
-    stt_doc_write_t *todo = stt_arena_alloc(&r->arena, (n ? n : 1) * sizeof(*todo));
-    size_t *todo_idx = stt_arena_alloc(&r->arena, (n ? n : 1) * sizeof(size_t));
-    size_t ntodo = 0;
+    bulk_t *c = stt_arena_alloc(&r->arena, sizeof(*c));
+    c->n = n;
+    c->new_edits = new_edits;
+    c->w = stt_arena_alloc(&r->arena, (n ? n : 1) * sizeof(*c->w));
+    c->todo = stt_arena_alloc(&r->arena, (n ? n : 1) * sizeof(*c->todo));
+    c->todo_idx = stt_arena_alloc(&r->arena, (n ? n : 1) * sizeof(size_t));
+    c->ntodo = 0;
     stt_doc_parse_opts_t po = {.new_edits = new_edits};
     for (size_t i = 0; i < n; i++) {
+        stt_doc_write_t *w = &c->w[i];
         const char *reason = NULL;
-        int rc = stt_doc_parse(&r->arena, &docs->u.items[i], &po, &w[i], &reason);
+        int rc = stt_doc_parse(&r->arena, &docs->u.items[i], &po, w, &reason);
         /* a doc that does not parse fails the whole request, as CouchDB's
          * from_json_obj_validate throws out of the batch */
         if (rc) {
             stt_reply_error(r, rc, reason);
             return;
         }
-        if (!rc && !w[i].id) {
+        if (!w->id) {
             if (!new_edits) {
                 stt_reply_error_raw(r, 400, "bad_request", "Document id is missing");
                 return;
             }
             char *u = stt_arena_alloc(&r->arena, 33);
             stt_uuid_random(u);
-            w[i].id = u;
-            w[i].idlen = 32;
+            w->id = u;
+            w->idlen = 32;
         }
-        if (!rc && w[i].idlen >= 7 && memcmp(w[i].id, "_local/", 7) == 0) {
-            rc = STT_E_BAD_REQUEST;
-            reason = "_local documents are not supported in _bulk_docs";
-        }
-        perr[i] = rc;
-        preason[i] = reason;
-        if (!rc) {
-            todo[ntodo] = w[i];
-            todo_idx[ntodo++] = i;
-        }
+        if (w->idlen >= 7 && memcmp(w->id, "_local/", 7) == 0)
+            continue; /* answered as an error row: _local docs are written through their own URL */
+        c->todo[c->ntodo] = *w;
+        c->todo_idx[c->ntodo++] = i;
     }
-    stt_doc_result_t *res = stt_xcalloc(ntodo ? ntodo : 1, sizeof(*res));
-    int rc = ntodo ? stt_doc_write(r->db, todo, ntodo, new_edits, res) : 0;
-    if (rc) {
-        free(res);
-        stt_reply_error(r, rc, NULL);
-        return;
-    }
-    for (size_t k = 0; k < ntodo; k++)
-        perr[todo_idx[k]] = res[k].err;
-    stt_buf_t b = STT_BUF_INIT;
-    stt_buf_appendc(&b, '[');
-    bool any = false;
-    for (size_t i = 0; i < n; i++) {
-        int err = perr[i];
-        bool written = false;
-        size_t k = 0;
-        for (; k < ntodo; k++)
-            if (todo_idx[k] == i) {
-                written = true;
-                break;
-            }
-        if (!new_edits && !err)
-            continue; /* replicated writes report errors only */
-        if (any)
-            stt_buf_appendc(&b, ',');
-        any = true;
-        if (!err) {
-            stt_buf_appends(&b, "{\"ok\":true,\"id\":");
-            stt_json_write_str(&b, w[i].id, w[i].idlen);
-            stt_buf_appends(&b, ",\"rev\":");
-            stt_json_write_cstr(&b, res[k].rev);
-            stt_buf_appendc(&b, '}');
-            continue;
-        }
-        const stt_err_info_t *e = stt_err_info(err);
-        stt_buf_appends(&b, "{\"id\":");
-        if (w[i].id)
-            stt_json_write_str(&b, w[i].id, w[i].idlen);
-        else
-            stt_buf_appends(&b, "null");
-        stt_buf_appends(&b, ",\"error\":");
-        stt_json_write_cstr(&b, e->error);
-        stt_buf_appends(&b, ",\"reason\":");
-        stt_json_write_cstr(&b, !written && preason[i] ? preason[i] : e->reason);
-        stt_buf_appendc(&b, '}');
-    }
-    stt_buf_appendc(&b, ']');
-    free(res);
-    stt_reply_json(r, 201, &b);
+    stt_writer_submit(stt_writer_job(r, c->todo, c->ntodo, new_edits, bulk_done, c));
 }
 
 /* ------------------------------------------------------------------ _all_docs */

@@ -2,6 +2,7 @@
  * _compact, _ensure_full_commit. */
 #include "src/http/http.h"
 #include "src/common/err.h"
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -22,11 +23,11 @@ void stt_db_info_json(stt_db_t *db, stt_buf_t *b)
     stt_seq_format(b, in.update_seq);
     stt_buf_appendf(b,
                     ",\"sizes\":{\"file\":%llu,\"external\":%llu,\"active\":%llu},\"props\":{},\"doc_del_count\":%llu,"
-                    "\"doc_count\":%llu,\"disk_format_version\":8,\"compact_running\":false,"
+                    "\"doc_count\":%llu,\"disk_format_version\":8,\"compact_running\":%s,"
                     "\"cluster\":{\"q\":1,\"n\":1,\"w\":1,\"r\":1}}",
                     (unsigned long long)in.file_size, (unsigned long long)in.external_size,
                     (unsigned long long)in.active_size, (unsigned long long)in.doc_del_count,
-                    (unsigned long long)in.doc_count);
+                    (unsigned long long)in.doc_count, in.compact_running ? "true" : "false");
 }
 
 static void illegal_name(stt_hreq_t *r)
@@ -145,14 +146,36 @@ void stt_h_security(stt_hreq_t *r)
         stt_reply_ok(r, 200);
 }
 
-/* settee drops superseded revision bodies on every write, so there is nothing
- * for a compaction to do: it is accepted and already finished. */
+/* settee drops superseded revision bodies on every write; what a compaction
+ * still does is stem trees to the current revs_limit. It runs on a thread of its
+ * own, as CouchDB's does, and db info shows compact_running meanwhile. */
+static void *compact_main(void *arg)
+{
+    stt_db_t *db = arg;
+    stt_db_compact(db, true);
+    stt_db_release(db);
+    return NULL;
+}
+
 void stt_h_compact(stt_hreq_t *r)
 {
     const h2o_iovec_t *ct = stt_header(r, "content-type");
     if (!ct || ct->len < 16 || strncasecmp(ct->base, "application/json", 16) != 0) {
         stt_reply_error(r, STT_E_UNSUPPORTED_MEDIA, NULL);
         return;
+    }
+    stt_db_t *db;
+    pthread_t t;
+    pthread_attr_t attr;
+    if (stt_db_open(stt__server->store, r->dbname.base, r->dbname.len, &db) == 0) {
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        stt_db_compact_begin(db);
+        if (pthread_create(&t, &attr, compact_main, db) != 0) {
+            stt_db_compact(db, true);
+            stt_db_release(db);
+        }
+        pthread_attr_destroy(&attr);
     }
     stt_reply_ok(r, 202);
 }

@@ -3,6 +3,7 @@
  * h_multipart.c. */
 #include "src/http/http.h"
 #include "src/http/multipart.h"
+#include "src/http/writer.h"
 #include "replication/replication.h"
 #include "src/common/codec.h"
 #include "src/common/err.h"
@@ -107,23 +108,29 @@ void stt__reply_written(stt_hreq_t *r, int status, const char *id, size_t idlen,
     stt_buf_free(&path);
 }
 
-void stt__doc_write_one(stt_hreq_t *r, stt_doc_write_t *w, bool new_edits, bool batch)
+typedef struct {
+    stt_doc_write_t *w;
+    bool new_edits, batch;
+} write_one_t;
+
+static void write_one_done(stt_wjob_t *j)
 {
-    stt_doc_result_t res;
-    int rc = stt_doc_write(r->db, w, 1, new_edits, &res);
-    if (!rc)
-        rc = res.err;
+    stt_hreq_t *r = j->r;
+    write_one_t *c = j->ctx;
+    stt_doc_write_t *w = c->w;
+    stt_doc_result_t *res = &j->job.res[0];
+    int rc = j->job.rc ? j->job.rc : res->err;
     if (rc) {
         stt_reply_error(r, rc, NULL);
         return;
     }
-    if (!new_edits) {
+    if (!c->new_edits) {
         stt_buf_t rev = STT_BUF_INIT;
         stt_rev_format(&rev, w->gen, w->path[0].id, w->path[0].idlen);
-        snprintf(res.rev, sizeof(res.rev), "%s", rev.base);
+        snprintf(res->rev, sizeof(res->rev), "%s", rev.base);
         stt_buf_free(&rev);
     }
-    if (batch) {
+    if (c->batch) {
         stt_buf_t b = STT_BUF_INIT;
         stt_buf_appends(&b, "{\"ok\":true,\"id\":");
         stt_json_write_str(&b, w->id, w->idlen);
@@ -131,7 +138,45 @@ void stt__doc_write_one(stt_hreq_t *r, stt_doc_write_t *w, bool new_edits, bool 
         stt_reply_json(r, 202, &b);
         return;
     }
-    stt__reply_written(r, w->deleted ? 200 : 201, w->id, w->idlen, res.rev, true);
+    stt__reply_written(r, w->deleted ? 200 : 201, w->id, w->idlen, res->rev, true);
+}
+
+/* Copies what a write points at into the request's arena: the writer thread may
+ * still read it after h2o has freed the request's own memory (the body buffer). */
+static stt_doc_write_t *own_write(stt_hreq_t *r, const stt_doc_write_t *w)
+{
+    stt_doc_write_t *c = stt_arena_memdup(&r->arena, w, sizeof(*w));
+    c->id = stt_arena_memdup(&r->arena, w->id, w->idlen);
+    c->body = stt_arena_memdup(&r->arena, w->body, w->bodylen);
+    if (w->has_prev)
+        c->prev.id = stt_arena_memdup(&r->arena, w->prev.id, w->prev.idlen);
+    if (w->npath) {
+        stt_rev_t *p = stt_arena_memdup(&r->arena, w->path, w->npath * sizeof(*p));
+        for (size_t i = 0; i < w->npath; i++)
+            p[i].id = stt_arena_memdup(&r->arena, w->path[i].id, w->path[i].idlen);
+        c->path = p;
+    }
+    if (w->natts) {
+        stt_att_in_t *a = stt_arena_memdup(&r->arena, w->atts, w->natts * sizeof(*a));
+        for (size_t i = 0; i < w->natts; i++) {
+            a[i].meta.name = stt_arena_memdup(&r->arena, a[i].meta.name, a[i].meta.namelen);
+            if (a[i].meta.content_type)
+                a[i].meta.content_type = stt_arena_memdup(&r->arena, a[i].meta.content_type, a[i].meta.ctlen);
+            if (a[i].data)
+                a[i].data = stt_arena_memdup(&r->arena, a[i].data, a[i].datalen);
+        }
+        c->atts = a;
+    }
+    return c;
+}
+
+void stt__doc_write_one(stt_hreq_t *r, stt_doc_write_t *w, bool new_edits, bool batch)
+{
+    write_one_t *c = stt_arena_alloc(&r->arena, sizeof(*c));
+    c->w = own_write(r, w);
+    c->new_edits = new_edits;
+    c->batch = batch;
+    stt_writer_submit(stt_writer_job(r, c->w, 1, new_edits, write_one_done, c));
 }
 
 bool stt__too_large(stt_hreq_t *r, size_t len)
@@ -172,6 +217,28 @@ static void sort_ascending(const stt_doc_t *d, int *nodes, size_t n)
     }
 }
 
+/* open_revs entries: a node, or -1 with the missing rev's text */
+typedef struct {
+    int node;
+    const stt_json_t *missing;
+} ent_t;
+
+static int ent_cmp(const stt_revtree_t *t, const ent_t *a, const ent_t *b)
+{
+    if ((a->node < 0) != (b->node < 0))
+        return a->node < 0 ? 1 : -1;
+    if (a->node >= 0)
+        return cmp_node_asc(t, a->node, b->node);
+    stt_rev_t x, y;
+    stt_rev_parse(a->missing->u.s, a->missing->len, &x);
+    stt_rev_parse(b->missing->u.s, b->missing->len, &y);
+    if (x.gen != y.gen)
+        return x.gen < y.gen ? -1 : 1;
+    size_t m = x.idlen < y.idlen ? x.idlen : y.idlen;
+    int c = memcmp(x.id, y.id, m);
+    return c ? c : (x.idlen > y.idlen) - (x.idlen < y.idlen);
+}
+
 static void get_open_revs(stt_hreq_t *r, stt_reader_t *rd, stt_doc_t *d, bool found, const stt_render_opts_t *o)
 {
     const stt_qparam_t *q = stt_q_get(r, "open_revs");
@@ -201,11 +268,6 @@ static void get_open_revs(stt_hreq_t *r, stt_reader_t *rd, stt_doc_t *d, bool fo
             }
         }
     }
-    /* entries: node index, or -1 with a missing rev text */
-    typedef struct {
-        int node;
-        const stt_json_t *missing;
-    } ent_t;
     ent_t *ents = stt_arena_alloc(&r->arena, (cap + (list ? list->len : 0) + 1) * sizeof(ent_t));
     size_t nents = 0;
     if (!list) {
@@ -241,6 +303,24 @@ static void get_open_revs(stt_hreq_t *r, stt_reader_t *rd, stt_doc_t *d, bool fo
         }
     }
     free(nodes);
+    if (list) {
+        /* CouchDB answers found revs first, ascending (gen, id), then the missing
+         * ones, ascending too, each once */
+        for (size_t i = 1; i < nents; i++) {
+            ent_t v = ents[i];
+            size_t j = i;
+            while (j > 0 && ent_cmp(found ? &d->tree : NULL, &ents[j - 1], &v) > 0) {
+                ents[j] = ents[j - 1];
+                j--;
+            }
+            ents[j] = v;
+        }
+        size_t k = 0;
+        for (size_t i = 0; i < nents; i++) /* drop repeated missing revs */
+            if (i == 0 || ents[i].node >= 0 || ents[k - 1].node >= 0 || ent_cmp(NULL, &ents[k - 1], &ents[i]) != 0)
+                ents[k++] = ents[i];
+        nents = k;
+    }
     if (stt_accepts(r, "multipart/mixed")) {
         stt_mp_part_t *parts = stt_arena_alloc(&r->arena, (nents ? nents : 1) * sizeof(*parts));
         for (size_t i = 0; i < nents; i++) {

@@ -139,6 +139,48 @@ void stt_h_revs_diff(stt_hreq_t *r)
 
 /* ------------------------------------------------------------------ _bulk_get */
 
+static int node_cmp(const stt_revtree_t *t, int a, int b)
+{
+    const stt_rev_node_t *x = &t->nodes[a], *y = &t->nodes[b];
+    if (x->gen != y->gen)
+        return x->gen < y->gen ? -1 : 1;
+    size_t m = x->idlen < y->idlen ? x->idlen : y->idlen;
+    int c = memcmp(stt_revtree_id(t, a), stt_revtree_id(t, b), m);
+    return c ? c : (x->idlen > y->idlen) - (x->idlen < y->idlen);
+}
+
+/* Root-to-leaf order of the tree, children by id: the order CouchDB's key tree
+ * folds in, which _bulk_get without a rev answers in (couchdb-golden
+ * bulk_get_revs). Compares the two paths from their roots. */
+static int tree_order_cmp(const stt_revtree_t *t, int a, int b, int *pa, int *pb)
+{
+    size_t na = stt_revtree_path(t, a, pa, t->n), nb = stt_revtree_path(t, b, pb, t->n);
+    while (na && nb) {
+        int c = node_cmp(t, pa[--na], pb[--nb]);
+        if (c)
+            return c;
+    }
+    return (na > nb) - (na < nb);
+}
+
+static void sort_tree_order(const stt_revtree_t *t, int *nodes, size_t n)
+{
+    if (n < 2)
+        return;
+    int *pa = stt_xmalloc(t->n * sizeof(int)), *pb = stt_xmalloc(t->n * sizeof(int));
+    for (size_t i = 1; i < n; i++) {
+        int v = nodes[i];
+        size_t j = i;
+        while (j > 0 && tree_order_cmp(t, nodes[j - 1], v, pa, pb) > 0) {
+            nodes[j] = nodes[j - 1];
+            j--;
+        }
+        nodes[j] = v;
+    }
+    free(pa);
+    free(pb);
+}
+
 static void bulk_error(stt_buf_t *b, const stt_json_t *id, const char *rev, size_t revlen, bool rev_null,
                        const char *error, const char *reason)
 {
@@ -227,8 +269,9 @@ void stt_h_bulk_get(stt_hreq_t *r)
         }
         size_t n = 0;
         if (!has_rev) {
-            /* no rev: every leaf, as open_revs=all */
+            /* no rev: every leaf, in tree order */
             n = stt_revtree_leaves(&d.tree, nodes);
+            sort_tree_order(&d.tree, nodes, n);
         } else {
             int node = stt_revtree_find(&d.tree, rv.gen, rv.id, rv.idlen);
             if (node >= 0 && latest && !stt_revtree_is_leaf(&d.tree, node))

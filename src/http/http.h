@@ -64,6 +64,7 @@ typedef struct stt_hreq {
     /* what the route resolved */
     h2o_iovec_t dbname, docid, attname;
     bool responded;
+    struct stt_wjob *inflight; /* a write queued on the writer thread */
 } stt_hreq_t;
 
 /* ------------------------------------------------------------------ replies */

@@ -1,8 +1,9 @@
 /* MIME multipart as bytes: the parameters of a structured header value (the
  * boundary of a Content-Type, the filename of a Content-Disposition), splitting a
  * multipart body into parts, header lookup inside a part, and writing header
- * values that cannot break a header block. Pure: no allocation, no h2o, every
- * result points into the caller's bytes. Building multipart replies and reading
+ * values that cannot break a header block, and the gzip Content-Encoding of a
+ * part. Pure: no h2o; apart from the gunzip output buffer, every result points
+ * into the caller's bytes. Building multipart replies and reading
  * multipart requests is h_multipart.c's job.
  *
  * What a body must look like (RFC 2046 5.1.1, as CouchDB and its replicator
@@ -19,9 +20,11 @@
  * bodies). A part without a blank line is all headers and no body, as the RFC
  * reads. A body without an opening or a closing delimiter is malformed: the
  * caller answers 400 rather than guess. */
+#define STT_MIME_PURE /* the pure half of multipart.h: no h2o */
 #include "src/http/multipart.h"
 #include <string.h>
 #include <strings.h>
+#include <zlib.h>
 
 /* ------------------------------------------------------------------ parameters */
 
@@ -62,8 +65,7 @@ int stt_mime_param(const char *hval, size_t len, const char *name, const char **
             size_t s = ++i;
             while (i < len && hval[i] != '"')
                 i += hval[i] == '\\' && i + 1 < len ? 2 : 1;
-            if (i >= len)
-                return -1; /* unterminated quoted string */
+            if (i >= len) return -1; /* unterminated quoted string */
             val = hval + s;
             valen = i - s;
             i++;
@@ -89,12 +91,10 @@ int stt_mime_boundary(const char *ctype, size_t len, const char **b, size_t *ble
 {
     const char *v;
     size_t vlen;
-    if (stt_mime_param(ctype, len, "boundary", &v, &vlen) != 0 || vlen == 0 || vlen > STT_MIME_BOUNDARY_MAX)
-        return -1;
+    if (stt_mime_param(ctype, len, "boundary", &v, &vlen) != 0 || vlen == 0 || vlen > STT_MIME_BOUNDARY_MAX) return -1;
     /* RFC 2046 boundary characters exclude both; a boundary holding them could
      * not be matched against the body as written */
-    if (memchr(v, '"', vlen) || memchr(v, '\\', vlen))
-        return -1;
+    if (memchr(v, '"', vlen) || memchr(v, '\\', vlen)) return -1;
     *b = v;
     *blen = vlen;
     return 0;
@@ -104,11 +104,9 @@ int stt_mime_boundary(const char *ctype, size_t len, const char **b, size_t *ble
 
 /* Is there a delimiter whose "--" starts at c? On success *after is the first
  * byte of the next part's headers (or past the closing "--"), *close tells which. */
-static bool delimiter_at(const char *s, size_t len, size_t c, const char *b, size_t blen, size_t *after,
-                         bool *close)
+static bool delimiter_at(const char *s, size_t len, size_t c, const char *b, size_t blen, size_t *after, bool *close)
 {
-    if (len - c < 2 + blen || s[c] != '-' || s[c + 1] != '-' || memcmp(s + c + 2, b, blen) != 0)
-        return false;
+    if (len - c < 2 + blen || s[c] != '-' || s[c + 1] != '-' || memcmp(s + c + 2, b, blen) != 0) return false;
     size_t e = c + 2 + blen;
     if (len - e >= 2 && s[e] == '-' && s[e + 1] == '-') {
         *close = true;
@@ -138,8 +136,7 @@ static int next_delimiter(const char *s, size_t len, size_t from, const char *b,
     memcpy(needle + 4, b, blen);
     while (from < len) {
         const char *hit = memmem(s + from, len - from, needle, 4 + blen);
-        if (!hit)
-            return -1;
+        if (!hit) return -1;
         size_t at = (size_t)(hit - s);
         if (delimiter_at(s, len, at + 2, b, blen, after, close)) {
             *crlf = at;
@@ -189,8 +186,7 @@ static void split_part(const char *s, size_t start, size_t end, stt_mime_part_t 
 int stt_mime_parse(const char *body, size_t len, const char *boundary, size_t blen, stt_mime_part_t *parts,
                    size_t *nparts, size_t max)
 {
-    if (blen == 0 || blen > STT_MIME_BOUNDARY_MAX || (!body && len))
-        return -1;
+    if (blen == 0 || blen > STT_MIME_BOUNDARY_MAX || (!body && len)) return -1;
     size_t after, crlf;
     bool close;
     /* the first delimiter may open the body or follow a preamble */
@@ -204,8 +200,7 @@ int stt_mime_parse(const char *body, size_t len, const char *boundary, size_t bl
             return -1; /* truncated: the part never ends */
         stt_mime_part_t p;
         split_part(body, start, crlf, &p);
-        if (n < max)
-            parts[n] = p;
+        if (n < max) parts[n] = p;
         n++;
     }
     *nparts = n;
@@ -243,8 +238,7 @@ const char *stt_mime_header(const stt_mime_part_t *p, const char *name, size_t *
 
 void stt_mime_put_value(stt_buf_t *out, const char *s, size_t len, bool quoted)
 {
-    if (!len)
-        return;
+    if (!len) return;
     size_t run = 0; /* bytes that go out as they are, written in one append */
     for (size_t i = 0; i < len; i++) {
         char c = s[i];
@@ -254,14 +248,58 @@ void stt_mime_put_value(stt_buf_t *out, const char *s, size_t len, bool quoted)
             run++;
             continue;
         }
-        if (run)
-            stt_buf_append(out, s + i - run, run);
+        if (run) stt_buf_append(out, s + i - run, run);
         run = 0;
         if (esc) {
             stt_buf_appendc(out, '\\');
             stt_buf_appendc(out, c);
         }
     }
-    if (run)
-        stt_buf_append(out, s + len - run, run);
+    if (run) stt_buf_append(out, s + len - run, run);
+}
+
+/* ------------------------------------------------------------------ content-encoding */
+
+int stt_mime_gunzip(const char *in, size_t len, size_t cap, stt_buf_t *out)
+{
+    z_stream z;
+    memset(&z, 0, sizeof(z));
+    if (inflateInit2(&z, 15 + 16) != Z_OK) return -1;
+    const char *next = in;
+    size_t left = len, start = out->len;
+    int ok = -1;
+    for (;;) {
+        if (z.avail_in == 0 && left) {
+            /* zlib counts in uInt: feed at most 1 GiB at a time */
+            uInt chunk = left > (1u << 30) ? (1u << 30) : (uInt)left;
+            z.next_in = (Bytef *)next;
+            z.avail_in = chunk;
+            next += chunk;
+            left -= chunk;
+        }
+        /* room for one byte past cap, so output of exactly cap bytes can still
+         * reach its end marker */
+        size_t avail = cap - (out->len - start);
+        size_t room = avail < 64 * 1024 ? avail + 1 : 64 * 1024;
+        stt_buf_reserve(out, room + 1);
+        z.next_out = (Bytef *)out->base + out->len;
+        z.avail_out = (uInt)room;
+        int rc = inflate(&z, Z_NO_FLUSH);
+        out->len += room - z.avail_out;
+        out->base[out->len] = '\0';
+        if (out->len - start > cap) break;
+        if (rc == Z_STREAM_END) {
+            if (z.avail_in == 0 && left == 0) {
+                ok = 0;
+                break;
+            }
+            /* concatenated members decode as one stream (RFC 1952 2.2) */
+            if (inflateReset(&z) != Z_OK) break;
+            continue;
+        }
+        /* Z_OK with all input taken and output room left: the stream stops short */
+        if (rc != Z_OK || (z.avail_in == 0 && left == 0 && z.avail_out != 0)) break;
+    }
+    inflateEnd(&z);
+    return ok;
 }

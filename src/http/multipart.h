@@ -4,11 +4,16 @@
  *  - writing: multipart/mixed open_revs answers (one part per rev, missing revs as
  *    application/json; error="true", docs with attachments as nested
  *    multipart/related) and multipart/related doc GETs.
- * Private to src/http. */
+ * Private to src/http.
+ *
+ * The pure MIME half needs nothing but src/common: mime.c (and its unit test)
+ * define STT_MIME_PURE before including this header to read only that half, so
+ * they build without h2o. */
 #ifndef STT_MULTIPART_H
 #define STT_MULTIPART_H
-#include "src/http/http.h"
-#include "replication/replication.h"
+#include "src/common/buf.h"
+#include <stdbool.h>
+#include <stddef.h>
 
 /* ---------------------------------------------------------------- pure MIME */
 
@@ -19,8 +24,8 @@ typedef struct {
     size_t len;
 } stt_mime_part_t;
 
-/* Pure functions (mime.c): no allocation, no h2o; results point into the
- * caller's bytes and stay valid as long as those do. */
+/* Pure functions (mime.c), no h2o: results point into the caller's bytes and
+ * stay valid as long as those do. */
 
 /* Longest boundary accepted (RFC 2046 allows 70; some clients go further). */
 #define STT_MIME_BOUNDARY_MAX 200
@@ -47,6 +52,15 @@ const char *stt_mime_header(const stt_mime_part_t *p, const char *name, size_t *
  * NUL are dropped; with quoted, '"' and '\\' are backslash-escaped (the caller
  * writes the surrounding quotes). */
 void stt_mime_put_value(stt_buf_t *out, const char *s, size_t len, bool quoted);
+/* Appends the gunzipped bytes of in (one or more gzip members) to out, failing
+ * once the output passes cap bytes (a small body may inflate without bound).
+ * 0, or -1 when corrupt, truncated, followed by garbage or too large; out may
+ * then hold partial output. */
+int stt_mime_gunzip(const char *in, size_t len, size_t cap, stt_buf_t *out);
+
+#ifndef STT_MIME_PURE
+#include "src/http/http.h"
+#include "replication/replication.h"
 
 /* ---------------------------------------------------------------- handlers */
 
@@ -58,17 +72,13 @@ typedef struct {
 
 /* GET /db/doc?open_revs=...  with Accept: multipart/mixed. d is NULL when the doc
  * does not exist (every part is then a missing one). */
-void stt_mp_reply_open_revs(stt_hreq_t *r, stt_reader_t *rd, const stt_doc_t *d, const stt_mp_part_t *parts,
-                            size_t n, const stt_render_opts_t *o);
+void stt_mp_reply_open_revs(stt_hreq_t *r, stt_reader_t *rd, const stt_doc_t *d, const stt_mp_part_t *parts, size_t n,
+                            const stt_render_opts_t *o);
 /* GET /db/doc?attachments=true with Accept: multipart/related. */
-void stt_mp_reply_doc_related(stt_hreq_t *r, stt_reader_t *rd, const stt_doc_t *d, int node,
-                              const stt_render_opts_t *o, const char *etag);
+void stt_mp_reply_doc_related(stt_hreq_t *r, stt_reader_t *rd, const stt_doc_t *d, int node, const stt_render_opts_t *o,
+                              const char *etag);
 /* PUT /db/doc with Content-Type: multipart/related. */
 void stt_mp_put_doc(stt_hreq_t *r, bool new_edits);
-
-/* Gunzips in (one or more gzip members) into out, failing past cap bytes of
- * output. 0, or -1 when corrupt, truncated or too large. */
-int stt__gunzip(const char *in, size_t len, size_t cap, stt_buf_t *out);
 
 /* ---------------------------------------------------------------- shared with h_doc.c and h_att.c */
 
@@ -87,7 +97,8 @@ void stt__doc_write_one(stt_hreq_t *r, stt_doc_write_t *w, bool new_edits, bool 
  * multipart/related body with its follows data): stt_doc_parse, the id from the
  * URL, ?rev / If-Match against _rev, ?batch, then write and reply. body and the
  * follows data must stay valid until it returns. */
-void stt__doc_put(stt_hreq_t *r, const stt_json_t *body, const stt_follows_t *follows, size_t nfollows,
-                  bool new_edits);
+void stt__doc_put(stt_hreq_t *r, const stt_json_t *body, const stt_follows_t *follows, size_t nfollows, bool new_edits);
+
+#endif /* STT_MIME_PURE */
 
 #endif

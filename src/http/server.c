@@ -8,6 +8,7 @@
  * then waits for them to drain within the configured bound. */
 #include "src/http/server.h"
 #include "src/http/http.h"
+#include "src/http/writer.h"
 #include "src/common/log.h"
 #include <arpa/inet.h>
 #include <errno.h>
@@ -39,6 +40,7 @@ struct stt_worker {
     atomic_int phase; /* 0 running, 1 draining, 2 stop */
     atomic_int drained;
     void *feeds;
+    SSL_CTX *ssl;
 };
 
 typedef struct {
@@ -84,6 +86,8 @@ static int method_of(h2o_iovec_t m)
 static void on_dispose(void *p)
 {
     stt_hreq_t *r = p;
+    if (r->inflight)
+        stt_writer_orphan(r);
     stt_arena_free(&r->arena);
     if (r->db)
         stt_db_release(r->db);
@@ -294,15 +298,43 @@ static void on_ctl(h2o_multithread_receiver_t *recv, h2o_linklist_t *messages)
     }
 }
 
+static pthread_barrier_t srv_ready;
+
+/* h2o 2.2.5 keeps its socket buffer allocator in thread-local storage: a loop's
+ * context, queues and sockets must be created on the thread that runs the loop,
+ * or two threads end up sharing one allocator. */
+static void worker_setup(stt_worker_t *w)
+{
+    w->loop = h2o_evloop_create();
+    h2o_context_init(&w->ctx, w->loop, &stt__server->h2o);
+    w->accept_plain.ctx = &w->ctx;
+    w->accept_plain.hosts = stt__server->h2o.hosts;
+    w->accept_tls = w->accept_plain;
+    w->accept_tls.ssl_ctx = w->ssl;
+    h2o_multithread_register_receiver(w->ctx.queue, &w->ctl, on_ctl);
+    stt_changes_worker_init(w, w->loop);
+    stt_writer_worker_init(w->index, w->loop);
+    for (int i = 0; i < 2; i++) {
+        if (w->listen_fds[i] < 0)
+            continue;
+        w->listeners[i] = h2o_evloop_socket_create(w->loop, w->listen_fds[i], H2O_SOCKET_FLAG_DONT_READ);
+        w->listeners[i]->data = i == 0 ? &w->accept_plain : &w->accept_tls;
+        h2o_socket_read_start(w->listeners[i], on_accept);
+    }
+}
+
 static void *worker_main(void *arg)
 {
     stt_worker_t *w = arg;
+    worker_setup(w);
+    pthread_barrier_wait(&srv_ready);
     while (atomic_load(&w->phase) < 2) {
         h2o_evloop_run(w->loop, 200);
         if (atomic_load(&w->phase) == 1 && h2o_linklist_is_empty(&w->ctx.http1._conns) &&
             h2o_linklist_is_empty(&w->ctx.http2._conns))
             atomic_store(&w->drained, 1);
     }
+    close_listeners(w);
     return NULL;
 }
 
@@ -357,40 +389,29 @@ int stt_server_run(const stt_config_t *cfg, stt_store_t *store, const char *uuid
     srv.nworkers = n;
     srv.workers = stt_xcalloc(n, sizeof(*srv.workers));
     stt_store_set_commit_hook(store, stt_changes_notify, &srv);
+    stt_writer_init(n);
     char err[256];
+    /* listening sockets are opened here so that a bind error stops the start;
+     * everything h2o allocates per thread is made on the worker itself */
     for (size_t i = 0; i < n; i++) {
         stt_worker_t *w = stt_xcalloc(1, sizeof(*w));
         srv.workers[i] = w;
         w->index = i;
-        w->loop = h2o_evloop_create();
-        h2o_context_init(&w->ctx, w->loop, &srv.h2o);
-        w->accept_plain.ctx = &w->ctx;
-        w->accept_plain.hosts = srv.h2o.hosts;
-        w->accept_tls = w->accept_plain;
-        w->accept_tls.ssl_ctx = ssl;
-        h2o_multithread_register_receiver(w->ctx.queue, &w->ctl, on_ctl);
-        stt_changes_worker_init(w, w->loop);
-        int fd = open_listener(cfg->bind, cfg->port, err, sizeof(err));
-        if (fd < 0) {
+        w->ssl = ssl;
+        w->listen_fds[0] = open_listener(cfg->bind, cfg->port, err, sizeof(err));
+        w->listen_fds[1] = -1;
+        if (w->listen_fds[0] >= 0 && ssl)
+            w->listen_fds[1] = open_listener(cfg->bind, cfg->tls_port, err, sizeof(err));
+        if (w->listen_fds[0] < 0 || (ssl && w->listen_fds[1] < 0)) {
             fprintf(stderr, "settee: %s\n", err);
             return 1;
         }
-        w->listeners[0] = h2o_evloop_socket_create(w->loop, fd, H2O_SOCKET_FLAG_DONT_READ);
-        w->listeners[0]->data = &w->accept_plain;
-        h2o_socket_read_start(w->listeners[0], on_accept);
-        if (ssl) {
-            fd = open_listener(cfg->bind, cfg->tls_port, err, sizeof(err));
-            if (fd < 0) {
-                fprintf(stderr, "settee: %s\n", err);
-                return 1;
-            }
-            w->listeners[1] = h2o_evloop_socket_create(w->loop, fd, H2O_SOCKET_FLAG_DONT_READ);
-            w->listeners[1]->data = &w->accept_tls;
-            h2o_socket_read_start(w->listeners[1], on_accept);
-        }
     }
+    stt_writer_start();
+    pthread_barrier_init(&srv_ready, NULL, (unsigned)n + 1);
     for (size_t i = 0; i < n; i++)
         pthread_create(&srv.workers[i]->tid, NULL, worker_main, srv.workers[i]);
+    pthread_barrier_wait(&srv_ready);
     stt_log(STT_LOG_INFO, "settee listening on http://%s:%d/ (%zu threads)%s", cfg->bind, cfg->port, n,
             ssl ? " and https" : "");
 
@@ -430,6 +451,7 @@ int stt_server_run(const stt_config_t *cfg, stt_store_t *store, const char *uuid
     }
     for (size_t i = 0; i < n; i++)
         pthread_join(srv.workers[i]->tid, NULL);
+    stt_writer_stop();
     stt_store_set_commit_hook(store, NULL, NULL);
     stt_log(STT_LOG_INFO, "stopped");
     return 0;

@@ -1,0 +1,161 @@
+/* The writer thread: document writes leave the event loops and are committed in
+ * groups.
+ *
+ * A handler parses its request on its loop, then submits a job and returns. The
+ * writer takes every job queued since its last commit, applies them all through
+ * stt_doc_write_group (one synced LevelDB batch: one fsync for many requests) and
+ * posts each job back to the loop it came from, where its done() builds the reply.
+ * Loops never wait for the disk, and concurrent writers to one database share
+ * fsyncs instead of queueing on the database's lock.
+ *
+ * A client may go away while its job is in flight: h2o then disposes the request,
+ * and on_dispose hands the request's arena and db reference to the job (see
+ * stt_writer_orphan) so the data the writer reads stays alive until the job is
+ * back on its loop. */
+#include "src/http/writer.h"
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_GROUP_JOBS 512
+
+typedef struct {
+    h2o_multithread_receiver_t recv;
+} worker_slot_t;
+
+static struct {
+    pthread_t tid;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    stt_wjob_t *head, *tail;
+    int stop, started;
+    worker_slot_t *slots;
+    size_t nslots;
+} W = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+
+static void on_done(h2o_multithread_receiver_t *recv, h2o_linklist_t *messages)
+{
+    while (!h2o_linklist_is_empty(messages)) {
+        stt_wjob_t *j = H2O_STRUCT_FROM_MEMBER(stt_wjob_t, msg.link, messages->next);
+        h2o_linklist_unlink(&j->msg.link);
+        if (j->r) {
+            j->r->inflight = NULL;
+            j->done(j);
+        } else {
+            stt_arena_free(&j->orphan_arena);
+            if (j->orphan_db)
+                stt_db_release(j->orphan_db);
+        }
+        free(j->job.res);
+        free(j);
+    }
+}
+
+static void *writer_main(void *arg)
+{
+    stt_write_job_t jobs[MAX_GROUP_JOBS];
+    stt_wjob_t *taken[MAX_GROUP_JOBS];
+    pthread_mutex_lock(&W.lock);
+    for (;;) {
+        while (!W.head && !W.stop)
+            pthread_cond_wait(&W.cond, &W.lock);
+        if (!W.head && W.stop)
+            break;
+        size_t n = 0;
+        while (W.head && n < MAX_GROUP_JOBS) {
+            taken[n++] = W.head;
+            W.head = W.head->next;
+        }
+        if (!W.head)
+            W.tail = NULL;
+        pthread_mutex_unlock(&W.lock);
+        for (size_t i = 0; i < n; i++)
+            jobs[i] = taken[i]->job;
+        stt_doc_write_group(jobs, n);
+        for (size_t i = 0; i < n; i++) {
+            taken[i]->job.rc = jobs[i].rc;
+            h2o_multithread_send_message(&W.slots[taken[i]->worker].recv, &taken[i]->msg);
+        }
+        pthread_mutex_lock(&W.lock);
+    }
+    pthread_mutex_unlock(&W.lock);
+    return NULL;
+}
+
+void stt_writer_init(size_t nworkers)
+{
+    W.nslots = nworkers;
+    W.slots = stt_xcalloc(nworkers, sizeof(*W.slots));
+}
+
+void stt_writer_worker_init(size_t index, h2o_loop_t *loop)
+{
+    h2o_multithread_queue_t *q = h2o_multithread_create_queue(loop);
+    h2o_multithread_register_receiver(q, &W.slots[index].recv, on_done);
+}
+
+void stt_writer_start(void)
+{
+    if (pthread_create(&W.tid, NULL, writer_main, NULL) == 0)
+        W.started = 1;
+}
+
+void stt_writer_stop(void)
+{
+    pthread_mutex_lock(&W.lock);
+    W.stop = 1;
+    pthread_cond_signal(&W.cond);
+    pthread_mutex_unlock(&W.lock);
+    if (W.started)
+        pthread_join(W.tid, NULL);
+    W.started = 0;
+}
+
+stt_wjob_t *stt_writer_job(stt_hreq_t *r, const stt_doc_write_t *docs, size_t n, bool new_edits,
+                           void (*done)(stt_wjob_t *j), void *ctx)
+{
+    stt_wjob_t *j = stt_xcalloc(1, sizeof(*j));
+    j->r = r;
+    j->done = done;
+    j->ctx = ctx;
+    j->worker = stt_worker_index(r->w);
+    j->job.db = r->db;
+    j->job.docs = docs;
+    j->job.n = n;
+    j->job.new_edits = new_edits;
+    j->job.res = stt_xcalloc(n ? n : 1, sizeof(stt_doc_result_t));
+    return j;
+}
+
+void stt_writer_submit(stt_wjob_t *j)
+{
+    if (!W.started) {
+        /* no writer thread (tools, tests): commit inline */
+        stt_doc_write_group(&j->job, 1);
+        j->r->inflight = NULL;
+        j->done(j);
+        free(j->job.res);
+        free(j);
+        return;
+    }
+    j->r->inflight = j;
+    pthread_mutex_lock(&W.lock);
+    if (W.tail)
+        W.tail->next = j;
+    else
+        W.head = j;
+    W.tail = j;
+    pthread_cond_signal(&W.cond);
+    pthread_mutex_unlock(&W.lock);
+}
+
+void stt_writer_orphan(stt_hreq_t *r)
+{
+    stt_wjob_t *j = r->inflight;
+    j->r = NULL;
+    j->orphan_arena = r->arena;
+    j->orphan_db = r->db;
+    r->arena = (stt_arena_t)STT_ARENA_INIT;
+    r->db = NULL;
+    r->inflight = NULL;
+}
