@@ -293,7 +293,9 @@ async function replay(line) {
     else if (rq.body_encoding === 'base64') body = Buffer.from(rq.body, 'base64');
     else body = JSON.stringify(ctx.fillJson(rq.body));
   }
-  const act = await rawReq(rq.method, p, { headers: rq.headers, body });
+  const headers = {};
+  for (const [k, v] of Object.entries(rq.headers || {})) headers[k] = ctx.fill(v); // e.g. If-None-Match: "1-<h1>"
+  const act = await rawReq(rq.method, p, { headers, body });
   seen[line.name] = act;
   let exp = adjustExpected(ctx, line);
   const errs = [];

@@ -74,7 +74,14 @@ int stt_db_compact(stt_db_t *db, bool begun)
             stt_revtree_decode(&nt, enc.base, enc.len);
             stt_buf_free(&enc);
             stt_revtree_stem(&nt, limit);
-            if (nt.n != before) {
+            /* compacted away: the bodies of non-leaf revisions are "missing" now */
+            bool flags_changed = false;
+            for (uint32_t i = 0; i < nt.n; i++)
+                if ((nt.nodes[i].flags & STT_REV_WRITTEN) && !stt_revtree_is_leaf(&nt, (int)i)) {
+                    nt.nodes[i].flags &= (uint8_t)~STT_REV_WRITTEN;
+                    flags_changed = true;
+                }
+            if (nt.n != before || flags_changed) {
                 stt__doc_reencode(&d, &nt, d.seq, &rec, NULL);
                 leveldb_writebatch_put(wb, key, klen, rec.base, rec.len);
                 changed++;

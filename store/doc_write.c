@@ -295,7 +295,8 @@ static int apply_interactive(batch_t *bt, entry_t *e, const stt_doc_write_t *w, 
     }
     memcpy(nb.id, id, 33);
     nb.idlen = 32;
-    stt_revtree_add_leaf(&e->tree, parent, id, 32, (uint8_t)(STT_REV_HAS_BODY | (w->deleted ? STT_REV_DELETED : 0)));
+    stt_revtree_add_leaf(&e->tree, parent, id, 32,
+                         (uint8_t)(STT_REV_HAS_BODY | STT_REV_WRITTEN | (w->deleted ? STT_REV_DELETED : 0)));
     add_body(bt, e, &nb);
     drop_stale_bodies(bt, e);
     stt_revtree_stem(&e->tree, bt->db->revs_limit);
@@ -310,7 +311,10 @@ static int apply_replicated(batch_t *bt, entry_t *e, const stt_doc_write_t *w)
 {
     if (w->npath == 0 || w->gen < w->npath)
         return STT_E_BAD_REV;
-    uint32_t nbefore = e->tree.n;
+    /* the tree may change without growing (an ancestor-only path updates a
+     * node's deleted flag): compare its encodings */
+    stt_buf_t before = STT_BUF_INIT;
+    stt_revtree_encode(&e->tree, &before);
     body_t nb = {.gen = w->gen, .json = w->body, .jsonlen = w->bodylen};
     bool have_leaf = stt_revtree_find(&e->tree, w->gen, w->path[0].id, w->path[0].idlen) >= 0;
     if (!have_leaf) {
@@ -319,29 +323,36 @@ static int apply_replicated(batch_t *bt, entry_t *e, const stt_doc_write_t *w)
         for (size_t k = 1; k < w->npath && !base; k++)
             base = find_body(e, w->gen - k, w->path[k].id, w->path[k].idlen);
         int rc = resolve_atts(bt, w, base, w->gen, &nb);
-        if (rc)
+        if (rc) {
+            stt_buf_free(&before);
             return rc;
+        }
     }
     int leaf;
     bool added;
     int rc = stt_revtree_merge_path(&e->tree, w->gen, w->path, w->npath, w->deleted, &leaf, &added);
     if (rc) {
         free_body(&nb);
+        stt_buf_free(&before);
         return rc;
     }
     if (added) {
-        e->tree.nodes[leaf].flags |= STT_REV_HAS_BODY;
+        e->tree.nodes[leaf].flags |= STT_REV_HAS_BODY | STT_REV_WRITTEN;
         memcpy(nb.id, w->path[0].id, w->path[0].idlen);
         nb.idlen = w->path[0].idlen;
         add_body(bt, e, &nb);
     } else {
         free_body(&nb);
     }
-    size_t stemmed = stt_revtree_stem(&e->tree, bt->db->revs_limit);
-    if (added || stemmed || e->tree.n != nbefore) {
+    stt_revtree_stem(&e->tree, bt->db->revs_limit);
+    stt_buf_t after = STT_BUF_INIT;
+    stt_revtree_encode(&e->tree, &after);
+    if (added || after.len != before.len || memcmp(after.base, before.base, before.len) != 0) {
         drop_stale_bodies(bt, e);
         e->dirty = true;
     }
+    stt_buf_free(&before);
+    stt_buf_free(&after);
     return 0;
 }
 
@@ -420,6 +431,14 @@ static int put_attrefs(batch_t *bt, leveldb_writebatch_t *wb)
 
 /* ------------------------------------------------------------------ entry points */
 
+static int cmp_entry_id(const void *a, const void *b)
+{
+    const entry_t *x = *(entry_t *const *)a, *y = *(entry_t *const *)b;
+    size_t m = x->idlen < y->idlen ? x->idlen : y->idlen;
+    int c = memcmp(x->id, y->id, m);
+    return c ? c : (x->idlen > y->idlen) - (x->idlen < y->idlen);
+}
+
 /* Writes one db's changed docs, counters and attachment refs into wb. Returns the
  * number of docs changed, or a negative error. Caller holds db->wlock. */
 static int stage_db(batch_t *bt, leveldb_writebatch_t *wb)
@@ -427,10 +446,16 @@ static int stage_db(batch_t *bt, leveldb_writebatch_t *wb)
     stt_db_t *db = bt->db;
     stt_buf_t k = STT_BUF_INIT, v = STT_BUF_INIT, sum = STT_BUF_INIT;
     int changed = 0, rc = 0;
-    for (size_t i = 0; i < bt->nentries; i++) {
-        entry_t *e = &bt->entries[i];
-        if (!e->dirty)
-            continue;
+    /* CouchDB's updater takes a batch's docs in id order, so their seqs follow
+     * the ids, not the request (couchdb-golden changes_normal) */
+    entry_t **order = stt_xmalloc((bt->nentries ? bt->nentries : 1) * sizeof(*order));
+    size_t norder = 0;
+    for (size_t i = 0; i < bt->nentries; i++)
+        if (bt->entries[i].dirty)
+            order[norder++] = &bt->entries[i];
+    qsort(order, norder, sizeof(*order), cmp_entry_id);
+    for (size_t i = 0; i < norder; i++) {
+        entry_t *e = order[i];
         uint64_t seq = ++db->update_seq;
         changed++;
         if (e->existed) {
@@ -455,6 +480,7 @@ static int stage_db(batch_t *bt, leveldb_writebatch_t *wb)
                 db->doc_del_count++;
         }
     }
+    free(order);
     if (changed) {
         db->active_size = (uint64_t)((int64_t)db->active_size + bt->active_delta);
         if ((rc = put_attrefs(bt, wb)) == 0)

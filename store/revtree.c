@@ -40,7 +40,7 @@
 
 /* A rev gen needs room for +1 on every edit; CouchDB clients never come near this. */
 #define GEN_MAX 999999999999999999ull
-#define KNOWN_FLAGS (STT_REV_DELETED | STT_REV_HAS_BODY)
+#define KNOWN_FLAGS (STT_REV_DELETED | STT_REV_HAS_BODY | STT_REV_WRITTEN)
 
 /* Left by merge_path for the next stem when a path joined trees; stem clears them. */
 enum {
@@ -356,7 +356,7 @@ int stt_revtree_merge_path(stt_revtree_t *t, uint64_t gen, const stt_rev_t *ids,
     /* couch_key_tree's value_pref: a rev known only as an ancestor (no body) takes
      * the value of a path that ends at it. That shows only if it becomes a leaf
      * again, which a repair stem can do (see the top of the file). */
-    if (k == 0 && !(t->nodes[f].flags & STT_REV_HAS_BODY))
+    if (k == 0 && !(t->nodes[f].flags & (STT_REV_HAS_BODY | STT_REV_WRITTEN)))
         t->nodes[f].flags = (uint8_t)((t->nodes[f].flags & ~STT_REV_DELETED) | (deleted ? STT_REV_DELETED : 0));
     if (f >= 0) extend_up(t, n0, gen, ids, nids, f, grew_from, lf);
     normalize(t, n0, &lf);

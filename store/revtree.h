@@ -36,6 +36,9 @@ typedef struct {
 enum {
     STT_REV_DELETED = 1,  /* this revision is a deletion (tombstone) */
     STT_REV_HAS_BODY = 2, /* a body is stored for it ("available" in revs_info) */
+    STT_REV_WRITTEN = 4,  /* a revision was written for it once, even if its body was
+                           * dropped since: CouchDB's value is not "missing" until a
+                           * compaction (merge_path's ancestor-only rule reads it) */
     /* Bits 0x20-0x80 are private to revtree.c: marks merge_path leaves for the stem
      * that follows it (see stt_revtree_stem). Never encoded; test flags with &. */
 };

@@ -31,10 +31,8 @@ int stt_doc_ids_scan(stt_reader_t *r, int (*fn)(void *ctx, const char *id, size_
     for (leveldb_iter_seek(it, pfx.base, pfx.len); leveldb_iter_valid(it); leveldb_iter_next(it)) {
         size_t klen;
         const char *k = leveldb_iter_key(it, &klen);
-        if (klen < pfx.len || memcmp(k, pfx.base, pfx.len) != 0)
-            break;
-        if (fn(ctx, k + pfx.len, klen - pfx.len))
-            break;
+        if (klen < pfx.len || memcmp(k, pfx.base, pfx.len) != 0) break;
+        if (fn(ctx, k + pfx.len, klen - pfx.len)) break;
     }
     char *lerr = NULL;
     leveldb_iter_get_error(it, &lerr);
@@ -57,8 +55,7 @@ static int snap_get(stt_reader_t *r, const stt_buf_t *k, stt_buf_t *out)
         leveldb_free(lerr);
         return STT_E_IO;
     }
-    if (!v)
-        return 0;
+    if (!v) return 0;
     if (out) {
         stt_buf_reset(out);
         stt_buf_append(out, v, vlen);
@@ -80,8 +77,7 @@ int stt_att_scan(stt_reader_t *r, int (*fn)(void *ctx, const stt_att_stored_t *a
         for (leveldb_iter_seek(it, pfx.base, pfx.len); leveldb_iter_valid(it); leveldb_iter_next(it)) {
             size_t klen, vlen;
             const char *key = leveldb_iter_key(it, &klen);
-            if (klen < pfx.len || memcmp(key, pfx.base, pfx.len) != 0)
-                break;
+            if (klen < pfx.len || memcmp(key, pfx.base, pfx.len) != 0) break;
             if (klen != pfx.len + STT_DIGEST_LEN) {
                 rc = STT_E_IO;
                 break;
@@ -110,8 +106,7 @@ int stt_att_scan(stt_reader_t *r, int (*fn)(void *ctx, const stt_att_stored_t *a
                     rc = got;
                     break;
                 }
-                if (got == 1)
-                    continue; /* reported with its count */
+                if (got == 1) continue; /* reported with its count */
                 a.has_bytes = true;
                 a.len = vlen;
             }
@@ -155,10 +150,8 @@ static void fault(report_t *rp, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg + n, sizeof(msg) - (size_t)n, fmt, ap);
     va_end(ap);
-    if (rp->v->nfaults++ == rp->base && rp->errlen)
-        snprintf(rp->err, rp->errlen, "%s", msg);
-    if (rp->v->on_fault)
-        rp->v->on_fault(rp->v->ctx, msg);
+    if (rp->v->nfaults++ == rp->base && rp->errlen) snprintf(rp->err, rp->errlen, "%s", msg);
+    if (rp->v->on_fault) rp->v->on_fault(rp->v->ctx, msg);
 }
 
 /* Doc ids in messages: printable bytes as they are, others as \xNN, cut when long. */
@@ -195,23 +188,19 @@ static refslot_t *refmap_get(refmap_t *m, const unsigned char *digest, bool add)
     if (add && (m->n + 1) * 2 > m->cap) {
         refmap_t g = {stt_xcalloc(m->cap ? m->cap * 2 : 64, sizeof(refslot_t)), m->cap ? m->cap * 2 : 64, 0};
         for (size_t i = 0; i < m->cap; i++)
-            if (m->slots[i].used)
-                *refmap_get(&g, m->slots[i].digest, true) = m->slots[i];
+            if (m->slots[i].used) *refmap_get(&g, m->slots[i].digest, true) = m->slots[i];
         free(m->slots);
         *m = g;
     }
-    if (!m->cap)
-        return NULL;
+    if (!m->cap) return NULL;
     uint64_t h;
     memcpy(&h, digest, sizeof(h)); /* md5 bytes are uniform enough */
     size_t mask = m->cap - 1, i = (size_t)h & mask;
     while (m->slots[i].used) {
-        if (memcmp(m->slots[i].digest, digest, STT_DIGEST_LEN) == 0)
-            return &m->slots[i];
+        if (memcmp(m->slots[i].digest, digest, STT_DIGEST_LEN) == 0) return &m->slots[i];
         i = (i + 1) & mask;
     }
-    if (!add)
-        return NULL;
+    if (!add) return NULL;
     m->slots[i].used = true;
     memcpy(m->slots[i].digest, digest, STT_DIGEST_LEN);
     m->n++;
@@ -246,9 +235,8 @@ static void check_summary(dbcheck_t *c, const stt_doc_t *d, const stt_doc_summar
             bool del = (d->tree.nodes[leaves[i]].flags & STT_REV_DELETED) != 0;
             if (s->leaf_revlen[i] != c->a.len || memcmp(s->leaf_rev[i], c->a.base, c->a.len) != 0 ||
                 s->leaf_deleted[i] != del) {
-                fault(&c->rp, "doc %s: by-seq leaf %zu is %.*s%s, the doc's is %s%s", idshow, i,
-                      (int)s->leaf_revlen[i], s->leaf_rev[i], s->leaf_deleted[i] ? " (deleted)" : "", c->a.base,
-                      del ? " (deleted)" : "");
+                fault(&c->rp, "doc %s: by-seq leaf %zu is %.*s%s, the doc's is %s%s", idshow, i, (int)s->leaf_revlen[i],
+                      s->leaf_rev[i], s->leaf_deleted[i] ? " (deleted)" : "", c->a.base, del ? " (deleted)" : "");
                 break;
             }
         }
@@ -303,15 +291,13 @@ static void check_bodies(dbcheck_t *c, const stt_doc_t *d, const char *idshow)
             if (flag || rc == 0)
                 fault(&c->rp, "doc %s: non-leaf %s keeps a body (flag %d, stored %d)", idshow, c->a.base, flag,
                       rc == 0);
-            if (rc == 0)
-                stt_rev_body_free(&b);
+            if (rc == 0) stt_rev_body_free(&b);
             continue;
         }
         c->rp.v->nleaves++;
         if (!flag || rc != 0) {
             fault(&c->rp, "doc %s: leaf %s has no body (flag %d, read %d)", idshow, c->a.base, flag, rc);
-            if (rc == 0)
-                stt_rev_body_free(&b);
+            if (rc == 0) stt_rev_body_free(&b);
             continue;
         }
         c->active += b.jsonlen;
@@ -382,14 +368,13 @@ static int on_listed(void *ctx, const stt_doc_summary_t *s)
         return 0;
     }
     stt_buf_reset(&c->a);
-    if (d.winner >= 0)
-        stt_revtree_format(&d.tree, d.winner, &c->a);
+    if (d.winner >= 0) stt_revtree_format(&d.tree, d.winner, &c->a);
     bool del = d.winner < 0 || (d.tree.nodes[d.winner].flags & STT_REV_DELETED);
     if (del || s->deleted || s->nleaves != 1 || s->leaf_revlen[0] != c->a.len ||
         memcmp(s->leaf_rev[0], c->a.base, c->a.len) != 0 || s->seq != d.seq)
         fault(&c->rp, "doc %s: listed by id as %.*s at seq %llu, the doc's winner is %s%s at seq %llu", idshow,
-              (int)s->leaf_revlen[0], s->leaf_rev[0], (unsigned long long)s->seq, c->a.base,
-              del ? " (deleted)" : "", (unsigned long long)d.seq);
+              (int)s->leaf_revlen[0], s->leaf_rev[0], (unsigned long long)s->seq, c->a.base, del ? " (deleted)" : "",
+              (unsigned long long)d.seq);
     stt_doc_free(&d);
     return 0;
 }
@@ -401,8 +386,7 @@ static int on_att(void *ctx, const stt_att_stored_t *a)
     stt_att_digest_format(a->digest, &c->a);
     refslot_t *sl = refmap_get(&c->refs, a->digest, false);
     uint64_t counted = sl ? sl->count : 0;
-    if (sl)
-        sl->seen = true;
+    if (sl) sl->seen = true;
     if (!a->has_bytes)
         fault(&c->rp, "attachment %s: reference count %llu but no bytes", c->a.base, (unsigned long long)a->refs);
     else if (a->refs == 0)
@@ -419,8 +403,7 @@ static int on_local(void *ctx, const char *id, size_t idlen, uint64_t rev, const
     dbcheck_t *c = ctx;
     char idshow[160];
     c->rp.v->nlocal++;
-    if (rev == 0)
-        fault(&c->rp, "local doc %s: rev 0-0", show_id(id, idlen, idshow, sizeof(idshow)));
+    if (rev == 0) fault(&c->rp, "local doc %s: rev 0-0", show_id(id, idlen, idshow, sizeof(idshow)));
     return 0;
 }
 
@@ -476,8 +459,7 @@ static int db_verify(stt_db_t *db, stt_verify_t *v, uint64_t base, char *err, si
 int stt_db_verify(stt_db_t *db, stt_verify_t *v, char *err, size_t errlen)
 {
     stt_verify_t local = {0};
-    if (!v)
-        v = &local;
+    if (!v) v = &local;
     return db_verify(db, v, v->nfaults, err, errlen);
 }
 
@@ -533,12 +515,10 @@ static void check_key_owners(storecheck_t *c)
         for (;;) {
             stt__key_db(&k, tags[t], id);
             leveldb_iter_seek(it, k.base, k.len);
-            if (!leveldb_iter_valid(it))
-                break;
+            if (!leveldb_iter_valid(it)) break;
             size_t klen;
             const char *key = leveldb_iter_key(it, &klen);
-            if (klen < 1 || key[0] != tags[t])
-                break;
+            if (klen < 1 || key[0] != tags[t]) break;
             if (klen < 9) {
                 fault(&rp, "malformed key with tag '%c' (%zu bytes)", tags[t], klen);
                 id = 0;
@@ -553,24 +533,21 @@ static void check_key_owners(storecheck_t *c)
                 size_t vlen;
                 char *val = leveldb_get(s->ldb, s->ropts, x.base, x.len, &vlen, &lerr);
                 stt_buf_free(&x);
-                if (lerr)
-                    leveldb_free(lerr);
+                if (lerr) leveldb_free(lerr);
                 if (val)
                     leveldb_free(val);
                 else
                     fault(&rp, "keys with tag '%c' for database id %llu, which is neither live nor being swept",
                           tags[t], (unsigned long long)id);
             }
-            if (id == UINT64_MAX)
-                break;
+            if (id == UINT64_MAX) break;
             id++;
         }
     }
     stt_buf_free(&k);
     leveldb_iter_destroy(it);
     for (size_t i = 1; i < c->nids; i++)
-        if (c->ids[i] == c->ids[i - 1])
-            fault(&rp, "two databases share id %llu", (unsigned long long)c->ids[i]);
+        if (c->ids[i] == c->ids[i - 1]) fault(&rp, "two databases share id %llu", (unsigned long long)c->ids[i]);
     if (c->nids && c->ids[c->nids - 1] >= s->next_dbid)
         fault(&rp, "database id %llu is not below next_dbid %llu", (unsigned long long)c->ids[c->nids - 1],
               (unsigned long long)s->next_dbid);
@@ -579,14 +556,12 @@ static void check_key_owners(storecheck_t *c)
 int stt_store_verify(stt_store_t *s, stt_verify_t *v, char *err, size_t errlen)
 {
     stt_verify_t local = {0};
-    if (!v)
-        v = &local;
+    if (!v) v = &local;
     uint64_t faults_before = v->nfaults;
     stt_store_wait_sweeps(s);
     storecheck_t c = {.s = s, .v = v, .base = faults_before, .err = err, .errlen = errlen};
     stt_db_list(s, on_db, &c);
-    if (c.nids)
-        qsort(c.ids, c.nids, sizeof(*c.ids), cmp_u64);
+    if (c.nids) qsort(c.ids, c.nids, sizeof(*c.ids), cmp_u64);
     check_key_owners(&c);
     free(c.ids);
     return v->nfaults > faults_before ? STT_E_INTERNAL : 0;

@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # Installs the Debian packages settee builds and tests with, and only those not yet
 # installed, so that a second run costs a dpkg query and nothing else.
-# Usage: tools/install-deps.sh [--test]   (--test adds what the test suite needs)
+# Usage: tools/install-deps.sh [--test|--bench]   (--test adds what the test suite needs,
+#        --bench what tools/bench/run.sh needs)
 set -euo pipefail
 pkgs=(build-essential pkg-config libh2o-evloop-dev libleveldb-dev libxxhash-dev libssl-dev
       libyajl-dev zlib1g-dev)
 if [ "${1:-}" = "--test" ]; then
     pkgs+=(libcmocka-dev nodejs curl)
+fi
+if [ "${1:-}" = "--bench" ]; then
+    pkgs+=(wrk time nodejs)
 fi
 missing=()
 for p in "${pkgs[@]}"; do
@@ -23,7 +27,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
-if [ "${1:-}" = "--test" ] && ! command -v npm >/dev/null 2>&1; then
+if { [ "${1:-}" = "--test" ] || [ "${1:-}" = "--bench" ]; } && ! command -v npm >/dev/null 2>&1; then
     DEBIAN_FRONTEND=noninteractive ${SUDO:-} apt-get install -y -qq --no-install-recommends npm
 fi
 exit 0

@@ -14,7 +14,9 @@
  * Each figure is the median of several rounds; a round stops at its doc count or its
  * time cap, whichever comes first, so slow disks bound the time too (full run about
  * a minute at most, --quick a few seconds). It prints figures and never fails on a
- * number; exit status 2 on bad arguments, 1 when a store call fails.
+ * number; exit status 2 on bad arguments, 1 when a store call fails. The two sides
+ * take turns within each write round (fsync latency drifts); STT_BENCH_VERBOSE=1
+ * prints every round on stderr.
  *
  * leveldb/c.h is allowed here only: this tool measures LevelDB itself. The store is
  * used through store.h. */
@@ -29,12 +31,13 @@
 #include <time.h>
 
 #define DOC_BYTES 1024
+#define SLICES 10 /* turns per round */
 
 typedef struct {
     int rounds;
-    double cap;           /* seconds per round */
-    size_t nwrite[3];     /* docs per round, by batch size */
-    size_t nread, nscan;  /* reads per round; docs scanned at most */
+    double cap;          /* seconds per round */
+    size_t nwrite[3];    /* docs per round, by batch size */
+    size_t nread, nscan; /* reads per round; docs scanned at most */
 } plan_t;
 
 static const size_t batches[3] = {1, 100, 1000};
@@ -94,8 +97,14 @@ static void doc_key(size_t i, char *out)
     snprintf(out, KEY_MAX, "d%08zu", i % 100000000); /* 9 bytes */
 }
 
-/* One round of synced writes of new docs, batch docs per call. Returns docs/s. */
-static double settee_write_round(sbench_t *b, size_t batch, size_t n, double cap)
+/* Time and docs of one side of a round, summed over its slices. */
+typedef struct {
+    size_t docs;
+    double secs;
+} acc_t;
+
+/* Synced writes of new docs, batch docs per call, until n docs or cap seconds. */
+static void settee_write_slice(sbench_t *b, size_t batch, size_t n, double cap, acc_t *a)
 {
     stt_doc_write_t *w = calloc(batch, sizeof(*w));
     stt_doc_result_t *res = calloc(batch, sizeof(*res));
@@ -108,11 +117,9 @@ static double settee_write_round(sbench_t *b, size_t batch, size_t n, double cap
             w[k] = (stt_doc_write_t){.id = ids[k], .idlen = 9, .body = b->body, .bodylen = DOC_BYTES};
         }
         int rc = stt_doc_write(b->db, w, batch, true, res);
-        if (rc)
-            fail("stt_doc_write", rc);
+        if (rc) fail("stt_doc_write", rc);
         for (size_t k = 0; k < batch; k++)
-            if (res[k].err)
-                fail("a doc of stt_doc_write", res[k].err);
+            if (res[k].err) fail("a doc of stt_doc_write", res[k].err);
         b->ndocs += batch;
         done += batch;
         t = now() - t0;
@@ -120,7 +127,8 @@ static double settee_write_round(sbench_t *b, size_t batch, size_t n, double cap
     free(w);
     free(res);
     free(ids);
-    return done / t;
+    a->docs += done;
+    a->secs += t;
 }
 
 static double settee_read_round(sbench_t *b, size_t n, double cap)
@@ -135,11 +143,9 @@ static double settee_read_round(sbench_t *b, size_t n, double cap)
             stt_reader_open(b->db, &r);
             stt_doc_t d;
             int rc = stt_doc_get(r, id, 9, &d);
-            if (rc)
-                fail("stt_doc_get", rc);
+            if (rc) fail("stt_doc_get", rc);
             stt_rev_body_t body;
-            if ((rc = stt_doc_body(&d, d.winner, &body)) != 0 || body.jsonlen != DOC_BYTES)
-                fail("stt_doc_body", rc);
+            if ((rc = stt_doc_body(&d, d.winner, &body)) != 0 || body.jsonlen != DOC_BYTES) fail("stt_doc_body", rc);
             stt_rev_body_free(&body);
             stt_doc_free(&d);
             stt_reader_close(r);
@@ -168,8 +174,7 @@ static double settee_scan_round(sbench_t *b, size_t max, double cap)
     stt_reader_open(b->db, &r);
     int rc = stt_changes_scan(r, 0, false, on_change, &c);
     stt_reader_close(r);
-    if (rc)
-        fail("stt_changes_scan", rc);
+    if (rc) fail("stt_changes_scan", rc);
     return c.n / (now() - c.t0);
 }
 
@@ -219,7 +224,7 @@ static void raw_close(rbench_t *b)
     leveldb_filterpolicy_destroy(b->filter);
 }
 
-static double raw_write_round(rbench_t *b, size_t batch, size_t n, double cap)
+static void raw_write_slice(rbench_t *b, size_t batch, size_t n, double cap, acc_t *a)
 {
     size_t done = 0;
     double t0 = now(), t;
@@ -241,7 +246,8 @@ static double raw_write_round(rbench_t *b, size_t batch, size_t n, double cap)
         done += batch;
         t = now() - t0;
     } while (done < n && t < cap);
-    return done / t;
+    a->docs += done;
+    a->secs += t;
 }
 
 static double raw_read_round(rbench_t *b, size_t n, double cap)
@@ -276,8 +282,7 @@ static double raw_scan_round(rbench_t *b, size_t max, double cap)
         size_t klen, vlen;
         leveldb_iter_key(it, &klen);
         leveldb_iter_value(it, &vlen);
-        if (++n % 1024 == 0 && now() - t0 > cap)
-            break;
+        if (++n % 1024 == 0 && now() - t0 > cap) break;
     }
     leveldb_iter_destroy(it);
     return n / (now() - t0);
@@ -285,9 +290,15 @@ static double raw_scan_round(rbench_t *b, size_t max, double cap)
 
 /* ------------------------------------------------------------------ main */
 
-static void row(const char *what, double settee, double raw)
+/* Medians of each side, and the median of the rounds' own ratios (each round's two
+ * sides ran side by side). */
+static void row(const char *what, double *vs, double *vr, int n)
 {
-    printf("%-28s %14.0f %16.0f %12.2f\n", what, settee, raw, settee / raw);
+    double q[16];
+    for (int i = 0; i < n; i++)
+        q[i] = vs[i] / vr[i];
+    double mq = median(q, n), ms = median(vs, n), mr = median(vr, n);
+    printf("%-28s %14.0f %18.0f %11.2f\n", what, ms, mr, mq);
 }
 
 static void usage(FILE *f)
@@ -345,29 +356,39 @@ int main(int argc, char **argv)
     printf("settee-bench-store%s: %d-byte docs, median of %d rounds (each at most %.1f s)\n",
            p.rounds == quick.rounds ? " --quick" : "", DOC_BYTES, p.rounds, p.cap);
     printf("  settee: %s (stt_doc_write, new docs)   raw LevelDB: %s (one key per doc)\n", sdir, rpath);
-    printf("%-28s %14s %16s %12s\n", "", "settee docs/s", "raw LevelDB docs/s", "settee/raw");
+    printf("%-28s %14s %18s %11s\n", "", "settee docs/s", "raw LevelDB docs/s", "settee/raw");
     double t0 = now();
     double vs[16], vr[16];
+    bool verbose = getenv("STT_BENCH_VERBOSE") != NULL;
     for (int bi = 0; bi < 3; bi++) {
         /* rounds alternate between the two so that drift of the disk hits both alike */
+        /* fsync latency drifts (other processes, the VM): the two sides take turns
+         * in SLICES slices per round so that drift hits both alike */
+        size_t per = p.nwrite[bi] / SLICES < batches[bi] ? batches[bi] : p.nwrite[bi] / SLICES;
         for (int r = 0; r < p.rounds; r++) {
-            vs[r] = settee_write_round(&sb, batches[bi], p.nwrite[bi], p.cap);
-            vr[r] = raw_write_round(&rb, batches[bi], p.nwrite[bi], p.cap);
+            acc_t as = {0}, ar = {0};
+            for (int sl = 0; sl < SLICES; sl++) {
+                settee_write_slice(&sb, batches[bi], per, p.cap / SLICES, &as);
+                raw_write_slice(&rb, batches[bi], per, p.cap / SLICES, &ar);
+            }
+            vs[r] = as.docs / as.secs;
+            vr[r] = ar.docs / ar.secs;
+            if (verbose) fprintf(stderr, "  batch %zu round %d: settee %.0f raw %.0f\n", batches[bi], r, vs[r], vr[r]);
         }
         char what[64];
         snprintf(what, sizeof(what), "synced write, batch %zu", batches[bi]);
-        row(what, median(vs, p.rounds), median(vr, p.rounds));
+        row(what, vs, vr, p.rounds);
     }
     for (int r = 0; r < p.rounds; r++) {
         vs[r] = settee_read_round(&sb, p.nread, p.cap / 2);
         vr[r] = raw_read_round(&rb, p.nread, p.cap / 2);
     }
-    row("point read (get + body)", median(vs, p.rounds), median(vr, p.rounds));
+    row("point read (get + body)", vs, vr, p.rounds);
     for (int r = 0; r < p.rounds; r++) {
         vs[r] = settee_scan_round(&sb, p.nscan, p.cap / 2);
         vr[r] = raw_scan_round(&rb, p.nscan, p.cap / 2);
     }
-    row("by-seq scan / raw iteration", median(vs, p.rounds), median(vr, p.rounds));
+    row("by-seq scan / raw iteration", vs, vr, p.rounds);
     stt_db_info_t in;
     stt_db_info(sb.db, &in);
     printf("  docs written: settee %zu, raw %zu; settee db file_size estimate %.1f MB; %.1f s in all\n", sb.ndocs,

@@ -35,8 +35,7 @@ typedef struct {
 static void on_fault(void *ctx, const char *msg)
 {
     faults_t *f = ctx;
-    if (f->printed++ < MAX_PRINTED)
-        fprintf(stderr, "settee-check: %s\n", msg);
+    if (f->printed++ < MAX_PRINTED) fprintf(stderr, "settee-check: %s\n", msg);
 }
 
 int main(int argc, char **argv)

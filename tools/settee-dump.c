@@ -105,8 +105,7 @@ static int on_doc(void *ctx, const char *id, size_t idlen)
     }
     size_t n = stt_revtree_leaves(&d.tree, leaves);
     for (size_t i = 0; i < n; i++) {
-        if (i)
-            stt_buf_appendc(b, ',');
+        if (i) stt_buf_appendc(b, ',');
         put_leaf(c, &d, leaves[i]);
     }
     free(leaves);
@@ -179,8 +178,7 @@ int main(int argc, char **argv)
     dump_t c = {.line = STT_BUF_INIT, .rev = STT_BUF_INIT};
     stt_reader_open(db, &c.r);
     rc = stt_doc_ids_scan(c.r, on_doc, &c);
-    if (!rc)
-        rc = c.rc;
+    if (!rc) rc = c.rc;
     if (!rc) {
         stt_range_t all = {0};
         rc = stt_local_scan(db, &all, on_local, &c);

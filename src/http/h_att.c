@@ -39,7 +39,9 @@ static int check_name(stt_hreq_t *r)
 {
     const char *why = NULL;
     stt_buf_t reason = STT_BUF_INIT;
-    if (r->attname.len && r->attname.base[0] == '_') {
+    if (r->attname.len == 0) {
+        why = "Attachment name must not be empty";
+    } else if (r->attname.base[0] == '_') {
         stt_buf_appends(&reason, "Attachment name '");
         stt_buf_append(&reason, r->attname.base, strnlen(r->attname.base, r->attname.len));
         stt_buf_appends(&reason, "' starts with prohibited character '_'");

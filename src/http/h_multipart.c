@@ -121,21 +121,31 @@ void stt_mp_reply_open_revs(stt_hreq_t *r, stt_reader_t *rd, const stt_doc_t *d,
     stt_buf_appends(&out, "--");
     stt_buf_appends(&out, outer);
     for (size_t i = 0; i < n; i++) {
-        if (parts[i].node < 0 || !d) {
+        /* the part's head depends on whether attachments follow: render first */
+        size_t natts = 0;
+        int rc = STT_E_NOT_FOUND;
+        stt_buf_reset(&rev);
+        if (d && parts[i].node >= 0) rc = append_rev(rd, d, parts[i].node, o, inner, &rev, &natts);
+        if (rc && rc != STT_E_NOT_FOUND) {
+            stt_buf_free(&out);
+            stt_buf_free(&rev);
+            stt_reply_error(r, rc, NULL);
+            return;
+        }
+        if (rc) {
+            /* no such rev, or one whose body is gone: a missing part */
             stt_buf_appends(&out, "\r\nContent-Type: application/json; error=\"true\"\r\n\r\n{\"missing\":");
-            stt_json_write_str(&out, parts[i].missing ? parts[i].missing : "", parts[i].missinglen);
+            if (d && parts[i].node >= 0) {
+                stt_buf_reset(&rev);
+                stt_buf_appendc(&rev, '"');
+                stt_revtree_format(&d->tree, parts[i].node, &rev);
+                stt_buf_appendc(&rev, '"');
+                stt_buf_append(&out, rev.base, rev.len);
+            } else {
+                stt_json_write_str(&out, parts[i].missing ? parts[i].missing : "", parts[i].missinglen);
+            }
             stt_buf_appendc(&out, '}');
         } else {
-            /* the part's head depends on whether attachments follow: render first */
-            stt_buf_reset(&rev);
-            size_t natts;
-            int rc = append_rev(rd, d, parts[i].node, o, inner, &rev, &natts);
-            if (rc) {
-                stt_buf_free(&out);
-                stt_buf_free(&rev);
-                stt_reply_error(r, rc, NULL);
-                return;
-            }
             if (natts) {
                 stt_buf_appends(&out, "\r\nContent-Type: multipart/related; boundary=\"");
                 stt_buf_appends(&out, inner);
@@ -193,8 +203,7 @@ typedef struct {
  * part goes to its attachment, the others fill the remaining ones in order. */
 static void match_parts(follow_t *f, size_t nf, const stt_mime_part_t *parts, size_t nparts)
 {
-    bool *used = calloc(nparts ? nparts : 1, sizeof(bool));
-    if (!used) abort();
+    bool *used = stt_xcalloc(nparts ? nparts : 1, sizeof(bool));
     for (size_t i = 0; i < nparts; i++) {
         size_t dlen, flen;
         const char *disp = stt_mime_header(&parts[i], "content-disposition", &dlen), *fname;
@@ -284,10 +293,13 @@ void stt_mp_put_doc(stt_hreq_t *r, bool new_edits)
     follow_t *f = NULL;
     if (atts && atts->type == STT_JSON_OBJECT && atts->len) {
         f = stt_arena_alloc(&r->arena, atts->len * sizeof(*f));
-        for (uint32_t i = 0; i < atts->len; i++)
-            if (atts->u.members[i].val.type == STT_JSON_OBJECT &&
-                stt_json_is_true(stt_json_get(&atts->u.members[i].val, "follows")))
+        for (uint32_t i = 0; i < atts->len; i++) {
+            /* a stub wins over follows (as stt_doc_parse reads it): no part for it */
+            const stt_json_t *a = &atts->u.members[i].val;
+            if (a->type == STT_JSON_OBJECT && stt_json_is_true(stt_json_get(a, "follows")) &&
+                !stt_json_is_true(stt_json_get(a, "stub")))
                 f[nf++] = (follow_t){&atts->u.members[i], NULL};
+        }
     }
     match_parts(f, nf, parts + 1, nparts - 1);
     stt_follows_t *follows = stt_arena_alloc(&r->arena, (nf ? nf : 1) * sizeof(*follows));

@@ -40,9 +40,9 @@ int stt_mime_boundary(const char *ctype, size_t len, const char **b, size_t *ble
 int stt_mime_param(const char *hval, size_t len, const char *name, const char **v, size_t *vlen);
 /* Splits body into parts. *nparts receives the number of parts in the body; only
  * the first max are stored in parts (call again with room for *nparts when it is
- * larger). 0, or -1 when malformed / truncated (no closing boundary, a part
- * without the blank line that ends its headers). Preamble and epilogue are
- * ignored. */
+ * larger). 0, or -1 when malformed / truncated (no opening or no closing
+ * delimiter). A part without the blank line that ends headers is all headers
+ * (RFC 2046). Preamble and epilogue are ignored. */
 int stt_mime_parse(const char *body, size_t len, const char *boundary, size_t blen, stt_mime_part_t *parts,
                    size_t *nparts, size_t max);
 /* Value of a header inside a part's header block (case-insensitive name), or

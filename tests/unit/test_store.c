@@ -54,8 +54,7 @@ static stt_store_t *store_open(const char *dir)
     o.paranoid = true;
     stt_store_t *s = NULL;
     char err[512];
-    if (stt_store_open(dir, &o, &s, err, sizeof(err)) != 0)
-        fail_msg("stt_store_open(%s): %s", dir, err);
+    if (stt_store_open(dir, &o, &s, err, sizeof(err)) != 0) fail_msg("stt_store_open(%s): %s", dir, err);
     return s;
 }
 
@@ -63,16 +62,14 @@ static stt_db_t *db_open(stt_store_t *s, const char *name)
 {
     stt_db_t *db = NULL;
     int rc = stt_db_open(s, name, strlen(name), &db);
-    if (rc)
-        fail_msg("stt_db_open(%s): %d", name, rc);
+    if (rc) fail_msg("stt_db_open(%s): %d", name, rc);
     return db;
 }
 
 static void db_create(stt_store_t *s, const char *name)
 {
     int rc = stt_db_create(s, name, strlen(name));
-    if (rc)
-        fail_msg("stt_db_create(%s): %d", name, rc);
+    if (rc) fail_msg("stt_db_create(%s): %d", name, rc);
 }
 
 /* Labels name the revs a test got back from interactive edits ("@a1"). */
@@ -99,11 +96,9 @@ static void label_set(const char *l, const char *rev)
 /* "@label" -> its rev; anything else as it is. */
 static const char *resolve(const char *r)
 {
-    if (!r || r[0] != '@')
-        return r;
+    if (!r || r[0] != '@') return r;
     for (int i = 0; i < nlabels; i++)
-        if (strcmp(labels[i].label, r + 1) == 0)
-            return labels[i].rev;
+        if (strcmp(labels[i].label, r + 1) == 0) return labels[i].rev;
     fail_msg("no label %s", r);
     return NULL;
 }
@@ -112,8 +107,7 @@ static int setup(void **state)
 {
     fx_t *f = calloc(1, sizeof(*f));
     snprintf(f->dir, sizeof(f->dir), "/tmp/settee-store-XXXXXX");
-    if (!mkdtemp(f->dir))
-        return -1;
+    if (!mkdtemp(f->dir)) return -1;
     f->s = store_open(f->dir);
     db_create(f->s, "db");
     f->db = db_open(f->s, "db");
@@ -132,8 +126,7 @@ static int teardown(void **state)
     stt_store_close(f->s);
     rm_rf(f->dir);
     free(f);
-    if (rc)
-        print_error("stt_store_verify after the test: %d %s\n", rc, err);
+    if (rc) print_error("stt_store_verify after the test: %d %s\n", rc, err);
     return rc ? -1 : 0;
 }
 
@@ -149,8 +142,7 @@ static void assert_verified(stt_store_t *s)
 {
     char err[1024] = "";
     int rc = stt_store_verify(s, NULL, err, sizeof(err));
-    if (rc)
-        fail_msg("stt_store_verify: %d %s", rc, err);
+    if (rc) fail_msg("stt_store_verify: %d %s", rc, err);
 }
 
 /* ====================================================================================
@@ -190,8 +182,7 @@ static int put_atts(stt_db_t *db, const char *id, const char *prev, const char *
     }
     stt_doc_result_t res;
     assert_int_equal(stt_doc_write(db, &w, 1, true, &res), 0);
-    if (rev_out && res.err == 0)
-        snprintf(rev_out, STT_REV_STR_MAX, "%s", res.rev);
+    if (rev_out && res.err == 0) snprintf(rev_out, STT_REV_STR_MAX, "%s", res.rev);
     return res.err;
 }
 
@@ -201,8 +192,8 @@ static int put(stt_db_t *db, const char *id, const char *prev, const char *body,
 }
 
 /* A replicated write (new_edits=false) of the path "[!]N-leaf,parent,...". */
-static int put_path_atts(stt_db_t *db, const char *id, const char *path, const char *body,
-                         const stt_att_in_t *atts, size_t natts)
+static int put_path_atts(stt_db_t *db, const char *id, const char *path, const char *body, const stt_att_in_t *atts,
+                         size_t natts)
 {
     bool deleted = *path == '!';
     char buf[512];
@@ -263,11 +254,9 @@ static const char *leaves_of(stt_db_t *db, const char *id, stt_buf_t *out)
     size_t n = stt_revtree_leaves(&d.tree, leaves);
     stt_buf_appends(out, "");
     for (size_t i = 0; i < n; i++) {
-        if (i)
-            stt_buf_appendc(out, ' ');
+        if (i) stt_buf_appendc(out, ' ');
         stt_revtree_format(&d.tree, leaves[i], out);
-        if (d.tree.nodes[leaves[i]].flags & STT_REV_DELETED)
-            stt_buf_appendc(out, '*');
+        if (d.tree.nodes[leaves[i]].flags & STT_REV_DELETED) stt_buf_appendc(out, '*');
     }
     stt_doc_free(&d);
     stt_reader_close(r);
@@ -298,12 +287,10 @@ static const char *winner_body(stt_db_t *db, const char *id, stt_buf_t *out)
 static int summary_to_buf(void *ctx, const stt_doc_summary_t *s)
 {
     stt_buf_t *b = ctx;
-    if (b->len)
-        stt_buf_appendc(b, ' ');
+    if (b->len) stt_buf_appendc(b, ' ');
     stt_buf_append(b, s->id, s->idlen);
     stt_buf_appendf(b, "@%llu", (unsigned long long)s->seq);
-    if (s->deleted)
-        stt_buf_appendc(b, '*');
+    if (s->deleted) stt_buf_appendc(b, '*');
     return 0;
 }
 
@@ -322,8 +309,7 @@ static const char *changes_of(stt_db_t *db, uint64_t since, bool descending, stt
 static int idonly_to_buf(void *ctx, const stt_doc_summary_t *s)
 {
     stt_buf_t *b = ctx;
-    if (b->len)
-        stt_buf_appendc(b, ' ');
+    if (b->len) stt_buf_appendc(b, ' ');
     stt_buf_append(b, s->id, s->idlen);
     return 0;
 }
@@ -349,8 +335,7 @@ static int count_att(void *ctx, const stt_att_stored_t *a)
 {
     attcount_t *c = ctx;
     c->n++;
-    if (memcmp(a->digest, c->digest, STT_DIGEST_LEN) == 0)
-        c->refs = a->refs;
+    if (memcmp(a->digest, c->digest, STT_DIGEST_LEN) == 0) c->refs = a->refs;
     return 0;
 }
 
@@ -363,8 +348,7 @@ static uint64_t att_refs(stt_db_t *db, const char *data, size_t *nstored)
     stt_reader_open(db, &r);
     assert_int_equal(stt_att_scan(r, count_att, &c), 0);
     stt_reader_close(r);
-    if (nstored)
-        *nstored = c.n;
+    if (nstored) *nstored = c.n;
     return c.refs;
 }
 
@@ -377,8 +361,7 @@ static int att_read(stt_db_t *db, const char *data)
     stt_reader_open(db, &r);
     stt_buf_t b = STT_BUF_INIT;
     int rc = stt_att_read(r, digest, &b);
-    if (rc == 0)
-        assert_memory_equal(b.base, data, strlen(data));
+    if (rc == 0) assert_memory_equal(b.base, data, strlen(data));
     stt_buf_free(&b);
     stt_reader_close(r);
     return rc;
@@ -390,8 +373,7 @@ static int att_read(stt_db_t *db, const char *data)
 static int list_to_buf(void *ctx, const char *name, size_t len)
 {
     stt_buf_t *b = ctx;
-    if (b->len)
-        stt_buf_appendc(b, ' ');
+    if (b->len) stt_buf_appendc(b, ' ');
     stt_buf_append(b, name, len);
     return 0;
 }
@@ -435,7 +417,7 @@ static void test_db_names(void **state)
         /* 15 */ {"ab\0c", 4, false, STT_E_ILLEGAL_DB_NAME},
         /* 16 */ {"a*", 0, false, STT_E_ILLEGAL_DB_NAME},
         /* 17 */ {"a\\b", 0, false, STT_E_ILLEGAL_DB_NAME},
-        /* 18 */ {NULL, 238, true, 0},  /* long238 */
+        /* 18 */ {NULL, 238, true, 0},                      /* long238 */
         /* 19 */ {NULL, 239, false, STT_E_ILLEGAL_DB_NAME}, /* long239 */
         /* 20 */ {"db", 0, true, STT_E_FILE_EXISTS},
         /* 21 */ {"_users", 0, false, STT_E_FILE_EXISTS},
@@ -572,8 +554,7 @@ static void test_db_delete_sweep(void **state)
         stt_db_release(db);
         assert_verified(f->s);
         assert_int_equal(stt_db_delete(f->s, "gone", 4), 0);
-        if (round == 0)
-            continue;
+        if (round == 0) continue;
         /* a delete whose sweep a close interrupts is finished at the next open */
         db_create(f->s, "big");
         db = db_open(f->s, "big");
@@ -591,13 +572,13 @@ static void test_db_delete_sweep(void **state)
  * Edits and counters: one numbered table, rows applied in order to "db" */
 
 typedef struct {
-    char kind;        /* 'P' interactive edit, 'R' replicated path (new_edits=false) */
-    const char *id;   /* doc id */
-    const char *rev;  /* P: prev (NULL: none, "@label" or a literal rev); R: "[!]N-leaf,parent,..." */
-    bool deleted;     /* P: the edit is a deletion */
-    int err;          /* expected result of the doc */
-    const char *save; /* P: label for the new rev */
-    uint64_t gen;     /* P: expected generation of the new rev (0: unchecked) */
+    char kind;                /* 'P' interactive edit, 'R' replicated path (new_edits=false) */
+    const char *id;           /* doc id */
+    const char *rev;          /* P: prev (NULL: none, "@label" or a literal rev); R: "[!]N-leaf,parent,..." */
+    bool deleted;             /* P: the edit is a deletion */
+    int err;                  /* expected result of the doc */
+    const char *save;         /* P: label for the new rev */
+    uint64_t gen;             /* P: expected generation of the new rev (0: unchecked) */
     uint64_t docs, dels, seq; /* doc_count, doc_del_count, update_seq after the row */
     const char *leaves;       /* the doc's leaves after the row (NULL: unchecked) */
 } op_t;
@@ -656,13 +637,11 @@ static void test_edit_table(void **state)
         snprintf(body, sizeof(body), "{\"row\":%zu}", i + 1);
         int err = op->kind == 'P' ? put(f->db, op->id, op->rev, body, op->deleted, rev)
                                   : put_path(f->db, op->id, op->rev, body);
-        if (err != op->err)
-            fail_msg("row %zu: err %d, want %d", i + 1, err, op->err);
+        if (err != op->err) fail_msg("row %zu: err %d, want %d", i + 1, err, op->err);
         if (op->kind == 'P' && !err) {
             if (op->gen && strtoull(rev, NULL, 10) != op->gen)
                 fail_msg("row %zu: new rev %s, want gen %llu", i + 1, rev, (unsigned long long)op->gen);
-            if (op->save)
-                label_set(op->save, rev);
+            if (op->save) label_set(op->save, rev);
         }
         stt_db_info_t in = info(f->db);
         if (in.doc_count != op->docs || in.doc_del_count != op->dels || in.update_seq != op->seq)
@@ -716,8 +695,7 @@ static void test_batch(void **state)
     assert_int_equal(stt_doc_write(f->db, w, 5, true, res), 0);
     int want[5] = {0, CONFLICT, CONFLICT, 0, 0};
     for (int i = 0; i < 5; i++)
-        if (res[i].err != want[i])
-            fail_msg("doc %d: err %d, want %d", i, res[i].err, want[i]);
+        if (res[i].err != want[i]) fail_msg("doc %d: err %d, want %d", i, res[i].err, want[i]);
     assert_int_equal(hook_calls, 1);
     assert_int_equal(hook_seq, 4);
     stt_db_info_t in = info(f->db);
@@ -790,13 +768,13 @@ static void test_changes(void **state)
     fill(next, "n", 5, 5);
     assert_string_equal(changes_of(f->db, 0, false, &b), "");
     assert_string_equal(changes_of(f->db, 0, true, &b), "");
-    assert_int_equal(put(f->db, "a", NULL, "{}", false, ra), 0);     /* 1 */
-    assert_int_equal(put(f->db, "b", NULL, "{}", false, rb), 0);     /* 2 */
-    assert_int_equal(put(f->db, "c", NULL, "{}", false, NULL), 0);   /* 3 */
+    assert_int_equal(put(f->db, "a", NULL, "{}", false, ra), 0);      /* 1 */
+    assert_int_equal(put(f->db, "b", NULL, "{}", false, rb), 0);      /* 2 */
+    assert_int_equal(put(f->db, "c", NULL, "{}", false, NULL), 0);    /* 3 */
     assert_int_equal(put(f->db, "a", ra, "{\"v\":2}", false, ra), 0); /* 4 */
-    assert_int_equal(put(f->db, "b", rb, "{}", true, rb), 0);        /* 5 */
-    assert_int_equal(put_path(f->db, "d", "1-x", "{}"), 0);          /* 6 */
-    assert_int_equal(put_path(f->db, "d", "1-y", "{}"), 0);          /* 7 */
+    assert_int_equal(put(f->db, "b", rb, "{}", true, rb), 0);         /* 5 */
+    assert_int_equal(put_path(f->db, "d", "1-x", "{}"), 0);           /* 6 */
+    assert_int_equal(put_path(f->db, "d", "1-y", "{}"), 0);           /* 7 */
     static const struct {
         uint64_t since;
         bool descending;
@@ -818,8 +796,7 @@ static void test_changes(void **state)
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         changes_of(f->db, cases[i].since, cases[i].descending, &b);
-        if (strcmp(b.base, cases[i].want) != 0)
-            fail_msg("case %zu: \"%s\", want \"%s\"", i + 1, b.base, cases[i].want);
+        if (strcmp(b.base, cases[i].want) != 0) fail_msg("case %zu: \"%s\", want \"%s\"", i + 1, b.base, cases[i].want);
     }
     /* the neighbour sees only its own */
     assert_string_equal(changes_of(next, 0, true, &b), "n000004@5 n000003@4 n000002@3 n000001@2 n000000@1");
@@ -889,11 +866,11 @@ static void test_docs_scan(void **state)
         /* 23 */ {"bz", "b", true, true, "bb b"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        stt_range_t rg = {cases[i].start, cases[i].start ? strlen(cases[i].start) : 0, cases[i].end,
-                          cases[i].end ? strlen(cases[i].end) : 0, cases[i].inclusive_end, cases[i].descending};
+        stt_range_t rg = {cases[i].start,         cases[i].start ? strlen(cases[i].start) : 0,
+                          cases[i].end,           cases[i].end ? strlen(cases[i].end) : 0,
+                          cases[i].inclusive_end, cases[i].descending};
         docs_of(f->db, &rg, &b);
-        if (strcmp(b.base, cases[i].want) != 0)
-            fail_msg("case %zu: \"%s\", want \"%s\"", i + 1, b.base, cases[i].want);
+        if (strcmp(b.base, cases[i].want) != 0) fail_msg("case %zu: \"%s\", want \"%s\"", i + 1, b.base, cases[i].want);
     }
     stt_range_t all = {0}, desc = {.descending = true};
     assert_string_equal(docs_of(next, &all, &b), "0 zzz");
@@ -918,8 +895,7 @@ static void test_docs_scan(void **state)
 static int local_to_buf(void *ctx, const char *id, size_t idlen, uint64_t rev, const char *body, size_t len)
 {
     stt_buf_t *b = ctx;
-    if (b->len)
-        stt_buf_appendc(b, ' ');
+    if (b->len) stt_buf_appendc(b, ' ');
     stt_buf_append(b, id, idlen);
     stt_buf_appendf(b, "=0-%llu:", (unsigned long long)rev);
     stt_buf_append(b, body, len);
@@ -1307,8 +1283,7 @@ typedef struct {
 static void collect_fault(void *ctx, const char *msg)
 {
     faults_t *c = ctx;
-    if (c->n++ == 0)
-        snprintf(c->first, sizeof(c->first), "%s", msg);
+    if (c->n++ == 0) snprintf(c->first, sizeof(c->first), "%s", msg);
 }
 
 static void raw_put(stt_store_t *s, const stt_buf_t *k, const void *v, size_t vlen)
@@ -1354,8 +1329,8 @@ static void test_verify_detects(void **state)
     stt_att_in_t a = att("a", DATA);
     assert_int_equal(put_atts(f->db, "a", NULL, "{}", false, &a, 1, r), 0); /* seq 1 */
     assert_int_equal(put(f->db, "b", NULL, "{}", false, NULL), 0);          /* seq 2 */
-    assert_int_equal(put_path(f->db, "c", "2-y,x", "{}"), 0);              /* seq 3 */
-    assert_int_equal(put_path(f->db, "c", "2-z,x", "{}"), 0);              /* seq 4 */
+    assert_int_equal(put_path(f->db, "c", "2-y,x", "{}"), 0);               /* seq 3 */
+    assert_int_equal(put_path(f->db, "c", "2-z,x", "{}"), 0);               /* seq 4 */
     assert_verified(f->s);
     stt_verify_t v = {0};
     assert_int_equal(stt_store_verify(f->s, &v, NULL, 0), 0);
@@ -1452,20 +1427,10 @@ static void test_verify_detects(void **state)
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
-        T(test_db_names),
-        T(test_db_lifecycle),
-        T(test_db_delete_sweep),
-        T(test_edit_table),
-        T(test_batch),
-        T(test_revs_limit),
-        T(test_changes),
-        T(test_docs_scan),
-        T(test_local_docs),
-        T(test_attachments),
-        T(test_purge),
-        T(test_purge_shared_attachment),
-        T(test_reopen),
-        T(test_verify_detects),
+        T(test_db_names),   T(test_db_lifecycle),   T(test_db_delete_sweep), T(test_edit_table),
+        T(test_batch),      T(test_revs_limit),     T(test_changes),         T(test_docs_scan),
+        T(test_local_docs), T(test_attachments),    T(test_purge),           T(test_purge_shared_attachment),
+        T(test_reopen),     T(test_verify_detects),
     };
     if (argc > 1) {
         char filter[256];

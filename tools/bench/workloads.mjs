@@ -184,16 +184,21 @@ export async function longpoll(t, cfg, db) {
     });
     try {
         // In batches, so the listen backlog never overflows (an overflow costs a
-        // 1 s SYN retry and would be charged to the server).
+        // 1 s SYN retry and would be charged to the server). A server that is slow to
+        // answer is given until cfg.longpollOpenTimeout in all.
         const t0 = performance.now();
-        for (let i = 0; i < n; i += 250) {
+        const deadline = Date.now() + cfg.longpollOpenTimeout * 1000;
+        for (let i = 0; i < n && Date.now() < deadline; i += 250) {
             const batch = [];
             for (let k = i; k < Math.min(n, i + 250); k++) batch.push(open());
-            await Promise.race([Promise.all(batch), sleep(10000)]);
+            await Promise.race([Promise.all(batch), sleep(Math.max(0, deadline - Date.now()))]);
             if (firstError) throw new Error(`opening longpoll client ${socks.length}: ${firstError.message}`);
         }
-        const waiting = socks.filter((s) => !s.head).length;
-        if (waiting) throw new Error(`${waiting} of ${n} longpoll clients got no response headers`);
+        const heads = socks.filter((s) => s.head).length;
+        if (heads < n) {
+            const grew = t.pid ? `; server RSS grew ${((memOf(t.pid).rss - rss0) / 1048576).toFixed(1)} MB meanwhile` : '';
+            throw new Error(`only ${heads} of ${n} longpoll clients had their response headers after ${cfg.longpollOpenTimeout} s${grew}`);
+        }
         const openSeconds = seconds(t0);
         await sleep(1000); // let the server finish its per-connection setup
         const rss1 = t.pid ? memOf(t.pid).rss : 0;
