@@ -7,6 +7,7 @@
 #include "replication/replication.h"
 #include "src/common/codec.h"
 #include "src/common/err.h"
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -91,7 +92,10 @@ static int parse_atts(stt_arena_t *a, const stt_json_t *v, const stt_doc_parse_o
         const stt_json_member_t *m = &v->u.members[i];
         stt_att_in_t *at = &atts[i];
         if (m->keylen == 0 || m->key[0] == '_') {
-            *reason = "Attachment name can't start with '_'";
+            char *msg = stt_arena_alloc(a, m->keylen + 64);
+            snprintf(msg, m->keylen + 64, "Attachment name '%.*s' starts with prohibited character '_'",
+                     (int)m->keylen, m->key);
+            *reason = msg;
             return STT_E_BAD_REQUEST;
         }
         if (m->val.type != STT_JSON_OBJECT) {
@@ -410,24 +414,32 @@ int stt_doc_render(stt_reader_t *rd, const stt_doc_t *d, int node, const stt_ren
             stt_att_digest_format(a->digest, out);
             stt_buf_appendc(out, '"');
             bool inl = att_inline(a, since, o);
+            /* multipart parts carry the stored (gzip) bytes, so their JSON always
+             * says how they are encoded; elsewhere only with att_encoding_info */
+            bool enc_info = a->encoding == STT_ATT_GZIP && (o->att_encoding_info || o->follows);
             if (inl && o->follows) {
                 stt_buf_appends(out, ",\"length\":");
                 stt_buf_append_u64(out, a->length);
-                stt_buf_appends(out, ",\"follows\":true}");
+                stt_buf_appends(out, ",\"follows\":true");
             } else if (inl && rd) {
                 stt_buf_reset(&data);
-                if (stt_att_read(rd, a->digest, &data) != 0) {
+                if (stt_att_read_decoded(rd, a, &data) != 0) {
                     rc = STT_E_IO;
                     break;
                 }
                 stt_buf_appends(out, ",\"data\":\"");
                 stt_base64_encode(out, data.base ? data.base : "", data.len);
-                stt_buf_appends(out, "\"}");
+                stt_buf_appendc(out, '"');
             } else {
                 stt_buf_appends(out, ",\"length\":");
                 stt_buf_append_u64(out, a->length);
-                stt_buf_appends(out, ",\"stub\":true}");
+                stt_buf_appends(out, ",\"stub\":true");
             }
+            if (enc_info) {
+                stt_buf_appends(out, ",\"encoding\":\"gzip\",\"encoded_length\":");
+                stt_buf_append_u64(out, a->encoded_length);
+            }
+            stt_buf_appendc(out, '}');
         }
         stt_buf_free(&data);
         stt_buf_appendc(out, '}');

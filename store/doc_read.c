@@ -6,6 +6,7 @@
 #include "src/common/err.h"
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* ------------------------------------------------------------------ readers */
 
@@ -107,12 +108,15 @@ static int rd_atts(cur_t *c, stt_rev_body_t *out)
         a->revpos = rd_varint(c);
         a->length = rd_varint(c);
         const char *dg = rd_bytes(c, STT_DIGEST_LEN);
+        const char *enc = rd_bytes(c, 1);
+        a->encoded_length = rd_varint(c);
         if (c->bad) {
             free(out->atts);
             out->atts = NULL;
             return STT_E_IO;
         }
         memcpy(a->digest, dg, STT_DIGEST_LEN);
+        a->encoding = (uint8_t)enc[0];
     }
     return 0;
 }
@@ -397,4 +401,30 @@ int stt_att_digest_parse(const char *s, size_t len, unsigned char *digest)
         rc = -1;
     stt_buf_free(&b);
     return rc;
+}
+
+int stt_att_read_decoded(stt_reader_t *r, const stt_att_t *att, stt_buf_t *out)
+{
+    if (att->encoding != STT_ATT_GZIP)
+        return stt_att_read(r, att->digest, out);
+    stt_buf_t enc = STT_BUF_INIT;
+    int rc = stt_att_read(r, att->digest, &enc);
+    if (rc == 0 && stt_gunzip(out, enc.base ? enc.base : "", enc.len, att->length) != 0)
+        rc = STT_E_IO;
+    stt_buf_free(&enc);
+    return rc;
+}
+
+bool stt_att_compressible(const char *ct, size_t len)
+{
+    size_t n = 0;
+    while (n < len && ct[n] != ';' && ct[n] != ' ')
+        n++;
+    if (n > 5 && strncasecmp(ct, "text/", 5) == 0)
+        return true;
+    static const char *const types[] = {"application/javascript", "application/json", "application/xml"};
+    for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
+        if (strlen(types[i]) == n && strncasecmp(ct, types[i], n) == 0)
+            return true;
+    return false;
 }

@@ -39,6 +39,8 @@ void stt__doc_encode(const stt_revtree_t *t, uint64_t seq, const char *id, size_
             stt_buf_append_varint(v, at->revpos);
             stt_buf_append_varint(v, at->length);
             stt_buf_append(v, at->digest, STT_DIGEST_LEN);
+            stt_buf_appendc(v, (char)at->encoding);
+            stt_buf_append_varint(v, at->encoded_length);
         }
         stt_buf_append_varint(v, b->jsonlen);
         stt_buf_append(v, b->json, b->jsonlen);

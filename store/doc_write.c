@@ -58,7 +58,16 @@ typedef struct {
     attref_t *refs;
     size_t nrefs, caprefs;
     int64_t active_delta;
+    stt_buf_t *scratch; /* encoded attachment bytes, alive until the batch is written */
+    size_t nscratch;
 } batch_t;
+
+static stt_buf_t *batch_scratch(batch_t *bt)
+{
+    bt->scratch = stt_xrealloc(bt->scratch, (bt->nscratch + 1) * sizeof(*bt->scratch));
+    bt->scratch[bt->nscratch] = (stt_buf_t)STT_BUF_INIT;
+    return &bt->scratch[bt->nscratch++];
+}
 
 static uint64_t hash_id(const char *s, size_t n)
 {
@@ -225,15 +234,29 @@ static int resolve_atts(batch_t *bt, const stt_doc_write_t *w, const body_t *bas
             a->ctlen = found->ctlen;
             a->revpos = found->revpos;
             a->length = found->length;
+            a->encoding = found->encoding;
+            a->encoded_length = found->encoded_length;
             memcpy(a->digest, found->digest, STT_DIGEST_LEN);
         } else {
-            stt_md5(in->data, in->datalen, a->digest);
+            const char *data = in->data;
+            size_t len = in->datalen;
             a->length = in->datalen;
+            a->encoding = STT_ATT_IDENTITY;
+            if (stt_att_compressible(a->content_type, a->ctlen)) {
+                /* stored as CouchDB stores it; the batch owns the encoded bytes */
+                stt_buf_t *gz = batch_scratch(bt);
+                stt_gzip(gz, in->data, in->datalen);
+                data = gz->base;
+                len = gz->len;
+                a->encoding = STT_ATT_GZIP;
+            }
+            a->encoded_length = len;
+            stt_md5(data, len, a->digest);
             if (!a->revpos || w->npath == 0)
                 a->revpos = gen;
             attref_t *r = attref(bt, a->digest);
-            r->data = in->data;
-            r->datalen = in->datalen;
+            r->data = data;
+            r->datalen = len;
         }
     }
     return 0;
@@ -506,6 +529,9 @@ static void batch_free(batch_t *bt)
     free(bt->entries);
     free(bt->slots);
     free(bt->refs);
+    for (size_t i = 0; i < bt->nscratch; i++)
+        stt_buf_free(&bt->scratch[i]);
+    free(bt->scratch);
 }
 
 typedef struct {

@@ -100,14 +100,21 @@ int stt_db_set_security(stt_db_t *db, const char *json, size_t len);
 #define STT_DIGEST_LEN 16 /* md5 */
 
 /* One attachment of a revision as stored: metadata, bytes under its digest. */
+enum { STT_ATT_IDENTITY = 0, STT_ATT_GZIP = 1 };
+
+/* Attachments of compressible types (text types, application/javascript, json, xml:
+ * CouchDB's compressible_types) are stored gzip-encoded as CouchDB stores them,
+ * and their digest is the md5 of the stored (encoded) bytes, as CouchDB's is. */
 typedef struct {
     const char *name;
     size_t namelen;
     const char *content_type;
     size_t ctlen;
     uint64_t revpos;
-    uint64_t length;
+    uint64_t length; /* decoded length */
     unsigned char digest[STT_DIGEST_LEN];
+    uint8_t encoding;        /* STT_ATT_* of the stored bytes */
+    uint64_t encoded_length; /* stored length */
 } stt_att_t;
 
 /* An attachment in a document write. */
@@ -213,8 +220,14 @@ void stt_doc_free(stt_doc_t *d);
 int stt_doc_body(const stt_doc_t *d, int node, stt_rev_body_t *out);
 void stt_rev_body_free(stt_rev_body_t *b);
 
-/* Attachment bytes by digest. STT_E_NOT_FOUND. */
+/* Attachment bytes by digest, as stored (gzip-encoded when att->encoding says so).
+ * STT_E_NOT_FOUND. */
 int stt_att_read(stt_reader_t *r, const unsigned char *digest, stt_buf_t *out);
+/* The decoded bytes of an attachment (inflated when stored gzip-encoded).
+ * STT_E_NOT_FOUND, STT_E_IO on corrupt data. */
+int stt_att_read_decoded(stt_reader_t *r, const stt_att_t *att, stt_buf_t *out);
+/* Whether CouchDB stores this content type compressed. */
+bool stt_att_compressible(const char *ctype, size_t len);
 
 /* Summary of a doc as kept in the by-seq index and at the head of a doc record:
  * enough for _changes and _all_docs rows without decoding the tree. */

@@ -25,7 +25,7 @@
  *   varint len, winner rev text | varint len, rev tree (revtree.h encoding) |
  *   varint nbodies | per body: varint node, varint natts,
  *       per att: varint len name | varint len content_type | varint revpos |
- *                varint length | md5(16),
+ *                varint length | md5(16) | u8 encoding | varint encoded_length,
  *     varint len, body JSON
  * Summary ('S' value): varint len, docid | u8 flags | varint nleaves |
  *   per leaf (winner order): u8 deleted | varint len, rev text

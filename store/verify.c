@@ -9,9 +9,10 @@
  * a reader of the public API sees; only the listings and the key ownership check
  * look at keys directly.
  *
- * Cost: one pass over the by-seq index, one over the docs (each doc read twice more:
- * by-seq match and id scan), one point read per attachment reference, and memory
- * for one counter per distinct attachment digest of the db being checked. */
+ * Cost: each doc is read three times (from the by-seq pass, the id pass and, when
+ * live, the stt_docs_scan pass), each attachment reference once, each stored
+ * attachment once more; memory is one counter per distinct attachment digest of
+ * the db being checked. Nothing grows with the number of docs. */
 #include "store/store_int.h"
 #include <leveldb/c.h>
 #include "src/common/codec.h"

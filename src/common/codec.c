@@ -3,7 +3,9 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <stdio.h>
+#include <string.h>
 #include <stdlib.h>
+#include <zlib.h>
 
 static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
@@ -101,4 +103,72 @@ void stt_uuid_random(char out[33])
         out[2 * i + 1] = hex[r[i] & 15];
     }
     out[32] = '\0';
+}
+
+void stt_gzip(stt_buf_t *out, const void *data, size_t len)
+{
+    z_stream z;
+    memset(&z, 0, sizeof(z));
+    if (deflateInit2(&z, 8, Z_DEFLATED, 31, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+        fprintf(stderr, "settee: deflateInit2 failed\n");
+        abort();
+    }
+    size_t bound = deflateBound(&z, len);
+    stt_buf_reserve(out, bound + 1);
+    z.next_in = (Bytef *)(uintptr_t)data;
+    z.avail_in = (uInt)len;
+    z.next_out = (Bytef *)out->base + out->len;
+    z.avail_out = (uInt)bound;
+    int rc = deflate(&z, Z_FINISH);
+    if (rc != Z_STREAM_END) {
+        fprintf(stderr, "settee: deflate failed\n");
+        abort();
+    }
+    out->len += bound - z.avail_out;
+    out->base[out->len] = '\0';
+    deflateEnd(&z);
+}
+
+int stt_gunzip(stt_buf_t *out, const void *data, size_t len, size_t cap)
+{
+    z_stream z;
+    memset(&z, 0, sizeof(z));
+    if (inflateInit2(&z, 15 + 16) != Z_OK) return -1;
+    const char *next = data;
+    size_t left = len, start = out->len;
+    int ok = -1;
+    for (;;) {
+        if (z.avail_in == 0 && left) {
+            /* zlib counts in uInt: feed at most 1 GiB at a time */
+            uInt chunk = left > (1u << 30) ? (1u << 30) : (uInt)left;
+            z.next_in = (Bytef *)next;
+            z.avail_in = chunk;
+            next += chunk;
+            left -= chunk;
+        }
+        /* room for one byte past cap, so output of exactly cap bytes can still
+         * reach its end marker */
+        size_t avail = cap - (out->len - start);
+        size_t room = avail < 64 * 1024 ? avail + 1 : 64 * 1024;
+        stt_buf_reserve(out, room + 1);
+        z.next_out = (Bytef *)out->base + out->len;
+        z.avail_out = (uInt)room;
+        int rc = inflate(&z, Z_NO_FLUSH);
+        out->len += room - z.avail_out;
+        out->base[out->len] = '\0';
+        if (out->len - start > cap) break;
+        if (rc == Z_STREAM_END) {
+            if (z.avail_in == 0 && left == 0) {
+                ok = 0;
+                break;
+            }
+            /* concatenated members decode as one stream (RFC 1952 2.2) */
+            if (inflateReset(&z) != Z_OK) break;
+            continue;
+        }
+        /* Z_OK with all input taken and output room left: the stream stops short */
+        if (rc != Z_OK || (z.avail_in == 0 && left == 0 && z.avail_out != 0)) break;
+    }
+    inflateEnd(&z);
+    return ok;
 }

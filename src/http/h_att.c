@@ -151,8 +151,13 @@ static void get_att(stt_hreq_t *r)
         stt_reply_bytes(r, 304, NULL, NULL, 0, false, h);
         goto exit_etag;
     }
+    /* a gzip-stored attachment goes out as stored to clients that take gzip
+     * (CouchDB does the same) and has no byte ranges (accept-ranges: none) */
+    bool gz = a->encoding == STT_ATT_GZIP;
+    const h2o_iovec_t *ae = stt_header(r, "accept-encoding");
+    bool send_gz = gz && ae && memmem(ae->base, ae->len, "gzip", 4) != NULL;
     uint64_t from = 0, to = 0;
-    const h2o_iovec_t *range = stt_header(r, "range");
+    const h2o_iovec_t *range = gz ? NULL : stt_header(r, "range");
     int partial = range ? parse_range(range, a->length, &from, &to) : 0;
     char crange[80];
     if (partial < 0) {
@@ -167,8 +172,12 @@ static void get_att(stt_hreq_t *r)
     /* h2o keeps the content-type pointer until the reply is out: request memory */
     stt_mime_put_value(&ctype, a->content_type, a->ctlen, false);
     const char *ct = stt_arena_strndup(&r->arena, ctype.base ? ctype.base : "", ctype.len);
-    const char *h[] = {"etag", etag.base, "cache-control", "must-revalidate", "accept-ranges", "bytes", NULL,
-                       NULL,   NULL};
+    const char *h[] = {"etag", etag.base, "cache-control", "must-revalidate", "accept-ranges", gz ? "none" : "bytes",
+                       NULL,   NULL,      NULL};
+    if (send_gz) {
+        h[6] = "content-encoding";
+        h[7] = "gzip";
+    }
     if (partial) {
         snprintf(crange, sizeof(crange), "bytes %llu-%llu/%llu", (unsigned long long)from, (unsigned long long)to,
                  (unsigned long long)a->length);
@@ -178,11 +187,13 @@ static void get_att(stt_hreq_t *r)
     if (r->method == STT_M_HEAD) {
         /* only the length goes out: no need to read the bytes (a NULL base is
          * "taken" and freed as such) */
-        stt_reply_bytes(r, partial ? 206 : 200, ct, NULL, partial ? to - from + 1 : a->length, true, h);
+        stt_reply_bytes(r, partial ? 206 : 200, ct, NULL,
+                        partial ? to - from + 1 : send_gz ? a->encoded_length : a->length, true, h);
         goto exit_etag;
     }
     stt_buf_t data = STT_BUF_INIT;
-    if ((rc = stt_att_read(rd, a->digest, &data)) != 0 || data.len != a->length) {
+    rc = send_gz ? stt_att_read(rd, a->digest, &data) : stt_att_read_decoded(rd, a, &data);
+    if (rc != 0 || data.len != (send_gz ? a->encoded_length : a->length)) {
         stt_buf_free(&data);
         stt_reply_error(r, rc && rc != STT_E_NOT_FOUND ? rc : STT_E_IO, NULL);
         goto exit_etag;
@@ -296,7 +307,7 @@ static void put_att(stt_hreq_t *r)
             stt_reply_error_raw(r, 415, "bad_content_type", "Only gzip and identity content-encodings are supported");
             return;
         }
-        if (stt_mime_gunzip(add.data, add.datalen, stt__server->cfg->max_http_request_size, &plain) != 0) {
+        if (stt_gunzip(&plain, add.data, add.datalen, stt__server->cfg->max_http_request_size) != 0) {
             stt_buf_free(&plain);
             stt_reply_error_raw(r, 400, "bad_request", "Attachment data is not valid gzip");
             return;

@@ -71,6 +71,11 @@ int stt_render_opts_from_query(stt_hreq_t *r, stt_render_opts_t *o)
                 n++;
         o->atts_since = revs;
         o->natts_since = n;
+        /* atts_since asks for the attachments newer than those revs: it implies
+         * attachments=true unless the client said false */
+        const stt_qparam_t *ap = stt_q_get(r, "attachments");
+        if (!ap || strcmp(ap->val, "false") != 0)
+            o->attachments = true;
     }
     stt_db_info_t in;
     stt_db_info(r->db, &in);
@@ -615,7 +620,7 @@ static void copy_doc(stt_hreq_t *r)
     stt_att_in_t *atts = stt_arena_alloc(&r->arena, (b.natts ? b.natts : 1) * sizeof(*atts));
     for (size_t i = 0; i < b.natts; i++) {
         stt_buf_t data = STT_BUF_INIT;
-        stt_att_read(rd, b.atts[i].digest, &data);
+        stt_att_read_decoded(rd, &b.atts[i], &data);
         memset(&atts[i], 0, sizeof(atts[i]));
         atts[i].meta = b.atts[i];
         atts[i].meta.name = stt_arena_memdup(&r->arena, b.atts[i].name, b.atts[i].namelen);

@@ -69,13 +69,15 @@ static int append_att_parts(stt_reader_t *rd, const char *boundary, const stt_at
         stt_mime_put_value(out, a->name, a->namelen, true);
         stt_buf_appends(out, "\"\r\nContent-Type: ");
         stt_mime_put_value(out, a->content_type, a->ctlen, false);
+        /* the stored bytes go as they are: gzip ones say so (CouchDB's layout) */
         stt_buf_appends(out, "\r\nContent-Length: ");
-        stt_buf_append_u64(out, a->length);
+        stt_buf_append_u64(out, a->encoded_length);
+        if (a->encoding == STT_ATT_GZIP) stt_buf_appends(out, "\r\nContent-Encoding: gzip");
         stt_buf_appends(out, "\r\n\r\n");
         size_t before = out->len;
         int rc = stt_att_read(rd, a->digest, out);
-        if (rc) return rc == STT_E_NOT_FOUND ? STT_E_IO : rc; /* a stub whose bytes are gone */
-        if (out->len - before != a->length) return STT_E_IO;  /* Content-Length would lie */
+        if (rc) return rc == STT_E_NOT_FOUND ? STT_E_IO : rc;        /* a stub whose bytes are gone */
+        if (out->len - before != a->encoded_length) return STT_E_IO; /* Content-Length would lie */
         stt_buf_appends(out, "\r\n--");
         stt_buf_appends(out, boundary);
     }
@@ -246,7 +248,7 @@ static const char *decode_part(const follow_t *f, size_t cap, stt_buf_t *plain, 
     *data = p->body;
     *len = p->len;
     if (gzip) {
-        if (stt_mime_gunzip(p->body, p->len, cap, plain) != 0) return "Attachment data is not valid gzip";
+        if (stt_gunzip(plain, p->body, p->len, cap) != 0) return "Attachment data is not valid gzip";
         *data = plain->base ? plain->base : "";
         *len = plain->len;
     }

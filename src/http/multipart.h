@@ -52,11 +52,6 @@ const char *stt_mime_header(const stt_mime_part_t *p, const char *name, size_t *
  * NUL are dropped; with quoted, '"' and '\\' are backslash-escaped (the caller
  * writes the surrounding quotes). */
 void stt_mime_put_value(stt_buf_t *out, const char *s, size_t len, bool quoted);
-/* Appends the gunzipped bytes of in (one or more gzip members) to out, failing
- * once the output passes cap bytes (a small body may inflate without bound).
- * 0, or -1 when corrupt, truncated, followed by garbage or too large; out may
- * then hold partial output. */
-int stt_mime_gunzip(const char *in, size_t len, size_t cap, stt_buf_t *out);
 
 #ifndef STT_MIME_PURE
 #include "src/http/http.h"

@@ -474,7 +474,7 @@ static void gunzip_cases(void **state)
         }
         stt_buf_t out = STT_BUF_INIT;
         stt_buf_appends(&out, "pre"); /* output is appended */
-        int rc = stt_mime_gunzip(p, len, cases[i].cap, &out);
+        int rc = stt_gunzip(&out, p, len, cases[i].cap);
         if (rc != cases[i].rc) fail_msg("case %zu: rc %d, expected %d", i + 1, rc, cases[i].rc);
         if (rc == 0) {
             if (out.len != 3 + cases[i].outlen || memcmp(out.base, "pre", 3) != 0)

@@ -5,8 +5,8 @@
 // it as markdown.
 //
 // Environment:
-//   BENCH_QUICK=1      a small run, under a minute (1 round, 2k docs, 1 s of wrk per
-//                      mode, 300 dbs, 200 longpoll clients): checks the harness, not speed
+//   BENCH_QUICK=1      a small run, under a minute (1 round, 1k docs, 1 s of wrk per
+//                      mode, 200 dbs, 100 longpoll clients): checks the harness, not speed
 //   BENCH_ROUNDS=N     override the number of rounds
 //   BENCH_TARGETS      "name=url name=url": benchmark these servers instead of
 //                      starting settee and pouchdb-server; figures read from /proc
@@ -28,7 +28,7 @@ const ROOT = path.resolve(HERE, '../..');
 const QUICK = process.env.BENCH_QUICK === '1';
 
 const cfg = QUICK
-    ? { rounds: 1, docs: 2000, wrkSeconds: 1, dbs: 300, longpoll: 200, replicateTimeout: 60, dbsTimeout: 30, longpollOpenTimeout: 20, longpollTimeout: 10 }
+    ? { rounds: 1, docs: 1000, wrkSeconds: 1, dbs: 200, longpoll: 100, replicateTimeout: 60, dbsTimeout: 30, longpollOpenTimeout: 20, longpollTimeout: 10 }
     : { rounds: 3, docs: 100000, wrkSeconds: 20, dbs: 10000, longpoll: 10000, replicateTimeout: 600, dbsTimeout: 600, longpollOpenTimeout: 120, longpollTimeout: 60 };
 if (process.env.BENCH_ROUNDS) cfg.rounds = Number(process.env.BENCH_ROUNDS);
 // Workload 1's request bodies, built once for every target and round.
@@ -55,6 +55,7 @@ const record = (metric, target, value) => {
     ((results[metric] ||= {})[target] ||= []).push(value);
 };
 const load0 = os.loadavg()[0];
+const started = performance.now();
 const log = (msg) => process.stderr.write(msg + '\n');
 
 async function startAll() {
@@ -287,4 +288,6 @@ if (fs.existsSync(out)) {
 }
 fs.mkdirSync(path.dirname(out), { recursive: true });
 fs.writeFileSync(out, md.join('\n') + '\n' + kept);
-console.log(`\nwrote ${path.relative(process.cwd(), out) || out}`);
+const shown = path.relative(ROOT, out).startsWith('..') ? out : path.relative(ROOT, out);
+console.log(`\nwrote ${shown} (run took ${((performance.now() - started) / 1000).toFixed(0)} s)`);
+process.exit(0);

@@ -110,6 +110,13 @@ export const closeIdle = () => agent.destroy();
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+// Waits for promise, or for ms at most; the timer is cleared either way so that no
+// pending timeout keeps the process alive after the run.
+export function within(promise, ms) {
+    let timer;
+    return Promise.race([promise, new Promise((r) => { timer = setTimeout(r, ms); })]).finally(() => clearTimeout(timer));
+}
+
 // ---- /proc -----------------------------------------------------------------
 
 // VmRSS and VmHWM in bytes.

@@ -8,7 +8,7 @@ import net from 'node:net';
 import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { cpuOf, memOf, ok, resetPeak, sleep } from './lib.mjs';
+import { cpuOf, memOf, ok, resetPeak, sleep, within } from './lib.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const seconds = (t0) => (performance.now() - t0) / 1000;
@@ -93,14 +93,14 @@ function replicate(mode, t, cfg, db) {
 // 3. PouchDB (memory adapter) pulls the db that workload 1 filled.
 export async function pull(t, cfg, db) {
     const r = await replicate('pull', t, cfg, db);
-    return { pull_rate: r.docs / r.seconds, pull_seconds: r.seconds, pull_cpu: r.cpu, pull_rss: r.rss };
+    return { pull_rate: r.docs / r.seconds, pull_seconds: r.seconds, ...(t.pid ? { pull_cpu: r.cpu, pull_rss: r.rss } : {}) };
 }
 
 // 4. PouchDB pushes cfg.docs docs from memory to an empty db.
 export async function push(t, cfg, db) {
     await ok(t, 'PUT', `/${db}`);
     const r = await replicate('push', t, cfg, db);
-    return { push_rate: r.docs / r.seconds, push_seconds: r.seconds, push_cpu: r.cpu, push_rss: r.rss };
+    return { push_rate: r.docs / r.seconds, push_seconds: r.seconds, ...(t.pid ? { push_cpu: r.cpu, push_rss: r.rss } : {}) };
 }
 
 // The client-only ceiling of 3 and 4: PouchDB memory -> memory, no server at all.
@@ -191,7 +191,7 @@ export async function longpoll(t, cfg, db) {
         for (let i = 0; i < n && Date.now() < deadline; i += 250) {
             const batch = [];
             for (let k = i; k < Math.min(n, i + 250); k++) batch.push(open());
-            await Promise.race([Promise.all(batch), sleep(Math.max(0, deadline - Date.now()))]);
+            await within(Promise.all(batch), Math.max(0, deadline - Date.now()));
             if (firstError) throw new Error(`opening longpoll client ${socks.length}: ${firstError.message}`);
         }
         const heads = socks.filter((s) => s.head).length;
@@ -206,7 +206,7 @@ export async function longpoll(t, cfg, db) {
         const all = new Promise((resolve) => { onAnswer = () => { if (answered === n) resolve(); }; });
         const t1 = performance.now();
         await ok(t, 'PUT', `/${db}/wake`, { woke: true });
-        await Promise.race([all, sleep(cfg.longpollTimeout * 1000)]);
+        await within(all, cfg.longpollTimeout * 1000);
         if (answered < n) throw new Error(`${answered} of ${n} longpoll clients answered within ${cfg.longpollTimeout} s`);
         if (firstError) throw new Error(`longpoll socket: ${firstError.message}`);
         return {
