@@ -315,8 +315,9 @@ typedef struct {
  *    leaves in winner order and its deleted flag; no seq exceeds update_seq;
  *  - stt_docs_scan lists exactly the live docs with their winners;
  *  - doc_count, doc_del_count and active_size equal what the scan counts;
- *  - every attachment of a leaf reads back with its md5 and length; the reference
- *    count kept for a digest equals the leaves' references; no orphan bytes or counts.
+ *  - every attachment of a leaf reads back with its md5 and stored length (and,
+ *    when gzip-encoded, decodes to its length); the reference count kept for a
+ *    digest equals the leaves' references; no orphan bytes or counts.
  * Returns 0 when clean, or STT_E_INTERNAL when a fault was found, a record that
  * cannot be read included (the first fault in err, "db NAME: ..."; v->on_fault sees
  * every one). v may be NULL. */

@@ -313,12 +313,27 @@ static void check_bodies(dbcheck_t *c, const stt_doc_t *d, const char *idshow)
                       (int)at->namelen, at->name, rc);
                 continue;
             }
+            /* the digest is the md5 of the bytes as stored (gzip-encoded or not) */
             unsigned char md5[STT_DIGEST_LEN];
             stt_md5(c->b.base, c->b.len, md5);
-            if (memcmp(md5, at->digest, STT_DIGEST_LEN) != 0 || c->b.len != at->length)
+            uint64_t stored = at->encoding == STT_ATT_GZIP ? at->encoded_length : at->length;
+            if (memcmp(md5, at->digest, STT_DIGEST_LEN) != 0 || c->b.len != stored)
                 fault(&c->rp, "doc %s: leaf %s: attachment %.*s: %zu bytes stored, %llu expected, md5 %s", idshow,
-                      c->a.base, (int)at->namelen, at->name, c->b.len, (unsigned long long)at->length,
+                      c->a.base, (int)at->namelen, at->name, c->b.len, (unsigned long long)stored,
                       memcmp(md5, at->digest, STT_DIGEST_LEN) ? "differs" : "matches");
+            if (at->encoding == STT_ATT_GZIP) {
+                stt_buf_reset(&c->b);
+                rc = stt_att_read_decoded(c->r, at, &c->b);
+                if (rc || c->b.len != at->length)
+                    fault(&c->rp,
+                          "doc %s: leaf %s: attachment %.*s: gzip-encoded bytes decode to %zu bytes (error %d), "
+                          "%llu expected",
+                          idshow, c->a.base, (int)at->namelen, at->name, rc ? 0 : c->b.len, rc,
+                          (unsigned long long)at->length);
+            } else if (at->encoding != STT_ATT_IDENTITY) {
+                fault(&c->rp, "doc %s: leaf %s: attachment %.*s: unknown encoding %u", idshow, c->a.base,
+                      (int)at->namelen, at->name, at->encoding);
+            }
         }
         stt_rev_body_free(&b);
     }

@@ -148,12 +148,19 @@ static void assert_verified(stt_store_t *s)
 /* ====================================================================================
  * Helpers: writes and reads in a few words */
 
-static stt_att_in_t att(const char *name, const char *data)
+/* An attachment stored as it is (a type CouchDB does not compress), so that its
+ * digest is the md5 of data; att_typed gives the type. */
+static stt_att_in_t att_typed(const char *name, const char *type, const char *data)
 {
-    stt_att_in_t a = {.meta = {.name = name, .namelen = strlen(name), .content_type = "text/plain", .ctlen = 10},
+    stt_att_in_t a = {.meta = {.name = name, .namelen = strlen(name), .content_type = type, .ctlen = strlen(type)},
                       .data = data,
                       .datalen = strlen(data)};
     return a;
+}
+
+static stt_att_in_t att(const char *name, const char *data)
+{
+    return att_typed(name, "application/octet-stream", data);
 }
 
 static stt_att_in_t stub(const char *name)
@@ -1104,6 +1111,59 @@ static void test_attachments(void **state)
     assert_int_equal(nstored, 0);
 }
 
+/* Compressible types are stored gzip-encoded, as CouchDB stores them: the digest is
+ * the md5 of the encoded bytes, which the same text gives again (shared storage). */
+static void test_attachments_gzip(void **state)
+{
+    fx_t *f = *state;
+    static const char T[] = "text text text text text text text text text text text text text text text";
+    stt_att_in_t at = att_typed("t.txt", "text/plain; charset=utf-8", T);
+    char r1[STT_REV_STR_MAX];
+    assert_int_equal(put_atts(f->db, "g1", NULL, "{}", false, &at, 1, r1), 0);
+    assert_int_equal(put_atts(f->db, "g2", NULL, "{}", false, &at, 1, NULL), 0);
+    stt_reader_t *r;
+    stt_reader_open(f->db, &r);
+    stt_doc_t d;
+    assert_int_equal(stt_doc_get(r, "g1", 2, &d), 0);
+    stt_rev_body_t b;
+    assert_int_equal(stt_doc_body(&d, d.winner, &b), 0);
+    assert_int_equal(b.natts, 1);
+    stt_att_t a = b.atts[0];
+    assert_int_equal(a.encoding, STT_ATT_GZIP);
+    assert_int_equal(a.length, strlen(T));
+    assert_true(a.encoded_length < a.length);
+    stt_buf_t raw = STT_BUF_INIT, dec = STT_BUF_INIT;
+    assert_int_equal(stt_att_read(r, a.digest, &raw), 0);
+    assert_int_equal(raw.len, a.encoded_length);
+    unsigned char md5[STT_DIGEST_LEN];
+    stt_md5(raw.base, raw.len, md5);
+    assert_memory_equal(md5, a.digest, STT_DIGEST_LEN);
+    assert_int_equal(stt_att_read_decoded(r, &a, &dec), 0);
+    assert_int_equal(dec.len, strlen(T));
+    assert_memory_equal(dec.base, T, dec.len);
+    /* one copy for both docs */
+    attcount_t c = {0};
+    memcpy(c.digest, a.digest, STT_DIGEST_LEN);
+    assert_int_equal(stt_att_scan(r, count_att, &c), 0);
+    assert_int_equal(c.n, 1);
+    assert_int_equal(c.refs, 2);
+    stt_buf_free(&raw);
+    stt_buf_free(&dec);
+    stt_rev_body_free(&b);
+    stt_doc_free(&d);
+    stt_reader_close(r);
+    /* a stub keeps the encoding */
+    stt_att_in_t st = stub("t.txt");
+    assert_int_equal(put_atts(f->db, "g1", r1, "{\"v\":2}", false, &st, 1, NULL), 0);
+    stt_att_t m;
+    char name[16];
+    att_meta(f->db, "g1", 0, &m, name, sizeof(name));
+    assert_int_equal(m.encoding, STT_ATT_GZIP);
+    assert_int_equal(m.length, strlen(T));
+    assert_true(stt_att_compressible("application/json", 16));
+    assert_false(stt_att_compressible("image/png", 9));
+}
+
 /* ====================================================================================
  * Purge */
 
@@ -1449,12 +1509,25 @@ static void test_verify_detects(void **state)
 
 int main(int argc, char **argv)
 {
+    /* clang-format off: one test a line */
     const struct CMUnitTest tests[] = {
-        T(test_db_names),   T(test_db_lifecycle),   T(test_db_delete_sweep), T(test_edit_table),
-        T(test_batch),      T(test_revs_limit),     T(test_changes),         T(test_docs_scan),
-        T(test_local_docs), T(test_attachments),    T(test_purge),           T(test_purge_shared_attachment),
-        T(test_reopen),     T(test_verify_detects),
+        T(test_db_names),
+        T(test_db_lifecycle),
+        T(test_db_delete_sweep),
+        T(test_edit_table),
+        T(test_batch),
+        T(test_revs_limit),
+        T(test_changes),
+        T(test_docs_scan),
+        T(test_local_docs),
+        T(test_attachments),
+        T(test_attachments_gzip),
+        T(test_purge),
+        T(test_purge_shared_attachment),
+        T(test_reopen),
+        T(test_verify_detects),
     };
+    /* clang-format on */
     if (argc > 1) {
         char filter[256];
         snprintf(filter, sizeof(filter), "*%s*", argv[1]);
