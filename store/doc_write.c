@@ -330,6 +330,14 @@ static int apply_interactive(batch_t *bt, entry_t *e, const stt_doc_write_t *w, 
     return 0;
 }
 
+static bool existed_before(const stt_buf_t *enc, uint64_t gen, const char *id, size_t idlen)
+{
+    stt_revtree_t t = STT_REVTREE_INIT;
+    bool found = stt_revtree_decode(&t, enc->base, enc->len) == 0 && stt_revtree_find(&t, gen, id, idlen) >= 0;
+    stt_revtree_free(&t);
+    return found;
+}
+
 static int apply_replicated(batch_t *bt, entry_t *e, const stt_doc_write_t *w)
 {
     if (w->npath == 0 || w->gen < w->npath)
@@ -339,8 +347,31 @@ static int apply_replicated(batch_t *bt, entry_t *e, const stt_doc_write_t *w)
     stt_buf_t before = STT_BUF_INIT;
     stt_revtree_encode(&e->tree, &before);
     body_t nb = {.gen = w->gen, .json = w->body, .jsonlen = w->bodylen};
-    bool have_leaf = stt_revtree_find(&e->tree, w->gen, w->path[0].id, w->path[0].idlen) >= 0;
-    if (!have_leaf) {
+    int known = stt_revtree_find(&e->tree, w->gen, w->path[0].id, w->path[0].idlen);
+    /* CouchDB's value_pref: a rev the tree knows only as an ancestor (no value)
+     * takes the value of a path that ends at it; a leaf in that state (a repair
+     * stem can make one) gets this body */
+    bool valueless = known >= 0 && !(e->tree.nodes[known].flags & (STT_REV_HAS_BODY | STT_REV_WRITTEN));
+    bool store_body = known < 0 || (valueless && stt_revtree_is_leaf(&e->tree, known));
+    /* A known leaf whose path now joins its (stemmed) fragment to an older tree:
+     * CouchDB merges the path into that tree, so the leaf's value becomes this
+     * write's (couchdb-golden random_018). Its root before, to compare after. */
+    uint64_t root_gen = 0;
+    stt_buf_t root_id = STT_BUF_INIT;
+    if (known >= 0 && !store_body && stt_revtree_is_leaf(&e->tree, known) && w->npath > 1) {
+        int *p = stt_xmalloc(e->tree.n * sizeof(int));
+        size_t np = stt_revtree_path(&e->tree, known, p, e->tree.n);
+        root_gen = e->tree.nodes[p[np - 1]].gen;
+        stt_buf_append(&root_id, stt_revtree_id(&e->tree, p[np - 1]), e->tree.nodes[p[np - 1]].idlen);
+        free(p);
+        if (root_gen > w->gen - (w->npath - 1)) {
+            /* the path reaches below the fragment: resolve stubs as for a new leaf */
+            store_body = true;
+        } else {
+            root_gen = 0;
+        }
+    }
+    if (store_body) {
         /* stubs resolve against the nearest ancestor whose body we still hold */
         const body_t *base = NULL;
         for (size_t k = 1; k < w->npath && !base; k++)
@@ -359,7 +390,32 @@ static int apply_replicated(batch_t *bt, entry_t *e, const stt_doc_write_t *w)
         stt_buf_free(&before);
         return rc;
     }
-    if (added) {
+    if (!added && valueless)
+        e->tree.nodes[leaf].flags |= STT_REV_WRITTEN;
+    if (root_gen && !added) {
+        /* keep the new body only when the leaf's root moved onto a rev that was
+         * already in another tree (a join), not when its history merely grew back */
+        int *p = stt_xmalloc(e->tree.n * sizeof(int));
+        size_t np = stt_revtree_path(&e->tree, leaf, p, e->tree.n);
+        int root = p[np - 1];
+        bool joined = !(e->tree.nodes[root].gen == root_gen && e->tree.nodes[root].idlen == root_id.len &&
+                        memcmp(stt_revtree_id(&e->tree, root), root_id.base, root_id.len) == 0) &&
+                      existed_before(&before, e->tree.nodes[root].gen, stt_revtree_id(&e->tree, root),
+                                     e->tree.nodes[root].idlen);
+        free(p);
+        body_t *old = joined ? find_body(e, w->gen, w->path[0].id, w->path[0].idlen) : NULL;
+        if (old) {
+            for (size_t a = 0; a < old->natts; a++)
+                attref(bt, old->atts[a].digest)->delta--;
+            bt->active_delta -= (int64_t)old->jsonlen;
+            free_body(old);
+            *old = e->bodies[--e->nbodies];
+        } else {
+            store_body = false;
+        }
+    }
+    stt_buf_free(&root_id);
+    if (added || (store_body && stt_revtree_is_leaf(&e->tree, leaf))) {
         e->tree.nodes[leaf].flags |= STT_REV_HAS_BODY | STT_REV_WRITTEN;
         memcpy(nb.id, w->path[0].id, w->path[0].idlen);
         nb.idlen = w->path[0].idlen;
@@ -370,7 +426,7 @@ static int apply_replicated(batch_t *bt, entry_t *e, const stt_doc_write_t *w)
     stt_revtree_stem(&e->tree, bt->db->revs_limit);
     stt_buf_t after = STT_BUF_INIT;
     stt_revtree_encode(&e->tree, &after);
-    if (added || after.len != before.len || memcmp(after.base, before.base, before.len) != 0) {
+    if (added || store_body || after.len != before.len || memcmp(after.base, before.base, before.len) != 0) {
         drop_stale_bodies(bt, e);
         e->dirty = true;
     }

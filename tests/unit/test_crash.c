@@ -11,8 +11,9 @@
  *    check), or a child of it: the one batch in flight at the kill may have
  *    committed without its acknowledgement;
  *  - when the leaf is the last acknowledged rev: its deleted flag, body and
- *    attachment digest are the acknowledged ones; every acknowledged rev is in the
- *    tree unless stemming took it (revs_limit generations below the leaf);
+ *    attachment (md5 of its decoded bytes) are the acknowledged ones;
+ *  - every acknowledged rev is in the tree unless stemming took it (revs_limit
+ *    generations below the leaf);
  *  - the _local doc's rev is the known one or the next;
  *  - stt_store_verify, the check settee-check runs, finds no fault.
  * A SIGKILL loses what the process holds, not what the kernel holds: this checks
@@ -234,7 +235,10 @@ static void child_main(const char *dir, const char *ackpath, uint64_t seed)
                                 "................................................................................"
                                 "........................................");
             w[k] = (stt_doc_write_t){.id = ids[k], .idlen = strlen(ids[k]), .body = bodies[k], .bodylen = (size_t)blen};
-            atts[k] = (stt_att_in_t){.meta = {.name = "att", .namelen = 3, .content_type = "text/plain", .ctlen = 10}};
+            /* half the docs' attachments are of a type stored gzip-encoded */
+            const char *type = i % 2 ? "text/plain" : "application/octet-stream";
+            atts[k] =
+                (stt_att_in_t){.meta = {.name = "att", .namelen = 3, .content_type = type, .ctlen = strlen(type)}};
             cdoc_t *c = &docs[i];
             uint32_t roll = rnd_below(100);
             bool live = c->exists && !c->deleted;
@@ -291,7 +295,7 @@ typedef struct {
     char known[STT_REV_STR_MAX]; /* last acknowledged rev or leaf seen at a check; "" none */
     bool fresh;                  /* known is the last ack, acked since the previous check */
     bool deleted;
-    char digest[33]; /* "-" none, "=" kept by stub (same as before), else md5 hex */
+    char digest[33]; /* md5 hex of the decoded attachment, "-" none ("=" in an ack: kept by stub) */
     char body[320];
     char digest_known[33]; /* md5 hex of the attachment the known rev has, "-" none, "" unknown */
     char **acked;          /* every acknowledged rev (they must all stay in the tree) */
@@ -383,8 +387,17 @@ static void check_doc(crash_t *c, stt_reader_t *r, int i, uint32_t revs_limit)
     }
     stt_rev_body_t b;
     if (stt_doc_body(&d, leaf, &b) != 0) fail_msg("%s: leaf %s has no body", id, lr.base);
-    char dg[33] = "-"; /* the leaf's attachment digest in hex, "-" without one */
-    if (b.natts) hex(b.atts[0].digest, dg);
+    /* md5 of the leaf's attachment as written (decoded), in hex; "-" without one */
+    char dg[33] = "-";
+    if (b.natts) {
+        stt_buf_t bytes = STT_BUF_INIT;
+        if ((rc = stt_att_read_decoded(r, &b.atts[0], &bytes)) != 0)
+            fail_msg("%s: leaf %s: attachment cannot be read (%d)", id, lr.base, rc);
+        unsigned char md5[16];
+        stt_md5(bytes.base, bytes.len, md5);
+        hex(md5, dg);
+        stt_buf_free(&bytes);
+    }
     bool deleted = d.tree.nodes[leaf].flags & STT_REV_DELETED;
     if (p->known[0] && strcmp(lr.base, p->known) == 0) {
         if (p->fresh) {

@@ -1509,7 +1509,7 @@ static void test_verify_detects(void **state)
 
 int main(int argc, char **argv)
 {
-    /* clang-format off: one test a line */
+    /* clang-format off */
     const struct CMUnitTest tests[] = {
         T(test_db_names),
         T(test_db_lifecycle),
