@@ -25,7 +25,7 @@ UNITS     = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
 .PHONY: all run test asan unit bench check-includes clean format deps
 # keep the objects of tools and tests (make would delete them as intermediates)
-.SECONDARY:
+.SECONDARY: $(TOOL_SRCS:%.c=$(BUILD)/obj/%.o) $(UNIT_SRCS:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/src/main.o
 all: $(BUILD)/settee $(TOOLS)
 
 $(BUILD)/obj/%.o: %.c
@@ -78,7 +78,7 @@ check-includes:
 	@! grep -n '#include "\(replication\|src/http\)/' store/*.[ch] || { echo "store includes upper layers"; exit 1; }
 	@! grep -n '#include "src/http/' replication/*.[ch] || { echo "replication includes http"; exit 1; }
 	@! grep -ln 'h2o' store/*.[ch] src/common/*.[ch] || { echo "h2o outside src/http"; exit 1; }
-	@! grep -ln 'leveldb/c.h' src/*/*.[ch] replication/*.[ch] store/*.h || { echo "leveldb outside store/*.c"; exit 1; }
+	@! grep -ln '#include <leveldb/c.h>' src/*/*.[ch] src/main.c replication/*.[ch] store/*.h || { echo "leveldb outside store/*.c"; exit 1; }
 	@echo "include direction ok"
 
 format:

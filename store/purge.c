@@ -56,6 +56,8 @@ int stt_doc_purge(stt_db_t *db, const char *id, size_t idlen, const stt_rev_t *r
         }
     }
     if (ndrop) {
+        /* counters change below; a failed write puts them back */
+        uint64_t saved[5] = {db->update_seq, db->doc_count, db->doc_del_count, db->purge_seq, db->active_size};
         leveldb_writebatch_t *wb = leveldb_writebatch_create();
         int w = stt_revtree_winner(&d.tree);
         int old_state = (d.tree.nodes[w].flags & STT_REV_DELETED) ? 2 : 1;
@@ -161,6 +163,8 @@ int stt_doc_purge(stt_db_t *db, const char *id, size_t idlen, const stt_rev_t *r
         if (lerr) {
             leveldb_free(lerr);
             rc = STT_E_IO;
+            db->update_seq = saved[0], db->doc_count = saved[1], db->doc_del_count = saved[2];
+            db->purge_seq = saved[3], db->active_size = saved[4];
         }
         stt_revtree_free(&nt);
     }

@@ -1,4 +1,6 @@
-/* Bump allocator: chunks of 16 KB, larger requests get a chunk of their own. */
+/* Bump allocator. Chunks start at 1 KB and double up to 64 KB, so that the many
+ * small arenas (one per request: a waiting longpoll client holds one) stay
+ * small; a request larger than a quarter chunk gets a block of its own. */
 #include "src/common/arena.h"
 #include "src/common/buf.h"
 #include <stdlib.h>
@@ -10,22 +12,27 @@ struct stt_arena_chunk {
     char data[];
 };
 
-#define CHUNK 16384
+#define CHUNK_MIN 1024
+#define CHUNK_MAX 65536
 
 void *stt_arena_alloc(stt_arena_t *a, size_t n)
 {
     n = (n + 15) & ~(size_t)15;
     if (n > a->left) {
-        size_t sz = n > CHUNK / 4 ? n : CHUNK;
-        stt_arena_chunk_t *c = stt_xmalloc(sizeof(*c) + sz + 16);
-        c->size = sz;
-        char *base = (char *)(((uintptr_t)c->data + 15) & ~(uintptr_t)15);
-        if (sz != CHUNK) {
-            /* a big block: link it behind the head so the current chunk stays in use */
+        size_t next = a->head ? a->head->size * 2 : CHUNK_MIN;
+        if (next > CHUNK_MAX)
+            next = CHUNK_MAX;
+        if (n > next / 4) {
+            /* a big block of its own, linked behind the head so the current
+             * chunk stays in use */
+            stt_arena_chunk_t *c = stt_xmalloc(sizeof(*c) + n + 16);
+            c->size = 0;
+            char *base = (char *)(((uintptr_t)c->data + 15) & ~(uintptr_t)15);
             if (a->head) {
                 c->next = a->head->next;
                 a->head->next = c;
             } else {
+                /* no chunk yet: a zero-size head keeps the growth sequence */
                 c->next = NULL;
                 a->head = c;
                 a->cur = NULL;
@@ -33,10 +40,12 @@ void *stt_arena_alloc(stt_arena_t *a, size_t n)
             }
             return base;
         }
+        stt_arena_chunk_t *c = stt_xmalloc(sizeof(*c) + next + 16);
+        c->size = next;
         c->next = a->head;
         a->head = c;
-        a->cur = base;
-        a->left = sz;
+        a->cur = (char *)(((uintptr_t)c->data + 15) & ~(uintptr_t)15);
+        a->left = next;
     }
     void *p = a->cur;
     a->cur += n;

@@ -24,9 +24,12 @@ char *stt_buf_release(stt_buf_t *b, size_t *len);
 
 static inline void stt_buf_append(stt_buf_t *b, const void *p, size_t n)
 {
+    if (n == 0 && b->base) /* p may be NULL for an empty append */
+        return;
     if (b->cap - b->len < n + 1)
         stt_buf_reserve(b, n + 1);
-    memcpy(b->base + b->len, p, n);
+    if (n)
+        memcpy(b->base + b->len, p, n);
     b->len += n;
     b->base[b->len] = '\0';
 }

@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "src/http/mime.c"
+#include "src/common/codec.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <zlib.h>

@@ -128,6 +128,14 @@ for (let round = 1; round <= cfg.rounds; round++) {
     }
     for (const t of ts) {
         if (t.pid && peaks.get(t)) record('peak_rss', t.name, peaks.get(t));
+        if (t.pid && !t.exited) {
+            // VmRSS mixes heap with file pages the server maps (LevelDB mmaps its
+            // table files): the split tells which one a high figure comes from.
+            const st = fs.readFileSync(`/proc/${t.pid}/status`, 'utf8');
+            const kb = (k) => Number((st.match(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm')) || [0, 0])[1]) * 1024;
+            record('after_anon', t.name, kb('RssAnon'));
+            record('after_file', t.name, kb('RssFile') + kb('RssShmem'));
+        }
         // Pull and push as a share of this round's ceiling.
         const c = results.ceiling_rate?.client?.[round - 1];
         for (const k of ['pull', 'push']) {
@@ -208,6 +216,8 @@ const ROWS = [
     ['lp_bytes', '9 RSS growth per idle longpoll client', 'KB ↓', fmt.KB],
     ['lp_ms', '9 one change reaches all clients', 'ms ↓', fmt.ms],
     ['peak_rss', '10 peak RSS during 1-6', 'MB ↓', fmt.MB],
+    ['after_anon', '10 RSS after 1-6: anonymous (heap, stacks)', 'MB ↓', fmt.MB],
+    ['after_file', '10 RSS after 1-6: file-backed (mapped files)', 'MB ↓', fmt.MB],
 ];
 
 const header = ['workload', 'unit', ...names.map((x) => `${x} median`), ...(names.length > 1 ? ['ratio'] : []),
