@@ -192,9 +192,22 @@ int stt_doc_get(stt_reader_t *r, const char *id, size_t idlen, stt_doc_t *out)
 void stt_doc_free(stt_doc_t *d)
 {
     stt_revtree_free(&d->tree);
-    if (d->_raw)
+    if (d->_raw && !d->_borrowed)
         leveldb_free(d->_raw);
     d->_raw = NULL;
+}
+
+int stt_doc_from_summary(const stt_doc_summary_t *s, stt_doc_t *out)
+{
+    if (!s->_raw)
+        return STT_E_NOT_FOUND;
+    int rc = stt__doc_decode(s->_raw, s->_rawlen, out);
+    if (rc)
+        return rc;
+    out->_borrowed = true;
+    out->id = s->id;
+    out->idlen = s->idlen;
+    return 0;
 }
 
 int stt_att_read(stt_reader_t *r, const unsigned char *digest, stt_buf_t *out)
@@ -358,7 +371,7 @@ int stt_docs_scan(stt_reader_t *r, const stt_range_t *range, int (*fn)(void *ctx
         }
         const char *v = leveldb_iter_value(it, &vlen);
         cur_t c = {(const unsigned char *)v, (const unsigned char *)v + vlen, 0};
-        stt_doc_summary_t s = {.id = id, .idlen = idlen, .nleaves = 1};
+        stt_doc_summary_t s = {.id = id, .idlen = idlen, .nleaves = 1, ._raw = v, ._rawlen = vlen};
         const char *rev;
         size_t revlen;
         rd_head(&c, &s.deleted, &s.seq, &rev, &revlen);

@@ -203,6 +203,7 @@ typedef struct {
     /* private */
     void *_raw;
     size_t _rawlen;
+    bool _borrowed; /* _raw is not ours to free */
 } stt_doc_t;
 
 /* A leaf revision's content. */
@@ -241,7 +242,15 @@ typedef struct {
     const char *const *leaf_rev;
     const size_t *leaf_revlen;
     const bool *leaf_deleted;
+    /* stt_docs_scan only: the doc's record, for stt_doc_from_summary */
+    const void *_raw;
+    size_t _rawlen;
 } stt_doc_summary_t;
+
+/* The full doc behind a stt_docs_scan summary, without another lookup. The doc
+ * borrows the scan's memory: valid during the callback only; stt_doc_free it
+ * there. STT_E_NOT_FOUND when the summary came from another scan. */
+int stt_doc_from_summary(const stt_doc_summary_t *s, stt_doc_t *out);
 
 /* Iterates the by-seq index from seq > since (ascending) or seq < since when
  * descending (since 0 with descending: from the end). fn returns non-zero to stop.

@@ -201,8 +201,17 @@ static int on_row(void *ctx, const stt_doc_summary_t *s)
     stt_buf_appends(out, ",\"value\":{\"rev\":\"");
     stt_buf_append(out, s->leaf_rev[0], s->leaf_revlen[0]);
     stt_buf_appends(out, "\"}");
-    if (c->include_docs)
-        row_doc(c, s->id, s->idlen, out);
+    if (c->include_docs) {
+        stt_doc_t d;
+        if (stt_doc_from_summary(s, &d) == 0) {
+            stt_buf_appends(out, ",\"doc\":");
+            if (stt_doc_render(c->rd, &d, d.winner, &c->ro, out) != 0)
+                stt_buf_appends(out, "null");
+            stt_doc_free(&d);
+        } else {
+            row_doc(c, s->id, s->idlen, out);
+        }
+    }
     stt_buf_appendc(out, '}');
     stt_buf_reset(&c->last);
     stt_buf_append(&c->last, s->id, s->idlen);
