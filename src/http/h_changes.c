@@ -203,13 +203,19 @@ static void on_wake(h2o_multithread_receiver_t *recv, h2o_linklist_t *messages)
 
 /* ------------------------------------------------------------------ rows */
 
+static int cmp_iovec(const void *a, const void *b)
+{
+    const h2o_iovec_t *x = a, *y = b;
+    size_t m = x->len < y->len ? x->len : y->len;
+    int c = memcmp(x->base, y->base, m);
+    return c ? c : (x->len > y->len) - (x->len < y->len);
+}
+
 static bool want_id(feed_t *f, const char *id, size_t idlen)
 {
     if (f->filter == 1) {
-        for (size_t i = 0; i < f->ndoc_ids; i++)
-            if (f->doc_ids[i].len == idlen && memcmp(f->doc_ids[i].base, id, idlen) == 0)
-                return true;
-        return false;
+        h2o_iovec_t key = h2o_iovec_init(id, idlen);
+        return bsearch(&key, f->doc_ids, f->ndoc_ids, sizeof(*f->doc_ids), cmp_iovec) != NULL;
     }
     if (f->filter == 3)
         return idlen > 8 && memcmp(id, "_design/", 8) == 0;
@@ -495,6 +501,7 @@ static int set_doc_ids(stt_hreq_t *r, feed_t *f, const stt_json_t *ids)
         }
         f->doc_ids[f->ndoc_ids++] = h2o_iovec_init(ids->u.items[i].u.s, ids->u.items[i].len);
     }
+    qsort(f->doc_ids, f->ndoc_ids, sizeof(*f->doc_ids), cmp_iovec); /* looked up per row */
     return 0;
 }
 

@@ -93,14 +93,14 @@ void stt_h_revs_diff(stt_hreq_t *r)
             stt_rev_t *mr = stt_xmalloc(nmiss * sizeof(*mr));
             size_t n = 0;
             for (uint32_t k = 0; k < v->len; k++)
-                if (missing[k]) {
-                    bool dup = false;
-                    for (size_t j = 0; j < n; j++)
-                        dup |= cmp_rev(&mr[j], &revs[k]) == 0;
-                    if (!dup)
-                        mr[n++] = revs[k];
-                }
+                if (missing[k])
+                    mr[n++] = revs[k];
             qsort(mr, n, sizeof(*mr), cmp_rev);
+            size_t u = 0; /* a rev asked for twice is listed once */
+            for (size_t k = 0; k < n; k++)
+                if (u == 0 || cmp_rev(&mr[u - 1], &mr[k]) != 0)
+                    mr[u++] = mr[k];
+            n = u;
             stt_json_write_str(&b, m->key, m->keylen);
             stt_buf_appends(&b, ":{\"missing\":[");
             for (size_t k = 0; k < n; k++) {
