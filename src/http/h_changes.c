@@ -201,6 +201,21 @@ static void on_wake(h2o_multithread_receiver_t *recv, h2o_linklist_t *messages)
     }
 }
 
+void stt_changes_shutdown(stt_worker_t *w)
+{
+    feeds_t *fw = stt_worker_feeds(w);
+    feed_t *f = fw ? fw->head : NULL;
+    while (f) {
+        feed_t *next = f->next; /* resuming may unregister f */
+        f->timed_out = true;
+        if (f->waiting) {
+            f->waiting = false;
+            stt_stream_resume(f->stream);
+        }
+        f = next;
+    }
+}
+
 /* ------------------------------------------------------------------ rows */
 
 static int cmp_iovec(const void *a, const void *b)

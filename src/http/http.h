@@ -179,6 +179,8 @@ int stt_seq_parse(const char *s, size_t len, uint64_t now_seq, uint64_t *out);
 
 /* Changes-feed wakeups (h_changes.c): called by the store's commit hook. */
 void stt_changes_notify(void *ctx, stt_db_t *db, uint64_t seq);
+/* Ends every waiting feed of the worker with its closing line (shutdown). */
+void stt_changes_shutdown(stt_worker_t *w);
 /* Per worker setup of the feed machinery. */
 void stt_changes_worker_init(stt_worker_t *w, h2o_loop_t *loop);
 

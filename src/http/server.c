@@ -292,6 +292,7 @@ static void on_ctl(h2o_multithread_receiver_t *recv, h2o_linklist_t *messages)
         h2o_linklist_unlink(&m->super.link);
         if (m->phase == 1) {
             close_listeners(w);
+            stt_changes_shutdown(w); /* waiting feeds end now with their last_seq */
             h2o_context_request_shutdown(&w->ctx);
         }
         free(m);
