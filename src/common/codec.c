@@ -30,19 +30,25 @@ void stt_base64_encode(stt_buf_t *out, const void *data, size_t len)
     out->base[out->len] = '\0';
 }
 
+/* The value of a base64 character, -1 for none: a function rather than a table
+ * filled on first use, which two threads could race on. */
+static int b64val(unsigned char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '+' || c == '-') /* url-safe alphabet too */
+        return 62;
+    if (c == '/' || c == '_')
+        return 63;
+    return -1;
+}
+
 int stt_base64_decode(stt_buf_t *out, const char *s, size_t len)
 {
-    static signed char dec[256];
-    static int init;
-    if (!init) {
-        for (int i = 0; i < 256; i++)
-            dec[i] = -1;
-        for (int i = 0; i < 64; i++)
-            dec[(unsigned char)b64[i]] = (signed char)i;
-        dec['-'] = 62; /* url-safe alphabet too */
-        dec['_'] = 63;
-        init = 1;
-    }
     stt_buf_reserve(out, len / 4 * 3 + 4);
     unsigned acc = 0;
     int bits = 0, pad = 0;
@@ -54,16 +60,21 @@ int stt_base64_decode(stt_buf_t *out, const char *s, size_t len)
             pad++;
             continue;
         }
-        if (pad || dec[c] < 0)
+        int v = b64val(c);
+        if (pad || v < 0)
             return -1;
-        acc = (acc << 6) | (unsigned)dec[c];
+        acc = (acc << 6) | (unsigned)v;
         bits += 6;
         if (bits >= 8) {
             bits -= 8;
             out->base[out->len++] = (char)((acc >> bits) & 0xff);
         }
     }
-    if (bits >= 6 || pad > 2)
+    /* The text comes in whole quanta of four characters, '=' filling out the last:
+     * two data characters leave 4 spare bits and take "==", three leave 2 and take
+     * "=". Erlang's base64:decode, which CouchDB runs on attachment data, refuses
+     * anything else, missing padding included. */
+    if (pad > 2 || bits != 2 * pad)
         return -1;
     out->base[out->len] = '\0';
     return 0;

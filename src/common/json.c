@@ -239,6 +239,12 @@ static void seterr(char *errbuf, size_t errlen, const char *msg)
 
 int stt_json_parse(stt_arena_t *arena, const char *text, size_t len, stt_json_t *out, char *errbuf, size_t errlen)
 {
+    /* checked first: an empty body may come as a NULL pointer, which memchr and
+     * pointer arithmetic below must not see */
+    if (len == 0) {
+        seterr(errbuf, errlen, "invalid JSON");
+        return STT_E_BAD_JSON;
+    }
     if (stt_utf8_validate(text, len)) {
         seterr(errbuf, errlen, "invalid UTF-8");
         return STT_E_BAD_JSON;
