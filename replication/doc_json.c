@@ -271,6 +271,20 @@ exit:
     return rc;
 }
 
+int stt_doc_select(const stt_doc_t *d, const stt_rev_t *rev, int *node)
+{
+    int n = d->winner;
+    if (rev) {
+        n = stt_revtree_find(&d->tree, rev->gen, rev->id, rev->idlen);
+        if (n < 0 || !(d->tree.nodes[n].flags & STT_REV_HAS_BODY))
+            return STT_E_NOT_FOUND;
+    } else if (d->tree.nodes[n].flags & STT_REV_DELETED) {
+        return STT_E_DELETED;
+    }
+    *node = n;
+    return 0;
+}
+
 /* ------------------------------------------------------------------ rendering */
 
 void stt_render_revisions(const stt_revtree_t *t, int node, uint32_t limit, stt_buf_t *out)

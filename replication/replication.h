@@ -42,6 +42,11 @@ int stt_doc_parse(stt_arena_t *a, const stt_json_t *obj, const stt_doc_parse_opt
  * "_design/" and "_local/". 0 or STT_E_ILLEGAL_DOCID / STT_E_BAD_REQUEST. */
 int stt_docid_check(const char *id, size_t len, const char **reason);
 
+/* The revision a read names: rev when given (it must have a stored body), else
+ * the winner (which must not be deleted). 0 with *node set, or STT_E_NOT_FOUND
+ * ("missing") / STT_E_DELETED ("deleted"), as CouchDB answers a doc GET. */
+int stt_doc_select(const stt_doc_t *d, const stt_rev_t *rev, int *node);
+
 /* ------------------------------------------------------------------ rendering */
 
 typedef struct {

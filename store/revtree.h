@@ -78,6 +78,8 @@ void stt_revtree_format(const stt_revtree_t *t, int i, stt_buf_t *b); /* "N-id" 
 /* Index of the node {gen,id}, or -1. */
 int stt_revtree_find(const stt_revtree_t *t, uint64_t gen, const char *id, size_t idlen);
 bool stt_revtree_is_leaf(const stt_revtree_t *t, int i);
+/* Orders nodes a and b by (gen, id): <0, 0, >0 (CouchDB's ascending rev order). */
+int stt_revtree_cmp(const stt_revtree_t *t, int a, int b);
 
 /* Replicated write (new_edits=false). ids[0] is the leaf at generation gen, ids[k]
  * its ancestor at gen-k. Merges the path: nodes already present are matched by

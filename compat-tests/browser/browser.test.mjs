@@ -312,6 +312,8 @@ test('live sync: a server write shows up in the browser, a browser write on the 
 
   const bad = (await syncEvents('live')).filter((e) => e.ev === 'error' || e.ev === 'denied' || (e.ev === 'paused' && e.info));
   assert.deepEqual(bad, [], 'no error, denied or paused-with-error events');
+  const longpolls = couchResponses.filter((x) => x.url.includes('/_changes?') && x.url.includes('feed=longpoll'));
+  assert.ok(longpolls.length > 0, 'the live sync pulled with feed=longpoll');
   console.log(`# live sync latency: server->browser ${toBrowser} ms, browser->server ${toServer} ms`);
 }));
 

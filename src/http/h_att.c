@@ -120,15 +120,9 @@ static void get_att(stt_hreq_t *r)
         stt_reply_error(r, rc, NULL);
         goto exit_reader;
     }
-    int node = d.winner;
-    if (rq) {
-        node = stt_revtree_find(&d.tree, rev.gen, rev.id, rev.idlen);
-        if (node < 0 || !(d.tree.nodes[node].flags & STT_REV_HAS_BODY)) {
-            stt_reply_error(r, STT_E_NOT_FOUND, NULL);
-            goto exit_doc;
-        }
-    } else if (d.tree.nodes[node].flags & STT_REV_DELETED) {
-        stt_reply_error(r, STT_E_DELETED, NULL);
+    int node;
+    if ((rc = stt_doc_select(&d, rq ? &rev : NULL, &node)) != 0) {
+        stt_reply_error(r, rc, NULL);
         goto exit_doc;
     }
     stt_rev_body_t b;

@@ -198,23 +198,13 @@ bool stt__too_large(stt_hreq_t *r, size_t len)
 
 /* ------------------------------------------------------------------ GET */
 
-static int cmp_node_asc(const stt_revtree_t *t, int a, int b)
-{
-    const stt_rev_node_t *x = &t->nodes[a], *y = &t->nodes[b];
-    if (x->gen != y->gen)
-        return x->gen < y->gen ? -1 : 1;
-    size_t m = x->idlen < y->idlen ? x->idlen : y->idlen;
-    int c = memcmp(stt_revtree_id(t, a), stt_revtree_id(t, b), m);
-    return c ? c : (x->idlen > y->idlen) - (x->idlen < y->idlen);
-}
-
 /* Ascending (gen, id), as open_revs=all lists leaves; leaf lists are short. */
 static void sort_ascending(const stt_doc_t *d, int *nodes, size_t n)
 {
     for (size_t i = 1; i < n; i++) {
         int v = nodes[i];
         size_t j = i;
-        while (j > 0 && cmp_node_asc(&d->tree, nodes[j - 1], v) > 0) {
+        while (j > 0 && stt_revtree_cmp(&d->tree, nodes[j - 1], v) > 0) {
             nodes[j] = nodes[j - 1];
             j--;
         }
@@ -233,7 +223,7 @@ static int ent_cmp(const stt_revtree_t *t, const ent_t *a, const ent_t *b)
     if ((a->node < 0) != (b->node < 0))
         return a->node < 0 ? 1 : -1;
     if (a->node >= 0)
-        return cmp_node_asc(t, a->node, b->node);
+        return stt_revtree_cmp(t, a->node, b->node);
     stt_rev_t x, y;
     stt_rev_parse(a->missing->u.s, a->missing->len, &x);
     stt_rev_parse(b->missing->u.s, b->missing->len, &y);
@@ -394,15 +384,9 @@ static void get_doc(stt_hreq_t *r)
         stt_reply_error(r, STT_E_NOT_FOUND, NULL);
         goto exit_reader;
     }
-    int node = d.winner;
-    if (has_rev) {
-        node = stt_revtree_find(&d.tree, rev.gen, rev.id, rev.idlen);
-        if (node < 0 || !(d.tree.nodes[node].flags & STT_REV_HAS_BODY)) {
-            stt_reply_error(r, STT_E_NOT_FOUND, NULL);
-            goto exit_doc;
-        }
-    } else if (d.tree.nodes[node].flags & STT_REV_DELETED) {
-        stt_reply_error(r, STT_E_DELETED, NULL);
+    int node;
+    if ((rc = stt_doc_select(&d, has_rev ? &rev : NULL, &node)) != 0) {
+        stt_reply_error(r, rc, NULL);
         goto exit_doc;
     }
     stt_buf_t etag = STT_BUF_INIT;
@@ -607,12 +591,12 @@ static void copy_doc(stt_hreq_t *r)
         stt_reply_error(r, rc, NULL);
         return;
     }
-    int node = has_src ? stt_revtree_find(&d.tree, srcrev.gen, srcrev.id, srcrev.idlen) : d.winner;
+    int node;
     stt_rev_body_t b = {0};
-    if (node < 0 || (!has_src && (d.tree.nodes[node].flags & STT_REV_DELETED)) || stt_doc_body(&d, node, &b) != 0) {
+    if ((rc = stt_doc_select(&d, has_src ? &srcrev : NULL, &node)) != 0 || (rc = stt_doc_body(&d, node, &b)) != 0) {
         stt_doc_free(&d);
         stt_reader_close(rd);
-        stt_reply_error(r, node >= 0 && !has_src ? STT_E_DELETED : STT_E_NOT_FOUND, NULL);
+        stt_reply_error(r, rc, NULL);
         return;
     }
     w.body = stt_arena_memdup(&r->arena, b.json, b.jsonlen);

@@ -139,16 +139,6 @@ void stt_h_revs_diff(stt_hreq_t *r)
 
 /* ------------------------------------------------------------------ _bulk_get */
 
-static int node_cmp(const stt_revtree_t *t, int a, int b)
-{
-    const stt_rev_node_t *x = &t->nodes[a], *y = &t->nodes[b];
-    if (x->gen != y->gen)
-        return x->gen < y->gen ? -1 : 1;
-    size_t m = x->idlen < y->idlen ? x->idlen : y->idlen;
-    int c = memcmp(stt_revtree_id(t, a), stt_revtree_id(t, b), m);
-    return c ? c : (x->idlen > y->idlen) - (x->idlen < y->idlen);
-}
-
 /* Root-to-leaf order of the tree, children by id: the order CouchDB's key tree
  * folds in, which _bulk_get without a rev answers in (couchdb-golden
  * bulk_get_revs). Compares the two paths from their roots. */
@@ -156,7 +146,7 @@ static int tree_order_cmp(const stt_revtree_t *t, int a, int b, int *pa, int *pb
 {
     size_t na = stt_revtree_path(t, a, pa, t->n), nb = stt_revtree_path(t, b, pb, t->n);
     while (na && nb) {
-        int c = node_cmp(t, pa[--na], pb[--nb]);
+        int c = stt_revtree_cmp(t, pa[--na], pb[--nb]);
         if (c)
             return c;
     }
