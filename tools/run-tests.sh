@@ -87,6 +87,23 @@ else
     fi
 fi
 rm -rf "$data"
+
+# --- browser: PouchDB 9 in headless Chromium, cross-origin ---------------------
+if [ "${SETTEE_SKIP_BROWSER:-0}" != 1 ]; then
+    out="$log_dir/browser.log"
+    SETTEE="$ASAN_BUILD/settee" tools/run-browser-tests.sh >"$out" 2>&1
+    rc=$?
+    line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$out" | tail -1)
+    p=$(echo "$line" | awk '{print $1}')
+    f=$(echo "$line" | awk '{print $3}')
+    p=${p:-0}
+    f=${f:-0}
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+    passed=$((passed + p))
+    failed=$((failed + f))
+    echo "browser: $p passed, $f failed"
+    [ "$f" -ne 0 ] && tail -60 "$out"
+fi
 echo "logs: $log_dir"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
