@@ -856,3 +856,41 @@ void stt_selector_free(stt_selector_t *s)
     free_regexes(s->regexes);
     s->regexes = NULL;
 }
+
+/* ------------------------------------------------------------------ for _find */
+
+int stt_json_collate(const stt_json_t *a, const stt_json_t *b)
+{
+    return json_cmp(a, b, false);
+}
+
+int stt_field_parse(stt_arena_t *arena, const char *name, size_t len, stt_field_part_t **parts, uint32_t *nparts)
+{
+    cc_t c = {.arena = arena};
+    str_t *segs;
+    uint32_t n;
+    if (len == 0) return STT_E_BAD_REQUEST;
+    int rc = split_path(&c, (str_t){name, len}, &segs, &n);
+    if (rc) return rc;
+    stt_field_part_t *p = stt_arena_alloc(arena, n * sizeof *p);
+    for (uint32_t i = 0; i < n; i++)
+        p[i] = (stt_field_part_t){segs[i].s, segs[i].len};
+    *parts = p;
+    *nparts = n;
+    return 0;
+}
+
+const stt_json_t *stt_field_get(const stt_json_t *v, const stt_field_part_t *parts, uint32_t nparts)
+{
+    for (uint32_t i = 0; i < nparts && v; i++) {
+        str_t seg = {parts[i].s, parts[i].len};
+        uint32_t k;
+        if (v->type == STT_JSON_OBJECT)
+            v = stt_json_getn(v, seg.s, seg.len);
+        else if (v->type == STT_JSON_ARRAY && array_index(&seg, v->len, &k))
+            v = &v->u.items[k];
+        else
+            v = NULL;
+    }
+    return v;
+}

@@ -10,6 +10,7 @@
 #include "src/common/json.h"
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct stt_selector stt_selector_t;
 
@@ -34,5 +35,28 @@ bool stt_selector_match(const stt_selector_t *s, const stt_json_t *doc);
  * no-op. The selector must not be matched afterwards; its arena memory stays with
  * the arena. */
 void stt_selector_free(stt_selector_t *s);
+
+/* ------------------------------------------------------------------ for _find */
+
+/* CouchDB's view collation of two values, the order $lt and $gt compare by (see
+ * selector.c for where it differs from ICU): <0, 0, >0 as a sorts before, with or
+ * after b. Read-only on both. */
+int stt_json_collate(const stt_json_t *a, const stt_json_t *b);
+
+/* One part of a Mango field name. */
+typedef struct {
+    const char *s;
+    size_t len;
+} stt_field_part_t;
+
+/* Splits a field name as the selector does: at each '.' not preceded by a
+ * backslash, backslashes then dropped ("a.b" is a, b; "a\.b" is the key "a.b").
+ * The parts live in arena. 0, or STT_E_BAD_REQUEST for an empty part ("", "a..b"). */
+int stt_field_parse(stt_arena_t *arena, const char *name, size_t len, stt_field_part_t **parts, uint32_t *nparts);
+
+/* The value the parts name inside v, reached as the selector reaches it: object
+ * members by key, array elements by index ("0"). NULL when absent or when the path
+ * crosses a scalar. Borrowed from v. */
+const stt_json_t *stt_field_get(const stt_json_t *v, const stt_field_part_t *parts, uint32_t nparts);
 
 #endif

@@ -84,6 +84,8 @@ void stt_reply_error_raw(stt_hreq_t *r, int status, const char *error, const cha
 void stt_reply_bytes(stt_hreq_t *r, int status, const char *ctype, char *data, size_t len, bool take,
                      const char *const *headers);
 void stt_reply_add_header(stt_hreq_t *r, const char *name, const char *value, size_t len);
+/* 405 with CouchDB's "Only ... allowed" reason and the Allow header (routes.c). */
+void stt_reply_method_not_allowed(stt_hreq_t *r, const char *allow);
 /* The absolute URL of a path (for Location headers). */
 void stt_reply_location(stt_hreq_t *r, stt_buf_t *out, const char *path, size_t len);
 /* Percent-encodes a doc id or db name for a URL path ('/' becomes %2F). */
@@ -163,6 +165,9 @@ void stt_h_purge(stt_hreq_t *r);
 void stt_h_changes(stt_hreq_t *r);
 void stt_h_revs_diff(stt_hreq_t *r);
 void stt_h_bulk_get(stt_hreq_t *r);
+void stt_h_find(stt_hreq_t *r);    /* h_find.c: POST _find */
+void stt_h_explain(stt_hreq_t *r); /* POST _explain */
+void stt_h_index(stt_hreq_t *r);   /* _index, _index/{ddoc}/json/{name}, _index/_bulk_delete */
 /* Doc level */
 void stt_h_doc(stt_hreq_t *r);
 void stt_h_local(stt_hreq_t *r);

@@ -42,6 +42,11 @@ static const route_t db_routes[] = {
     {"_view_cleanup", STT_M_POST, NEED_DB, stt_h_compact},
     {"_ensure_full_commit", STT_M_POST, NEED_DB, stt_h_ensure_full_commit},
     {"_purge", STT_M_POST, NEED_DB, stt_h_purge},
+    {"_find", STT_M_POST, NEED_DB, stt_h_find},
+    {"_explain", STT_M_POST, NEED_DB, stt_h_explain},
+    /* GET, POST on _index itself; DELETE _index/{ddoc}/json/{name}; POST
+     * _index/_bulk_delete: the handler checks each path's own methods */
+    {"_index", GETS | STT_M_POST | STT_M_DELETE, NEED_DB, stt_h_index},
     {NULL, 0, 0, NULL},
 };
 
@@ -50,16 +55,13 @@ static void method_not_allowed(stt_hreq_t *r, unsigned methods, const char *give
     static const struct {
         unsigned m;
         const char *name;
-    } order[] = {{STT_M_DELETE, "DELETE"}, {STT_M_GET, "GET"},   {STT_M_HEAD, "HEAD"},
-                 {STT_M_POST, "POST"},     {STT_M_PUT, "PUT"},   {STT_M_COPY, "COPY"}};
+    } order[] = {{STT_M_DELETE, "DELETE"}, {STT_M_GET, "GET"}, {STT_M_HEAD, "HEAD"},
+                 {STT_M_POST, "POST"},     {STT_M_PUT, "PUT"}, {STT_M_COPY, "COPY"}};
     char allow[64] = "";
-    if (given)
-        snprintf(allow, sizeof(allow), "%s", given);
+    if (given) snprintf(allow, sizeof(allow), "%s", given);
     for (size_t i = 0; !given && i < sizeof(order) / sizeof(order[0]); i++) {
-        if (!(methods & order[i].m))
-            continue;
-        if (allow[0])
-            strcat(allow, ",");
+        if (!(methods & order[i].m)) continue;
+        if (allow[0]) strcat(allow, ",");
         strcat(allow, order[i].name);
     }
     char reason[96];
@@ -72,11 +74,15 @@ static void method_not_allowed(stt_hreq_t *r, unsigned methods, const char *give
     stt_reply_json_h(r, 405, &b, h);
 }
 
+void stt_reply_method_not_allowed(stt_hreq_t *r, const char *allow)
+{
+    method_not_allowed(r, 0, allow);
+}
+
 static const route_t *find(const route_t *table, h2o_iovec_t name)
 {
     for (const route_t *rt = table; rt->name; rt++)
-        if (strlen(rt->name) == name.len && memcmp(rt->name, name.base, name.len) == 0)
-            return rt;
+        if (strlen(rt->name) == name.len && memcmp(rt->name, name.base, name.len) == 0) return rt;
     return NULL;
 }
 
@@ -96,8 +102,7 @@ static void run(stt_hreq_t *r, const route_t *rt)
         method_not_allowed(r, rt->methods, rt->allow);
         return;
     }
-    if ((rt->flags & NEED_DB) && !open_db(r))
-        return;
+    if ((rt->flags & NEED_DB) && !open_db(r)) return;
     rt->fn(r);
 }
 
@@ -114,8 +119,7 @@ static h2o_iovec_t join(stt_hreq_t *r, size_t from, const char *prefix)
         o += plen;
     }
     for (size_t i = from; i < r->nseg; i++) {
-        if (i > from)
-            *o++ = '/';
+        if (i > from) *o++ = '/';
         memcpy(o, r->seg[i].base, r->seg[i].len);
         o += r->seg[i].len;
     }
@@ -153,7 +157,8 @@ void stt_route(stt_hreq_t *r)
     }
     r->dbname = r->seg[0];
     if (r->nseg == 1 || (r->nseg == 2 && r->seg[1].len == 0)) {
-        static const route_t db = {"", GETS | STT_M_PUT | STT_M_DELETE | STT_M_POST, 0, stt_h_db, "DELETE,GET,HEAD,POST"};
+        static const route_t db = {"", GETS | STT_M_PUT | STT_M_DELETE | STT_M_POST, 0, stt_h_db,
+                                   "DELETE,GET,HEAD,POST"};
         run(r, &db);
         return;
     }
