@@ -385,11 +385,101 @@ static void reuse(void **state)
     stt_arena_free(&a);
 }
 
+/* ------------------------------------------------------------------ collation and fields */
+
+static void collate_table(void **state)
+{
+    (void)state;
+    /* each row: a sorts strictly before b (CouchDB's view collation) */
+    static const struct {
+        const char *a, *b;
+    } rows[] = {
+        /* 1 */ {"null", "false"},
+        /* 2 */ {"false", "true"},
+        /* 3 */ {"true", "0"},
+        /* 4 */ {"-1", "0"},
+        /* 5 */ {"1", "1.5"},
+        /* 6 */ {"1e2", "101"},
+        /* 7 */ {"99999", "\"a\""},
+        /* 8 */ {"\"a\"", "\"b\""},
+        /* 9 */ {"\"a\"", "\"aa\""},
+        /* 10 */ {"\"z\"", "[]"},
+        /* 11 */ {"[1]", "[1,0]"},
+        /* 12 */ {"[1,2]", "[2]"},
+        /* 13 */ {"[]", "{}"},
+        /* 14 */ {"{\"a\":1}", "{\"a\":2}"},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        stt_arena_t ar = STT_ARENA_INIT;
+        stt_json_t a, b;
+        assert_int_equal(stt_json_parse(&ar, rows[i].a, strlen(rows[i].a), &a, NULL, 0), 0);
+        assert_int_equal(stt_json_parse(&ar, rows[i].b, strlen(rows[i].b), &b, NULL, 0), 0);
+        if (stt_json_collate(&a, &b) >= 0 || stt_json_collate(&b, &a) <= 0 || stt_json_collate(&a, &a) != 0)
+            fail_msg("collate row %zu: %s < %s", i + 1, rows[i].a, rows[i].b);
+        stt_arena_free(&ar);
+    }
+    /* 1 and 1.0 collate equal */
+    stt_arena_t ar = STT_ARENA_INIT;
+    stt_json_t x, y;
+    stt_json_parse(&ar, "1", 1, &x, NULL, 0);
+    stt_json_parse(&ar, "1.0", 3, &y, NULL, 0);
+    assert_int_equal(stt_json_collate(&x, &y), 0);
+    stt_arena_free(&ar);
+}
+
+static void field_table(void **state)
+{
+    (void)state;
+    static const char doc_text[] = "{\"a\":{\"b\":[10,{\"c\":\"deep\"}]},\"a.b\":\"dotted\",\"n\":5}";
+    static const struct {
+        const char *field;
+        const char *want; /* JSON text of the value, NULL: absent; "ERR": parse refused */
+    } rows[] = {
+        /* 1 */ {"n", "5"},
+        /* 2 */ {"a.b.0", "10"},
+        /* 3 */ {"a.b.1.c", "\"deep\""},
+        /* 4 */ {"a\\.b", "\"dotted\""},
+        /* 5 */ {"a.b.2", NULL},
+        /* 6 */ {"n.x", NULL},
+        /* 7 */ {"missing", NULL},
+        /* 8 */ {"", "ERR"},
+        /* 9 */ {"a..b", "ERR"},
+    };
+    stt_arena_t ar = STT_ARENA_INIT;
+    stt_json_t doc;
+    assert_int_equal(stt_json_parse(&ar, doc_text, strlen(doc_text), &doc, NULL, 0), 0);
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        stt_field_part_t *parts;
+        uint32_t n;
+        int rc = stt_field_parse(&ar, rows[i].field, strlen(rows[i].field), &parts, &n);
+        if (rows[i].want && strcmp(rows[i].want, "ERR") == 0) {
+            if (rc == 0) fail_msg("field row %zu: %s should be refused", i + 1, rows[i].field);
+            continue;
+        }
+        assert_int_equal(rc, 0);
+        const stt_json_t *v = stt_field_get(&doc, parts, n);
+        if (!rows[i].want) {
+            if (v) fail_msg("field row %zu: %s should be absent", i + 1, rows[i].field);
+            continue;
+        }
+        if (!v) fail_msg("field row %zu: %s absent", i + 1, rows[i].field);
+        stt_buf_t out = STT_BUF_INIT;
+        stt_json_write(&out, v);
+        if (strcmp(out.base, rows[i].want) != 0) {
+            stt_buf_free(&out);
+            fail_msg("field row %zu: %s gave another value", i + 1, rows[i].field);
+        }
+        stt_buf_free(&out);
+    }
+    stt_arena_free(&ar);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(match_table), cmocka_unit_test(error_table), cmocka_unit_test(outlives_source),
-        cmocka_unit_test(err_buffer),  cmocka_unit_test(reuse),
+        cmocka_unit_test(err_buffer),  cmocka_unit_test(reuse),       cmocka_unit_test(collate_table),
+        cmocka_unit_test(field_table),
     };
     if (argc > 1) cmocka_set_test_filter(argv[1]);
     return cmocka_run_group_tests_name("selector", tests, NULL, NULL);
