@@ -349,10 +349,13 @@ static int count_rest(void *ctx, const stt_doc_summary_t *s)
 }
 
 /* Changes after last_seq not sent: exact up to a bound, then the seq distance,
- * which is an upper bound (a doc updated twice holds one entry). */
+ * which is an upper bound (a doc updated twice holds one entry). The bound keeps
+ * a paging client (PouchDB pulls 100 rows a page) from paying a long count per
+ * page. */
+#define PENDING_EXACT 500
 static uint64_t pending_after(feed_t *f, stt_reader_t *rd)
 {
-    count_t c = {0, 2000};
+    count_t c = {0, PENDING_EXACT};
     if (f->filter == 1 && !f->descending) {
         /* CouchDB answers _doc_ids by looking the ids up; its pending is every
          * change since `since` less the rows sent (couchdb-golden) */

@@ -50,6 +50,13 @@ if [ -z "${BENCH_TARGETS:-}" ]; then
     cp "$root/build/settee" "$tmp/settee"
     export BENCH_SETTEE="$tmp/settee"
 fi
+# The commit the binary was built from, read now: others may commit during the run.
+# Only changes to the server's sources make it "uncommitted".
+BENCH_COMMIT="$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?')"
+if [ -n "$(git -C "$root" status --porcelain --untracked-files=no -- src store replication Makefile 2>/dev/null)" ]; then
+    BENCH_COMMIT="$BENCH_COMMIT (with uncommitted changes in the work tree)"
+fi
+export BENCH_COMMIT
 
 cd "$root"
 node "$here/bench.mjs"
