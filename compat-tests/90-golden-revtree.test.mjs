@@ -22,7 +22,10 @@ import { req, freshDb, dropDb, dbPath, docPath, enc, sleep } from './lib-repl.mj
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const GOLDEN_DIR = process.env.STT_GOLDEN_DIR || path.resolve(here, '../../shared/couchdb-golden');
-const scenarios = fs.readFileSync(path.join(GOLDEN_DIR, 'revtree.jsonl'), 'utf8')
+// Missing golden data fails the run, unless STT_GOLDEN_OPTIONAL=1 (a container build
+// has no ../shared beside the repo): then the replay is skipped.
+const GOLDEN_MISSING = !fs.existsSync(path.join(GOLDEN_DIR, 'revtree.jsonl')) && process.env.STT_GOLDEN_OPTIONAL === '1';
+const scenarios = (GOLDEN_MISSING ? '' : fs.readFileSync(path.join(GOLDEN_DIR, 'revtree.jsonl'), 'utf8'))
   .split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l));
 
 const CONCURRENCY = Number(process.env.GOLDEN_CONCURRENCY || 8);
@@ -339,7 +342,7 @@ async function runScenario(t, sc) {
   }
 }
 
-test(`golden revtree: ${scenarios.length} scenarios`, { timeout: 180000, concurrency: CONCURRENCY }, async (t) => {
+test(`golden revtree: ${scenarios.length} scenarios`, { timeout: 180000, concurrency: CONCURRENCY, skip: GOLDEN_MISSING }, async (t) => {
   assert.equal(scenarios.length, 360, 'revtree.jsonl has 360 scenarios');
   await Promise.all(scenarios.map((sc) => t.test(sc.name, { timeout: 60000 }, (st) => runScenario(st, sc))));
 });

@@ -29,7 +29,10 @@ const EXC = new Map(EXCEPTIONS.map((e) => [e.name, e]));
 const here = path.dirname(fileURLToPath(import.meta.url));
 const GOLDEN_DIR = process.env.STT_GOLDEN_DIR || path.resolve(here, '../../shared/couchdb-golden');
 const DB = dbName('golden_http');
-const LINES = fs.readFileSync(path.join(GOLDEN_DIR, 'http-shapes.jsonl'), 'utf8')
+// Missing golden data fails the run, unless STT_GOLDEN_OPTIONAL=1 (a container build
+// has no ../shared beside the repo): then the replay is skipped.
+const GOLDEN_MISSING = !fs.existsSync(path.join(GOLDEN_DIR, 'http-shapes.jsonl')) && process.env.STT_GOLDEN_OPTIONAL === '1';
+const LINES = (GOLDEN_MISSING ? '' : fs.readFileSync(path.join(GOLDEN_DIR, 'http-shapes.jsonl'), 'utf8'))
   .split('\n').filter((l) => l.trim())
   .map((l) => JSON.parse(l.replaceAll('http://127.0.0.1:5984', BASE).replaceAll('golden_http', DB)));
 
@@ -349,7 +352,7 @@ async function replay(line) {
   if (errs.length) assert.fail(`${line.name}: ${rq.method} ${p}\n  ` + errs.join('\n  '));
 }
 
-test(`golden http shapes: ${LINES.length} request/response pairs`, { timeout: 180000 }, async (t) => {
+test(`golden http shapes: ${LINES.length} request/response pairs`, { timeout: 180000, skip: GOLDEN_MISSING }, async (t) => {
   assert.equal(LINES.length, 131, 'http-shapes.jsonl has 131 lines');
   for (const e of EXCEPTIONS) assert.ok(LINES.some((l) => l.name === e.name), `exception ${e.name} names a line`);
   try {

@@ -10,6 +10,7 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:halt_on_erro
 export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$(pwd)/tools/lsan.supp:print_suppressions=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 export STT_GOLDEN_DIR=${STT_GOLDEN_DIR:-$(cd .. && pwd)/shared/couchdb-golden}
+[ -d "$STT_GOLDEN_DIR" ] || [ "${STT_GOLDEN_OPTIONAL:-0}" = 1 ] || echo "warning: $STT_GOLDEN_DIR is missing: the golden replays will fail"
 passed=0
 failed=0
 log_dir=$(mktemp -d /tmp/settee-tests.XXXXXX)

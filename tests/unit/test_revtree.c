@@ -1416,8 +1416,11 @@ static void golden_replay(bool order_preserving)
     size_t len;
     char *text = read_file(path, &len);
     if (!text) {
-        if (dir && *dir) fail_msg("cannot read %s", path);
-        print_message("    %s not found (run from the repo root or set STT_GOLDEN_DIR): skipped\n", path);
+        /* the golden data is the point of this test: missing is a failure unless
+         * the caller says it may be absent (a container build has no ../shared) */
+        const char *opt = getenv("STT_GOLDEN_OPTIONAL");
+        if (!(opt && strcmp(opt, "1") == 0)) fail_msg("cannot read %s (set STT_GOLDEN_DIR)", path);
+        print_message("    %s not found, STT_GOLDEN_OPTIONAL=1: skipped\n", path);
         skip();
     }
     int total = 0, passed = 0, failed = 0, diverged = 0, skipped_cmp = 0, skipped_sc = 0, nondel = 0;

@@ -87,7 +87,7 @@ async function measure(round, label, t, fn) {
     } catch (e) {
         const died = t.exited ? ` (server exited: ${JSON.stringify(t.exited)}; log tail: ${fs.readFileSync(t.logFile, 'utf8').slice(-300)})` : '';
         notes.push(`${t.name}, ${label}, round ${round}: FAILED: ${e.message.trim()}${died}`);
-        log(`  round ${round}  ${t.name.padEnd(28)} ${label.padEnd(22)} FAILED: ${e.message}${died}`);
+        log(`  round ${round}  ${t.name.padEnd(28)} ${label.padEnd(22)} FAILED: ${e.message.trim()}${died}`);
         return null;
     }
 }
