@@ -39,6 +39,8 @@ struct stt_worker {
     h2o_multithread_receiver_t ctl;
     atomic_int phase; /* 0 running, 1 draining, 2 stop */
     atomic_int drained;
+    size_t inflight; /* requests not yet disposed: the drain waits for these, not for
+                      * idle keep-alive connections */
     void *feeds;
     SSL_CTX *ssl;
 };
@@ -86,6 +88,7 @@ static int method_of(h2o_iovec_t m)
 static void on_dispose(void *p)
 {
     stt_hreq_t *r = p;
+    r->w->inflight--;
     if (r->inflight)
         stt_writer_orphan(r);
     stt_arena_free(&r->arena);
@@ -197,6 +200,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     memset(r, 0, sizeof(*r));
     r->req = req;
     r->w = w;
+    w->inflight++;
     r->method = method_of(req->input.method);
     uint64_t id = rng_next();
     static const char hex[] = "0123456789abcdef";
@@ -331,8 +335,7 @@ static void *worker_main(void *arg)
     pthread_barrier_wait(&srv_ready);
     while (atomic_load(&w->phase) < 2) {
         h2o_evloop_run(w->loop, 200);
-        if (atomic_load(&w->phase) == 1 && h2o_linklist_is_empty(&w->ctx.http1._conns) &&
-            h2o_linklist_is_empty(&w->ctx.http2._conns))
+        if (atomic_load(&w->phase) == 1 && w->inflight == 0)
             atomic_store(&w->drained, 1);
     }
     close_listeners(w);

@@ -283,9 +283,10 @@ md.push('## How measured', '',
     '- 3 and 4: a fresh node process runs PouchDB (memory adapter, default batch size) replicating from the db of 1 (pull) or into a new empty db ' +
     '(push; the source is filled before the clock starts). Server CPU is utime+stime from /proc/PID/stat over the replication alone; ' +
     'peak RSS is VmHWM, reset through /proc/PID/clear_refs before each workload. The ceiling is the same replication memory → memory in the same client.',
-    '- 7: VmRSS 1 s after the server answers its first `GET /`. 10: the highest VmHWM over workloads 1–6.',
+    '- 7: VmRSS 1 s after the server answers its first `GET /`. 10: the highest VmHWM over workloads 1–6, and RSS after workload 6 split into RssAnon and RssFile+RssShmem (/proc/PID/status).',
     '- 8: 8 concurrent clients each create a db and post its 10 docs in one `_bulk_docs`; RSS 1 s after, and the bytes allocated on disk under the data dir.',
-    '- 9: bare TCP sockets send `GET /db/_changes?feed=longpoll&since=now&heartbeat=10000`; the RSS growth is measured once every client has its response headers; ' +
+    `- 8 and 9 run with the open-files limit raised to the hard limit (\`ulimit -n\`: ${sh('sh', ['-c', 'ulimit -n'])} in this run). ` +
+    '9: bare TCP sockets send `GET /db/_changes?feed=longpoll&since=now&heartbeat=10000`; the RSS growth is measured once every client has its response headers; ' +
     'then one PUT, timed until the last client has received its `last_seq`.',
     '- Client and servers share the machine\'s cores; nothing else of the benchmark runs during a measurement.', '');
 const out = process.env.BENCH_OUT || (QUICK ? path.join(ROOT, 'build/bench-quick.md') : path.join(ROOT, 'BENCHMARKS.md'));
