@@ -46,7 +46,7 @@ void stt__key_att(stt_buf_t *k, char tag, uint64_t dbid, const unsigned char *di
 void stt_store_opts_default(stt_store_opts_t *o)
 {
     o->cache_size = 8u << 20;
-    o->write_buffer_size = 4u << 20;
+    o->write_buffer_size = 16u << 20;
     o->default_revs_limit = STT_REVS_LIMIT_DEFAULT;
     o->paranoid = false;
 }
@@ -68,7 +68,7 @@ int stt_store_open(const char *dir, const stt_store_opts_t *o, stt_store_t **out
     leveldb_options_set_cache(s->opts, s->cache);
     s->filter = leveldb_filterpolicy_create_bloom(10);
     leveldb_options_set_filter_policy(s->opts, s->filter);
-    leveldb_options_set_write_buffer_size(s->opts, o->write_buffer_size ? o->write_buffer_size : (4u << 20));
+    leveldb_options_set_write_buffer_size(s->opts, o->write_buffer_size ? o->write_buffer_size : (16u << 20));
     leveldb_options_set_max_open_files(s->opts, 256);
     leveldb_options_set_paranoid_checks(s->opts, o->paranoid);
     leveldb_options_set_compression(s->opts, leveldb_snappy_compression);

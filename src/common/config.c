@@ -117,7 +117,7 @@ static const stt_config_t defaults = {
     .log_format = STT_LOG_FORMAT_TEXT,
     .log_level = STT_LOG_LEVEL_INFO,
     .cache_size = 8 << 20,
-    .write_buffer_size = 4 << 20,
+    .write_buffer_size = 16 << 20,
     .shutdown_timeout_ms = 10000,
     .tls_port = 6984,
     /* chttpd_cors.hrl's ?SUPPORTED_METHODS, ?SUPPORTED_HEADERS and ?CORS_DEFAULT_MAX_AGE */

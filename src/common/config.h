@@ -56,7 +56,7 @@ typedef struct {
     int log_format;                 /* [log] format, STT_LOG_FORMAT_* */
     int log_level;                  /* [log] level, STT_LOG_LEVEL_* */
     uint64_t cache_size;            /* [settee] leveldb_cache_size, 8 MiB */
-    uint64_t write_buffer_size;     /* [settee] leveldb_write_buffer_size, 4 MiB */
+    uint64_t write_buffer_size;     /* [settee] leveldb_write_buffer_size, 16 MiB */
     int shutdown_timeout_ms;        /* [settee] shutdown_timeout, 10000 */
 
     /* TLS is on when both files are set (stt_config_check refuses one without the other);

@@ -156,7 +156,7 @@ static void defaults(void **state)
         {"log", "format", "text"},
         {"log", "level", "info"},
         {"settee", "leveldb_cache_size", "8388608"},
-        {"settee", "leveldb_write_buffer_size", "4194304"},
+        {"settee", "leveldb_write_buffer_size", "16777216"},
     };
     static const want_t w2[] = {
         {"settee", "shutdown_timeout", "10000"},
