@@ -24,8 +24,7 @@ int stt_docid_check(const char *id, size_t len, const char **reason)
         return STT_E_ILLEGAL_DOCID;
     }
     if (id[0] == '_') {
-        if ((len > 8 && memcmp(id, "_design/", 8) == 0) || (len > 7 && memcmp(id, "_local/", 7) == 0))
-            return 0;
+        if ((len > 8 && memcmp(id, "_design/", 8) == 0) || (len > 7 && memcmp(id, "_local/", 7) == 0)) return 0;
         *reason = "Only reserved document ids may start with underscore.";
         return STT_E_ILLEGAL_DOCID;
     }
@@ -93,8 +92,8 @@ static int parse_atts(stt_arena_t *a, const stt_json_t *v, const stt_doc_parse_o
         stt_att_in_t *at = &atts[i];
         if (m->keylen == 0 || m->key[0] == '_') {
             char *msg = stt_arena_alloc(a, m->keylen + 64);
-            snprintf(msg, m->keylen + 64, "Attachment name '%.*s' starts with prohibited character '_'",
-                     (int)m->keylen, m->key);
+            snprintf(msg, m->keylen + 64, "Attachment name '%.*s' starts with prohibited character '_'", (int)m->keylen,
+                     m->key);
             *reason = msg;
             return STT_E_BAD_REQUEST;
         }
@@ -169,8 +168,7 @@ int stt_doc_parse(stt_arena_t *a, const stt_json_t *obj, const stt_doc_parse_opt
     for (uint32_t i = 0; i < obj->len; i++) {
         const stt_json_member_t *m = &obj->u.members[i];
         if (m->keylen == 0 || m->key[0] != '_') {
-            if (!first)
-                stt_buf_appendc(&body, ',');
+            if (!first) stt_buf_appendc(&body, ',');
             first = false;
             stt_json_write_str(&body, m->key, m->keylen);
             stt_buf_appendc(&body, ':');
@@ -222,12 +220,10 @@ int stt_doc_parse(stt_arena_t *a, const stt_json_t *obj, const stt_doc_parse_opt
         out->id = o->url_id;
         out->idlen = o->url_idlen;
     }
-    if (out->id && (rc = stt_docid_check(out->id, out->idlen, reason)) != 0)
-        goto exit;
+    if (out->id && (rc = stt_docid_check(out->id, out->idlen, reason)) != 0) goto exit;
     out->body = stt_arena_memdup(a, body.base, body.len);
     out->bodylen = body.len;
-    if (o->is_local)
-        goto exit;
+    if (o->is_local) goto exit;
     if (rev) {
         if (rev->type != STT_JSON_STRING || stt_rev_parse(rev->u.s, rev->len, &out->prev) != 0) {
             *reason = "Invalid rev format";
@@ -243,8 +239,7 @@ int stt_doc_parse(stt_arena_t *a, const stt_json_t *obj, const stt_doc_parse_opt
             goto exit;
         }
         if (revs) {
-            if ((rc = parse_revisions(a, revs, out, reason)) != 0)
-                goto exit;
+            if ((rc = parse_revisions(a, revs, out, reason)) != 0) goto exit;
             if (out->has_prev && (out->prev.gen != out->gen || out->prev.idlen != out->path[0].idlen ||
                                   memcmp(out->prev.id, out->path[0].id, out->prev.idlen) != 0)) {
                 /* CouchDB takes _revisions; a contradicting _rev is the client's error */
@@ -264,8 +259,7 @@ int stt_doc_parse(stt_arena_t *a, const stt_json_t *obj, const stt_doc_parse_opt
             goto exit;
         }
     }
-    if (atts && (rc = parse_atts(a, atts, o, out, reason)) != 0)
-        goto exit;
+    if (atts && (rc = parse_atts(a, atts, o, out, reason)) != 0) goto exit;
 exit:
     stt_buf_free(&body);
     return rc;
@@ -276,8 +270,7 @@ int stt_doc_select(const stt_doc_t *d, const stt_rev_t *rev, int *node)
     int n = d->winner;
     if (rev) {
         n = stt_revtree_find(&d->tree, rev->gen, rev->id, rev->idlen);
-        if (n < 0 || !(d->tree.nodes[n].flags & STT_REV_HAS_BODY))
-            return STT_E_NOT_FOUND;
+        if (n < 0 || !(d->tree.nodes[n].flags & STT_REV_HAS_BODY)) return STT_E_NOT_FOUND;
     } else if (d->tree.nodes[n].flags & STT_REV_DELETED) {
         return STT_E_DELETED;
     }
@@ -289,8 +282,7 @@ int stt_doc_select(const stt_doc_t *d, const stt_rev_t *rev, int *node)
 
 void stt_render_revisions(const stt_revtree_t *t, int node, uint32_t limit, stt_buf_t *out)
 {
-    if (limit == 0)
-        limit = 1;
+    if (limit == 0) limit = 1;
     int pathbuf[64];
     size_t cap = t->n < limit ? t->n : limit;
     int *path = cap <= 64 ? pathbuf : stt_xmalloc(cap * sizeof(int));
@@ -299,13 +291,11 @@ void stt_render_revisions(const stt_revtree_t *t, int node, uint32_t limit, stt_
     stt_buf_append_u64(out, t->nodes[node].gen);
     stt_buf_appends(out, ",\"ids\":[");
     for (size_t i = 0; i < n; i++) {
-        if (i)
-            stt_buf_appendc(out, ',');
+        if (i) stt_buf_appendc(out, ',');
         stt_json_write_str(out, stt_revtree_id(t, path[i]), t->nodes[path[i]].idlen);
     }
     stt_buf_appends(out, "]}");
-    if (path != pathbuf)
-        free(path);
+    if (path != pathbuf) free(path);
 }
 
 static void write_rev(stt_buf_t *out, const stt_revtree_t *t, int i)
@@ -322,8 +312,7 @@ static uint64_t atts_since_pos(const stt_doc_t *d, const stt_render_opts_t *o)
     uint64_t pos = 0;
     for (size_t i = 0; i < o->natts_since; i++) {
         const stt_rev_t *r = &o->atts_since[i];
-        if (stt_revtree_find(&d->tree, r->gen, r->id, r->idlen) >= 0 && r->gen > pos)
-            pos = r->gen;
+        if (stt_revtree_find(&d->tree, r->gen, r->id, r->idlen) >= 0 && r->gen > pos) pos = r->gen;
     }
     return pos;
 }
@@ -337,14 +326,12 @@ int stt_doc_follow_atts(const stt_doc_t *d, int node, const stt_render_opts_t *o
 {
     stt_rev_body_t b;
     int rc = stt_doc_body(d, node, &b);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     uint64_t since = atts_since_pos(d, o);
     *atts = b.natts ? stt_xcalloc(b.natts, sizeof(stt_att_t)) : NULL;
     *n = 0;
     for (size_t i = 0; i < b.natts; i++)
-        if (att_inline(&b.atts[i], since, o))
-            (*atts)[(*n)++] = b.atts[i];
+        if (att_inline(&b.atts[i], since, o)) (*atts)[(*n)++] = b.atts[i];
     stt_rev_body_free(&b);
     return 0;
 }
@@ -353,8 +340,7 @@ int stt_doc_render(stt_reader_t *rd, const stt_doc_t *d, int node, const stt_ren
 {
     stt_rev_body_t b;
     int rc = stt_doc_body(d, node, &b);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     const stt_revtree_t *t = &d->tree;
     stt_buf_appends(out, "{\"_id\":");
     stt_json_write_str(out, d->id, d->idlen);
@@ -364,8 +350,7 @@ int stt_doc_render(stt_reader_t *rd, const stt_doc_t *d, int node, const stt_ren
         stt_buf_appendc(out, ',');
         stt_buf_append(out, b.json + 1, b.jsonlen - 2);
     }
-    if (t->nodes[node].flags & STT_REV_DELETED)
-        stt_buf_appends(out, ",\"_deleted\":true");
+    if (t->nodes[node].flags & STT_REV_DELETED) stt_buf_appends(out, ",\"_deleted\":true");
     if (o->revs) {
         stt_buf_appends(out, ",\"_revisions\":");
         stt_render_revisions(t, node, o->revs_limit, out);
@@ -393,21 +378,17 @@ int stt_doc_render(stt_reader_t *rd, const stt_doc_t *d, int node, const stt_ren
         int *leaves = stt_xmalloc(t->n * sizeof(int));
         size_t n = stt_revtree_leaves(t, leaves);
         for (int pass = 0; pass < 2; pass++) {
-            if ((pass == 0 && !o->conflicts) || (pass == 1 && !o->deleted_conflicts))
-                continue;
+            if ((pass == 0 && !o->conflicts) || (pass == 1 && !o->deleted_conflicts)) continue;
             bool any = false;
             for (size_t i = 0; i < n; i++) {
-                if (leaves[i] == node)
-                    continue;
+                if (leaves[i] == node) continue;
                 bool del = (t->nodes[leaves[i]].flags & STT_REV_DELETED) != 0;
-                if (del != (pass == 1))
-                    continue;
+                if (del != (pass == 1)) continue;
                 stt_buf_appends(out, any ? "," : pass == 0 ? ",\"_conflicts\":[" : ",\"_deleted_conflicts\":[");
                 any = true;
                 write_rev(out, t, leaves[i]);
             }
-            if (any)
-                stt_buf_appendc(out, ']');
+            if (any) stt_buf_appendc(out, ']');
         }
         free(leaves);
     }
@@ -417,8 +398,7 @@ int stt_doc_render(stt_reader_t *rd, const stt_doc_t *d, int node, const stt_ren
         stt_buf_t data = STT_BUF_INIT;
         for (size_t i = 0; i < b.natts; i++) {
             const stt_att_t *a = &b.atts[i];
-            if (i)
-                stt_buf_appendc(out, ',');
+            if (i) stt_buf_appendc(out, ',');
             stt_json_write_str(out, a->name, a->namelen);
             stt_buf_appends(out, ":{\"content_type\":");
             stt_json_write_str(out, a->content_type, a->ctlen);

@@ -25,8 +25,7 @@ int stt_db_compact(stt_db_t *db, bool begun)
     stt_buf_t last = STT_BUF_INIT, k = STT_BUF_INIT, rec = STT_BUF_INIT;
     bool have_last = false, done = false;
     int rc = 0;
-    if (!begun)
-        stt_db_compact_begin(db);
+    if (!begun) stt_db_compact_begin(db);
     while (!done && !rc) {
         pthread_mutex_lock(&db->wlock);
         if (db->deleted) {
@@ -38,8 +37,7 @@ int stt_db_compact(stt_db_t *db, bool begun)
         leveldb_writebatch_t *wb = leveldb_writebatch_create();
         stt__key_db(&k, K_DOC, db->id);
         size_t pfx = k.len;
-        if (have_last)
-            stt_buf_append(&k, last.base, last.len);
+        if (have_last) stt_buf_append(&k, last.base, last.len);
         leveldb_iter_seek(it, k.base, k.len);
         size_t n = 0, changed = 0;
         done = true;
@@ -47,10 +45,8 @@ int stt_db_compact(stt_db_t *db, bool begun)
         for (; leveldb_iter_valid(it); leveldb_iter_next(it)) {
             size_t klen, vlen;
             const char *key = leveldb_iter_key(it, &klen);
-            if (klen < pfx || memcmp(key, k.base, pfx) != 0)
-                break;
-            if (have_last && klen - pfx == last.len && memcmp(key + pfx, last.base, last.len) == 0)
-                continue;
+            if (klen < pfx || memcmp(key, k.base, pfx) != 0) break;
+            if (have_last && klen - pfx == last.len && memcmp(key + pfx, last.base, last.len) == 0) continue;
             if (n++ == COMPACT_BATCH) {
                 done = false;
                 break;

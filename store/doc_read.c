@@ -23,8 +23,7 @@ int stt_reader_open(stt_db_t *db, stt_reader_t **out)
 
 void stt_reader_close(stt_reader_t *r)
 {
-    if (!r)
-        return;
+    if (!r) return;
     leveldb_readoptions_destroy(r->ro);
     leveldb_release_snapshot(r->db->store->ldb, r->snap);
     free(r);
@@ -45,8 +44,7 @@ typedef struct {
 static uint64_t rd_varint(cur_t *c)
 {
     uint64_t v = 0;
-    if (c->bad || stt_varint_read(&c->p, c->end, &v))
-        c->bad = 1;
+    if (c->bad || stt_varint_read(&c->p, c->end, &v)) c->bad = 1;
     return v;
 }
 
@@ -85,8 +83,7 @@ int stt__doc_decode(const char *v, size_t len, stt_doc_t *d)
     rd_head(&c, &deleted, &d->seq, &rev, &revlen);
     size_t tlen = rd_varint(&c);
     const char *tree = rd_bytes(&c, tlen);
-    if (c.bad || stt_revtree_decode(&d->tree, tree, tlen) != 0)
-        return STT_E_IO;
+    if (c.bad || stt_revtree_decode(&d->tree, tree, tlen) != 0) return STT_E_IO;
     d->winner = stt_revtree_winner(&d->tree);
     d->_raw = (void *)v;
     d->_rawlen = len;
@@ -96,8 +93,7 @@ int stt__doc_decode(const char *v, size_t len, stt_doc_t *d)
 static int rd_atts(cur_t *c, stt_rev_body_t *out)
 {
     out->natts = rd_varint(c);
-    if (c->bad || out->natts > (size_t)(c->end - c->p))
-        return STT_E_IO;
+    if (c->bad || out->natts > (size_t)(c->end - c->p)) return STT_E_IO;
     out->atts = out->natts ? stt_xcalloc(out->natts, sizeof(stt_att_t)) : NULL;
     for (size_t i = 0; i < out->natts; i++) {
         stt_att_t *a = &out->atts[i];
@@ -135,8 +131,7 @@ int stt__body_at(const stt_doc_t *d, int node, stt_rev_body_t *out)
     for (size_t i = 0; i < nbodies && !c.bad; i++) {
         uint64_t n = rd_varint(&c);
         stt_rev_body_t b = {0};
-        if (rd_atts(&c, &b) != 0)
-            return STT_E_IO;
+        if (rd_atts(&c, &b) != 0) return STT_E_IO;
         b.jsonlen = rd_varint(&c);
         b.json = rd_bytes(&c, b.jsonlen);
         if (c.bad) {
@@ -177,8 +172,7 @@ int stt_doc_get(stt_reader_t *r, const char *id, size_t idlen, stt_doc_t *out)
         leveldb_free(lerr);
         return STT_E_IO;
     }
-    if (!v)
-        return STT_E_NOT_FOUND;
+    if (!v) return STT_E_NOT_FOUND;
     int rc = stt__doc_decode(v, vlen, out);
     if (rc) {
         leveldb_free(v);
@@ -192,18 +186,15 @@ int stt_doc_get(stt_reader_t *r, const char *id, size_t idlen, stt_doc_t *out)
 void stt_doc_free(stt_doc_t *d)
 {
     stt_revtree_free(&d->tree);
-    if (d->_raw && !d->_borrowed)
-        leveldb_free(d->_raw);
+    if (d->_raw && !d->_borrowed) leveldb_free(d->_raw);
     d->_raw = NULL;
 }
 
 int stt_doc_from_summary(const stt_doc_summary_t *s, stt_doc_t *out)
 {
-    if (!s->_raw)
-        return STT_E_NOT_FOUND;
+    if (!s->_raw) return STT_E_NOT_FOUND;
     int rc = stt__doc_decode(s->_raw, s->_rawlen, out);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     out->_borrowed = true;
     out->id = s->id;
     out->idlen = s->idlen;
@@ -222,8 +213,7 @@ int stt_att_read(stt_reader_t *r, const unsigned char *digest, stt_buf_t *out)
         leveldb_free(lerr);
         return STT_E_IO;
     }
-    if (!v)
-        return STT_E_NOT_FOUND;
+    if (!v) return STT_E_NOT_FOUND;
     stt_buf_append(out, v, vlen);
     leveldb_free(v);
     return 0;
@@ -248,12 +238,10 @@ static int summary_decode(const char *v, size_t len, stt_doc_summary_t *s, sumsc
     s->idlen = rd_varint(&c);
     s->id = rd_bytes(&c, s->idlen);
     const char *f = rd_bytes(&c, 1);
-    if (c.bad)
-        return STT_E_IO;
+    if (c.bad) return STT_E_IO;
     s->deleted = f[0] & 1;
     s->nleaves = rd_varint(&c);
-    if (c.bad || s->nleaves == 0 || s->nleaves > len)
-        return STT_E_IO;
+    if (c.bad || s->nleaves == 0 || s->nleaves > len) return STT_E_IO;
     if (s->nleaves > sc->cap) {
         sc->cap = s->nleaves;
         sc->rv = stt_xrealloc(sc->rv, sc->cap * sizeof(*sc->rv));
@@ -264,8 +252,7 @@ static int summary_decode(const char *v, size_t len, stt_doc_summary_t *s, sumsc
         const char *d = rd_bytes(&c, 1);
         sc->rl[i] = rd_varint(&c);
         sc->rv[i] = rd_bytes(&c, sc->rl[i]);
-        if (c.bad)
-            return STT_E_IO;
+        if (c.bad) return STT_E_IO;
         sc->dl[i] = d[0] & 1;
     }
     s->leaf_rev = sc->rv;
@@ -274,8 +261,8 @@ static int summary_decode(const char *v, size_t len, stt_doc_summary_t *s, sumsc
     return 0;
 }
 
-int stt_changes_scan(stt_reader_t *r, uint64_t since, bool descending,
-                     int (*fn)(void *ctx, const stt_doc_summary_t *s), void *ctx)
+int stt_changes_scan(stt_reader_t *r, uint64_t since, bool descending, int (*fn)(void *ctx, const stt_doc_summary_t *s),
+                     void *ctx)
 {
     leveldb_iterator_t *it = leveldb_create_iterator(r->db->store->ldb, r->ro);
     stt_buf_t k = STT_BUF_INIT;
@@ -298,15 +285,12 @@ int stt_changes_scan(stt_reader_t *r, uint64_t since, bool descending,
     for (; leveldb_iter_valid(it); descending ? leveldb_iter_prev(it) : leveldb_iter_next(it)) {
         size_t klen, vlen;
         const char *key = leveldb_iter_key(it, &klen);
-        if (klen != 17 || key[0] != K_SEQ || stt_be64(key + 1) != r->db->id)
-            break;
+        if (klen != 17 || key[0] != K_SEQ || stt_be64(key + 1) != r->db->id) break;
         const char *v = leveldb_iter_value(it, &vlen);
         stt_doc_summary_t s;
-        if ((rc = summary_decode(v, vlen, &s, &sc)) != 0)
-            break;
+        if ((rc = summary_decode(v, vlen, &s, &sc)) != 0) break;
         s.seq = stt_be64(key + 9);
-        if (fn(ctx, &s))
-            break;
+        if (fn(ctx, &s)) break;
     }
     leveldb_iter_destroy(it);
     stt_buf_free(&k);
@@ -338,8 +322,7 @@ int stt_docs_scan(stt_reader_t *r, const stt_range_t *range, int (*fn)(void *ctx
             } else {
                 size_t kl;
                 const char *kk = leveldb_iter_key(it, &kl);
-                if (!(kl == k.len && memcmp(kk, k.base, kl) == 0))
-                    leveldb_iter_prev(it);
+                if (!(kl == k.len && memcmp(kk, k.base, kl) == 0)) leveldb_iter_prev(it);
             }
         } else {
             stt__key_db(&k, K_DOC, r->db->id + 1);
@@ -355,19 +338,15 @@ int stt_docs_scan(stt_reader_t *r, const stt_range_t *range, int (*fn)(void *ctx
     for (; leveldb_iter_valid(it); range->descending ? leveldb_iter_prev(it) : leveldb_iter_next(it)) {
         size_t klen, vlen;
         const char *key = leveldb_iter_key(it, &klen);
-        if (klen < pfx || memcmp(key, dk.base, pfx) != 0)
-            break;
+        if (klen < pfx || memcmp(key, dk.base, pfx) != 0) break;
         const char *id = key + pfx;
         size_t idlen = klen - pfx;
         if (range->end) {
             size_t m = idlen < range->endlen ? idlen : range->endlen;
             int cmp = memcmp(id, range->end, m);
-            if (cmp == 0)
-                cmp = idlen < range->endlen ? -1 : idlen > range->endlen ? 1 : 0;
-            if (range->descending)
-                cmp = -cmp;
-            if (cmp > 0 || (cmp == 0 && !range->inclusive_end))
-                break;
+            if (cmp == 0) cmp = idlen < range->endlen ? -1 : idlen > range->endlen ? 1 : 0;
+            if (range->descending) cmp = -cmp;
+            if (cmp > 0 || (cmp == 0 && !range->inclusive_end)) break;
         }
         const char *v = leveldb_iter_value(it, &vlen);
         cur_t c = {(const unsigned char *)v, (const unsigned char *)v + vlen, 0};
@@ -379,14 +358,12 @@ int stt_docs_scan(stt_reader_t *r, const stt_range_t *range, int (*fn)(void *ctx
             rc = STT_E_IO;
             break;
         }
-        if (s.deleted)
-            continue;
+        if (s.deleted) continue;
         bool del = false;
         s.leaf_rev = &rev;
         s.leaf_revlen = &revlen;
         s.leaf_deleted = &del;
-        if (fn(ctx, &s))
-            break;
+        if (fn(ctx, &s)) break;
     }
     stt_buf_free(&dk);
     leveldb_iter_destroy(it);
@@ -404,8 +381,7 @@ void stt_att_digest_format(const unsigned char *digest, stt_buf_t *out)
 
 int stt_att_digest_parse(const char *s, size_t len, unsigned char *digest)
 {
-    if (len < 4 || memcmp(s, "md5-", 4) != 0)
-        return -1;
+    if (len < 4 || memcmp(s, "md5-", 4) != 0) return -1;
     stt_buf_t b = STT_BUF_INIT;
     int rc = stt_base64_decode(&b, s + 4, len - 4);
     if (rc == 0 && b.len == STT_DIGEST_LEN)
@@ -418,12 +394,10 @@ int stt_att_digest_parse(const char *s, size_t len, unsigned char *digest)
 
 int stt_att_read_decoded(stt_reader_t *r, const stt_att_t *att, stt_buf_t *out)
 {
-    if (att->encoding != STT_ATT_GZIP)
-        return stt_att_read(r, att->digest, out);
+    if (att->encoding != STT_ATT_GZIP) return stt_att_read(r, att->digest, out);
     stt_buf_t enc = STT_BUF_INIT;
     int rc = stt_att_read(r, att->digest, &enc);
-    if (rc == 0 && stt_gunzip(out, enc.base ? enc.base : "", enc.len, att->length) != 0)
-        rc = STT_E_IO;
+    if (rc == 0 && stt_gunzip(out, enc.base ? enc.base : "", enc.len, att->length) != 0) rc = STT_E_IO;
     stt_buf_free(&enc);
     return rc;
 }
@@ -433,11 +407,9 @@ bool stt_att_compressible(const char *ct, size_t len)
     size_t n = 0;
     while (n < len && ct[n] != ';' && ct[n] != ' ')
         n++;
-    if (n > 5 && strncasecmp(ct, "text/", 5) == 0)
-        return true;
+    if (n > 5 && strncasecmp(ct, "text/", 5) == 0) return true;
     static const char *const types[] = {"application/javascript", "application/json", "application/xml"};
     for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
-        if (strlen(types[i]) == n && strncasecmp(ct, types[i], n) == 0)
-            return true;
+        if (strlen(types[i]) == n && strncasecmp(ct, types[i], n) == 0) return true;
     return false;
 }

@@ -60,8 +60,7 @@ void stt__doc_encode(const stt_revtree_t *t, uint64_t seq, const char *id, size_
         }
     }
     stt_buf_free(&rev);
-    if (leaves != leaves_buf)
-        free(leaves);
+    if (leaves != leaves_buf) free(leaves);
 }
 
 void stt__doc_reencode(const stt_doc_t *d, const stt_revtree_t *nt, uint64_t seq, stt_buf_t *rec, stt_buf_t *summary)
@@ -70,11 +69,9 @@ void stt__doc_reencode(const stt_doc_t *d, const stt_revtree_t *nt, uint64_t seq
     stt_rev_body_t *held = stt_xcalloc(nt->n ? nt->n : 1, sizeof(*held));
     size_t nb = 0;
     for (uint32_t i = 0; i < nt->n; i++) {
-        if (!stt_revtree_is_leaf(nt, (int)i))
-            continue;
+        if (!stt_revtree_is_leaf(nt, (int)i)) continue;
         int old = stt_revtree_find(&d->tree, nt->nodes[i].gen, stt_revtree_id(nt, (int)i), nt->nodes[i].idlen);
-        if (old < 0 || stt__body_at(d, old, &held[nb]) != 0)
-            continue;
+        if (old < 0 || stt__body_at(d, old, &held[nb]) != 0) continue;
         rb[nb] = (stt__rec_body_t){(int)i, held[nb].atts, held[nb].natts, held[nb].json, held[nb].jsonlen};
         nb++;
     }

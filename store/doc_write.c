@@ -53,7 +53,7 @@ typedef struct {
     stt_db_t *db;
     entry_t *entries;
     size_t nentries, capentries; /* capentries: docs named in the group for this db */
-    size_t *slots; /* hash of entries by id: index+1, 0 empty */
+    size_t *slots;               /* hash of entries by id: index+1, 0 empty */
     size_t nslots;
     attref_t *refs;
     size_t nrefs, caprefs;
@@ -93,8 +93,7 @@ static int load_entry(batch_t *bt, entry_t *e)
         leveldb_free(lerr);
         return STT_E_IO;
     }
-    if (!v)
-        return 0;
+    if (!v) return 0;
     stt_doc_t d;
     if (stt__doc_decode(v, vlen, &d) != 0) {
         leveldb_free(v);
@@ -107,11 +106,9 @@ static int load_entry(batch_t *bt, entry_t *e)
     int w = stt_revtree_winner(&e->tree);
     e->old_state = w < 0 ? 0 : (e->tree.nodes[w].flags & STT_REV_DELETED) ? 2 : 1;
     for (uint32_t i = 0; i < e->tree.n; i++) {
-        if (!(e->tree.nodes[i].flags & STT_REV_HAS_BODY))
-            continue;
+        if (!(e->tree.nodes[i].flags & STT_REV_HAS_BODY)) continue;
         stt_rev_body_t rb;
-        if (stt__body_at(&d, (int)i, &rb) != 0)
-            continue;
+        if (stt__body_at(&d, (int)i, &rb) != 0) continue;
         if (e->nbodies == e->capbodies) {
             e->capbodies = e->capbodies ? e->capbodies * 2 : 2;
             e->bodies = stt_xrealloc(e->bodies, e->capbodies * sizeof(*e->bodies));
@@ -144,8 +141,7 @@ static int get_entry(batch_t *bt, const char *id, size_t idlen, entry_t **out)
     e->id = id;
     e->idlen = idlen;
     int rc = load_entry(bt, e);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     bt->slots[i] = ++bt->nentries;
     *out = e;
     return 0;
@@ -162,8 +158,7 @@ static body_t *find_body(entry_t *e, uint64_t gen, const char *id, size_t idlen)
 static attref_t *attref(batch_t *bt, const unsigned char *digest)
 {
     for (size_t i = 0; i < bt->nrefs; i++)
-        if (memcmp(bt->refs[i].digest, digest, STT_DIGEST_LEN) == 0)
-            return &bt->refs[i];
+        if (memcmp(bt->refs[i].digest, digest, STT_DIGEST_LEN) == 0) return &bt->refs[i];
     if (bt->nrefs == bt->caprefs) {
         bt->caprefs = bt->caprefs ? bt->caprefs * 2 : 8;
         bt->refs = stt_xrealloc(bt->refs, bt->caprefs * sizeof(*bt->refs));
@@ -198,8 +193,7 @@ static void drop_stale_bodies(batch_t *bt, entry_t *e)
             e->bodies[j++] = *b;
             continue;
         }
-        if (node >= 0)
-            e->tree.nodes[node].flags &= (uint8_t)~STT_REV_HAS_BODY;
+        if (node >= 0) e->tree.nodes[node].flags &= (uint8_t)~STT_REV_HAS_BODY;
         for (size_t a = 0; a < b->natts; a++)
             attref(bt, b->atts[a].digest)->delta--;
         bt->active_delta -= (int64_t)b->jsonlen;
@@ -252,8 +246,7 @@ static int resolve_atts(batch_t *bt, const stt_doc_write_t *w, const body_t *bas
             }
             a->encoded_length = len;
             stt_md5(data, len, a->digest);
-            if (!a->revpos || w->npath == 0)
-                a->revpos = gen;
+            if (!a->revpos || w->npath == 0) a->revpos = gen;
             attref_t *r = attref(bt, a->digest);
             r->data = data;
             r->datalen = len;
@@ -299,8 +292,7 @@ static int apply_interactive(batch_t *bt, entry_t *e, const stt_doc_write_t *w, 
 {
     int parent;
     int rc = stt_revtree_check_edit_deleted(&e->tree, w->has_prev ? &w->prev : NULL, w->deleted, &parent);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     const body_t *base = NULL;
     uint64_t gen = 1;
     if (parent >= 0) {
@@ -308,8 +300,7 @@ static int apply_interactive(batch_t *bt, entry_t *e, const stt_doc_write_t *w, 
         base = find_body(e, e->tree.nodes[parent].gen, stt_revtree_id(&e->tree, parent), e->tree.nodes[parent].idlen);
     }
     body_t nb = {.gen = gen, .json = w->body, .jsonlen = w->bodylen};
-    if ((rc = resolve_atts(bt, w, base, gen, &nb)) != 0)
-        return rc;
+    if ((rc = resolve_atts(bt, w, base, gen, &nb)) != 0) return rc;
     char id[33];
     make_rev_id(&e->tree, parent, w->deleted, w->body, w->bodylen, &nb, id);
     if (stt_revtree_find(&e->tree, gen, id, 32) >= 0) {
@@ -340,8 +331,7 @@ static bool existed_before(const stt_buf_t *enc, uint64_t gen, const char *id, s
 
 static int apply_replicated(batch_t *bt, entry_t *e, const stt_doc_write_t *w)
 {
-    if (w->npath == 0 || w->gen < w->npath)
-        return STT_E_BAD_REV;
+    if (w->npath == 0 || w->gen < w->npath) return STT_E_BAD_REV;
     /* the tree may change without growing (an ancestor-only path updates a
      * node's deleted flag): compare its encodings */
     stt_buf_t before = STT_BUF_INIT;
@@ -390,18 +380,17 @@ static int apply_replicated(batch_t *bt, entry_t *e, const stt_doc_write_t *w)
         stt_buf_free(&before);
         return rc;
     }
-    if (!added && valueless)
-        e->tree.nodes[leaf].flags |= STT_REV_WRITTEN;
+    if (!added && valueless) e->tree.nodes[leaf].flags |= STT_REV_WRITTEN;
     if (root_gen && !added) {
         /* keep the new body only when the leaf's root moved onto a rev that was
          * already in another tree (a join), not when its history merely grew back */
         int *p = stt_xmalloc(e->tree.n * sizeof(int));
         size_t np = stt_revtree_path(&e->tree, leaf, p, e->tree.n);
         int root = p[np - 1];
-        bool joined = !(e->tree.nodes[root].gen == root_gen && e->tree.nodes[root].idlen == root_id.len &&
-                        memcmp(stt_revtree_id(&e->tree, root), root_id.base, root_id.len) == 0) &&
-                      existed_before(&before, e->tree.nodes[root].gen, stt_revtree_id(&e->tree, root),
-                                     e->tree.nodes[root].idlen);
+        bool joined =
+            !(e->tree.nodes[root].gen == root_gen && e->tree.nodes[root].idlen == root_id.len &&
+              memcmp(stt_revtree_id(&e->tree, root), root_id.base, root_id.len) == 0) &&
+            existed_before(&before, e->tree.nodes[root].gen, stt_revtree_id(&e->tree, root), e->tree.nodes[root].idlen);
         free(p);
         body_t *old = joined ? find_body(e, w->gen, w->path[0].id, w->path[0].idlen) : NULL;
         if (old) {
@@ -447,8 +436,7 @@ static void encode_doc(const entry_t *e, uint64_t seq, stt_buf_t *v, stt_buf_t *
                                   b->jsonlen};
     }
     stt__doc_encode(&e->tree, seq, e->id, e->idlen, rb, e->nbodies, v, summary);
-    if (rb != sb)
-        free(rb);
+    if (rb != sb) free(rb);
 }
 
 static int read_refcount(stt_db_t *db, const unsigned char *digest, uint64_t *out)
@@ -478,11 +466,9 @@ static int put_attrefs(batch_t *bt, leveldb_writebatch_t *wb)
     int rc = 0;
     for (size_t i = 0; i < bt->nrefs && !rc; i++) {
         attref_t *r = &bt->refs[i];
-        if (r->delta == 0)
-            continue;
+        if (r->delta == 0) continue;
         uint64_t old;
-        if ((rc = read_refcount(bt->db, r->digest, &old)) != 0)
-            break;
+        if ((rc = read_refcount(bt->db, r->digest, &old)) != 0) break;
         int64_t now = (int64_t)old + r->delta;
         stt__key_att(&k, K_ATTREF, bt->db->id, r->digest);
         if (now <= 0) {
@@ -530,8 +516,7 @@ static int stage_db(batch_t *bt, leveldb_writebatch_t *wb)
     entry_t **order = stt_xmalloc((bt->nentries ? bt->nentries : 1) * sizeof(*order));
     size_t norder = 0;
     for (size_t i = 0; i < bt->nentries; i++)
-        if (bt->entries[i].dirty)
-            order[norder++] = &bt->entries[i];
+        if (bt->entries[i].dirty) order[norder++] = &bt->entries[i];
     qsort(order, norder, sizeof(*order), cmp_entry_id);
     for (size_t i = 0; i < norder; i++) {
         entry_t *e = order[i];
@@ -549,10 +534,8 @@ static int stage_db(batch_t *bt, leveldb_writebatch_t *wb)
         int w = stt_revtree_winner(&e->tree);
         int state = (e->tree.nodes[w].flags & STT_REV_DELETED) ? 2 : 1;
         if (state != e->old_state) {
-            if (e->old_state == 1)
-                db->doc_count--;
-            if (e->old_state == 2)
-                db->doc_del_count--;
+            if (e->old_state == 1) db->doc_count--;
+            if (e->old_state == 2) db->doc_del_count--;
             if (state == 1)
                 db->doc_count++;
             else
@@ -562,8 +545,7 @@ static int stage_db(batch_t *bt, leveldb_writebatch_t *wb)
     free(order);
     if (changed) {
         db->active_size = (uint64_t)((int64_t)db->active_size + bt->active_delta);
-        if ((rc = put_attrefs(bt, wb)) == 0)
-            stt__db_put_record(db, wb);
+        if ((rc = put_attrefs(bt, wb)) == 0) stt__db_put_record(db, wb);
     }
     stt_buf_free(&k);
     stt_buf_free(&v);
@@ -579,8 +561,7 @@ static void batch_free(batch_t *bt)
             free_body(&e->bodies[b]);
         free(e->bodies);
         stt_revtree_free(&e->tree);
-        if (e->raw)
-            leveldb_free(e->raw);
+        if (e->raw) leveldb_free(e->raw);
     }
     free(bt->entries);
     free(bt->slots);
@@ -612,8 +593,7 @@ int stt_doc_write_group(stt_write_job_t *jobs, size_t njobs)
         size_t k = 0;
         while (k < ng && g[k].bt.db != jobs[j].db)
             k++;
-        if (k == ng)
-            g[ng++].bt.db = jobs[j].db;
+        if (k == ng) g[ng++].bt.db = jobs[j].db;
         g[k].bt.capentries += jobs[j].n;
     }
     qsort(g, ng, sizeof(*g), cmp_ptr);
@@ -639,8 +619,7 @@ int stt_doc_write_group(stt_write_job_t *jobs, size_t njobs)
             entry_t *e;
             job->res[i].err = 0;
             job->res[i].rev[0] = '\0';
-            if ((job->rc = get_entry(&gd->bt, job->docs[i].id, job->docs[i].idlen, &e)) != 0)
-                break;
+            if ((job->rc = get_entry(&gd->bt, job->docs[i].id, job->docs[i].idlen, &e)) != 0) break;
             job->res[i].err = job->new_edits ? apply_interactive(&gd->bt, e, &job->docs[i], &job->res[i])
                                              : apply_replicated(&gd->bt, e, &job->docs[i]);
         }
@@ -648,8 +627,7 @@ int stt_doc_write_group(stt_write_job_t *jobs, size_t njobs)
     leveldb_writebatch_t *wb = leveldb_writebatch_create();
     size_t total = 0;
     for (size_t k = 0; k < ng && !rc; k++) {
-        if (g[k].dead)
-            continue;
+        if (g[k].dead) continue;
         int n = stage_db(&g[k].bt, wb);
         if (n < 0)
             rc = n;
@@ -676,12 +654,10 @@ int stt_doc_write_group(stt_write_job_t *jobs, size_t njobs)
     }
     if (rc)
         for (size_t j = 0; j < njobs; j++)
-            if (!jobs[j].rc)
-                jobs[j].rc = rc;
+            if (!jobs[j].rc) jobs[j].rc = rc;
     for (size_t k = 0; k < ng; k++) {
         stt_db_t *db = g[k].bt.db;
-        if (!rc && g[k].changed && db->store->hook)
-            db->store->hook(db->store->hook_ctx, db, db->update_seq);
+        if (!rc && g[k].changed && db->store->hook) db->store->hook(db->store->hook_ctx, db, db->update_seq);
         batch_free(&g[k].bt);
     }
     free(g);

@@ -25,12 +25,10 @@ int stt_local_get(stt_db_t *db, const char *id, size_t idlen, uint64_t *rev, stt
         leveldb_free(lerr);
         return STT_E_IO;
     }
-    if (!v)
-        return STT_E_NOT_FOUND;
+    if (!v) return STT_E_NOT_FOUND;
     const unsigned char *p = (const unsigned char *)v, *end = p + vlen;
     int rc = stt_varint_read(&p, end, rev) ? STT_E_IO : 0;
-    if (!rc && body)
-        stt_buf_append(body, p, (size_t)(end - p));
+    if (!rc && body) stt_buf_append(body, p, (size_t)(end - p));
     leveldb_free(v);
     return rc;
 }
@@ -49,8 +47,7 @@ int stt_local_put(stt_db_t *db, const char *id, size_t idlen, uint64_t prev, con
     char *lerr = NULL;
     if (deleted) {
         uint64_t cur;
-        if ((rc = stt_local_get(db, id, idlen, &cur, NULL)) != 0)
-            goto exit;
+        if ((rc = stt_local_get(db, id, idlen, &cur, NULL)) != 0) goto exit;
         leveldb_delete(db->store->ldb, db->store->wsync, k.base, k.len, &lerr);
         *rev = 0;
     } else {
@@ -92,26 +89,21 @@ int stt_local_scan(stt_db_t *db, const stt_range_t *range,
         } else {
             size_t kl;
             const char *kk = leveldb_iter_key(it, &kl);
-            if (!(range->start && kl == k.len && memcmp(kk, k.base, kl) == 0))
-                leveldb_iter_prev(it);
+            if (!(range->start && kl == k.len && memcmp(kk, k.base, kl) == 0)) leveldb_iter_prev(it);
         }
     }
     for (; leveldb_iter_valid(it); range->descending ? leveldb_iter_prev(it) : leveldb_iter_next(it)) {
         size_t klen, vlen;
         const char *key = leveldb_iter_key(it, &klen);
-        if (klen < pfx.len || memcmp(key, pfx.base, pfx.len) != 0)
-            break;
+        if (klen < pfx.len || memcmp(key, pfx.base, pfx.len) != 0) break;
         const char *id = key + pfx.len;
         size_t idlen = klen - pfx.len;
         if (range->end) {
             size_t m = idlen < range->endlen ? idlen : range->endlen;
             int cmp = memcmp(id, range->end, m);
-            if (cmp == 0)
-                cmp = idlen < range->endlen ? -1 : idlen > range->endlen ? 1 : 0;
-            if (range->descending)
-                cmp = -cmp;
-            if (cmp > 0 || (cmp == 0 && !range->inclusive_end))
-                break;
+            if (cmp == 0) cmp = idlen < range->endlen ? -1 : idlen > range->endlen ? 1 : 0;
+            if (range->descending) cmp = -cmp;
+            if (cmp > 0 || (cmp == 0 && !range->inclusive_end)) break;
         }
         const char *v = leveldb_iter_value(it, &vlen);
         const unsigned char *p = (const unsigned char *)v, *end = p + vlen;
@@ -120,8 +112,7 @@ int stt_local_scan(stt_db_t *db, const stt_range_t *range,
             rc = STT_E_IO;
             break;
         }
-        if (fn(ctx, id, idlen, rev, (const char *)p, (size_t)(end - p)))
-            break;
+        if (fn(ctx, id, idlen, rev, (const char *)p, (size_t)(end - p))) break;
     }
     leveldb_iter_destroy(it);
     stt_buf_free(&k);

@@ -68,8 +68,7 @@ int stt_doc_purge(stt_db_t *db, const char *id, size_t idlen, const stt_rev_t *r
         int *path = stt_xmalloc(d.tree.n * sizeof(int));
         stt_rev_t *ids = stt_xmalloc(d.tree.n * sizeof(stt_rev_t));
         for (size_t l = 0; l < nleaves; l++) {
-            if (drop[leaves[l]])
-                continue;
+            if (drop[leaves[l]]) continue;
             size_t np = stt_revtree_path(&d.tree, leaves[l], path, d.tree.n);
             for (size_t p = 0; p < np; p++) {
                 ids[p].gen = d.tree.nodes[path[p]].gen;
@@ -90,11 +89,9 @@ int stt_doc_purge(stt_db_t *db, const char *id, size_t idlen, const stt_rev_t *r
         uint64_t *ndg = NULL;
         size_t nd = 0;
         for (size_t l = 0; l < nleaves; l++) {
-            if (!drop[leaves[l]])
-                continue;
+            if (!drop[leaves[l]]) continue;
             stt_rev_body_t b;
-            if (stt__body_at(&d, leaves[l], &b) != 0)
-                continue;
+            if (stt__body_at(&d, leaves[l], &b) != 0) continue;
             for (size_t a = 0; a < b.natts; a++) {
                 size_t j = 0;
                 while (j < nd && memcmp(dg[j], b.atts[a].digest, STT_DIGEST_LEN) != 0)

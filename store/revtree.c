@@ -734,8 +734,7 @@ int stt_revtree_check(const stt_revtree_t *t, char *err, size_t errlen)
 int stt_revtree_cmp(const stt_revtree_t *t, int a, int b)
 {
     const stt_rev_node_t *x = &t->nodes[a], *y = &t->nodes[b];
-    if (x->gen != y->gen)
-        return x->gen < y->gen ? -1 : 1;
+    if (x->gen != y->gen) return x->gen < y->gen ? -1 : 1;
     size_t m = x->idlen < y->idlen ? x->idlen : y->idlen;
     int c = memcmp(stt_revtree_id(t, a), stt_revtree_id(t, b), m);
     return c ? c : (x->idlen > y->idlen) - (x->idlen < y->idlen);

@@ -57,7 +57,10 @@ typedef struct {
     stt_buf_t ids; /* id pool, nodes point into it by offset */
 } stt_revtree_t;
 
-#define STT_REVTREE_INIT {NULL, 0, 0, STT_BUF_INIT}
+#define STT_REVTREE_INIT                                                                                               \
+    {                                                                                                                  \
+        NULL, 0, 0, STT_BUF_INIT                                                                                       \
+    }
 
 void stt_revtree_free(stt_revtree_t *t);
 void stt_revtree_clear(stt_revtree_t *t);
@@ -93,8 +96,8 @@ int stt_revtree_cmp(const stt_revtree_t *t, int a, int b);
  * A write is merge_path then stt_revtree_stem: when the path joins separate trees,
  * that stem reproduces CouchDB's outcome from marks merge_path leaves.
  * Returns 0, or STT_E_BAD_REV when gen < nids (a path reaching below gen 1). */
-int stt_revtree_merge_path(stt_revtree_t *t, uint64_t gen, const stt_rev_t *ids, size_t nids, bool deleted,
-                           int *leaf, bool *added);
+int stt_revtree_merge_path(stt_revtree_t *t, uint64_t gen, const stt_rev_t *ids, size_t nids, bool deleted, int *leaf,
+                           bool *added);
 
 /* Interactive edit (new_edits=true), the checks only. prev is the client's _rev or
  * NULL. On success *parent is the node the new revision goes under (-1: a new root

@@ -98,16 +98,14 @@ int stt_store_open(const char *dir, const stt_store_opts_t *o, stt_store_t **out
         return STT_E_IO;
     }
     s->sweep_pending = 1; /* resume sweeps left by a crash */
-    if (pthread_create(&s->sweeper, NULL, sweeper_main, s) == 0)
-        s->sweeper_started = 1;
+    if (pthread_create(&s->sweeper, NULL, sweeper_main, s) == 0) s->sweeper_started = 1;
     *out = s;
     return 0;
 }
 
 void stt_store_close(stt_store_t *s)
 {
-    if (!s)
-        return;
+    if (!s) return;
     if (s->sweeper_started) {
         pthread_mutex_lock(&s->lock);
         s->stopping = 1;
@@ -159,8 +157,7 @@ int stt_store_meta_get(stt_store_t *s, const char *key, stt_buf_t *out)
         leveldb_free(lerr);
         return STT_E_IO;
     }
-    if (!v)
-        return STT_E_NOT_FOUND;
+    if (!v) return STT_E_NOT_FOUND;
     stt_buf_reset(out);
     stt_buf_append(out, v, vlen);
     leveldb_free(v);
@@ -191,8 +188,7 @@ static int load_next_dbid(stt_store_t *s)
         rc = 0;
     } else if (rc == 0) {
         s->next_dbid = v.len == 8 ? stt_be64(v.base) : 0;
-        if (!s->next_dbid)
-            rc = STT_E_IO;
+        if (!s->next_dbid) rc = STT_E_IO;
     }
     stt_buf_free(&v);
     return rc;
@@ -213,21 +209,18 @@ void stt__db_record(const stt_db_t *db, stt_buf_t *out)
     stt_buf_append_varint(out, db->purge_seq);
     stt_buf_append_varint(out, db->active_size);
     stt_buf_append_varint(out, db->seclen);
-    if (db->seclen)
-        stt_buf_append(out, db->security, db->seclen);
+    if (db->seclen) stt_buf_append(out, db->security, db->seclen);
 }
 
 static int db_record_decode(stt_db_t *db, const char *v, size_t len)
 {
     const unsigned char *p = (const unsigned char *)v, *end = p + len;
-    if (len < 9 || p[0] != 1)
-        return STT_E_IO;
+    if (len < 9 || p[0] != 1) return STT_E_IO;
     db->id = stt_be64(p + 1);
     p += 9;
     uint64_t x[8];
     for (int i = 0; i < 8; i++)
-        if (stt_varint_read(&p, end, &x[i]))
-            return STT_E_IO;
+        if (stt_varint_read(&p, end, &x[i])) return STT_E_IO;
     db->created = x[0];
     db->revs_limit = (uint32_t)x[1];
     db->update_seq = x[2];
@@ -235,8 +228,7 @@ static int db_record_decode(stt_db_t *db, const char *v, size_t len)
     db->doc_del_count = x[4];
     db->purge_seq = x[5];
     db->active_size = x[6];
-    if ((uint64_t)(end - p) < x[7])
-        return STT_E_IO;
+    if ((uint64_t)(end - p) < x[7]) return STT_E_IO;
     db->seclen = x[7];
     db->security = db->seclen ? stt_xstrndup((const char *)p, db->seclen) : NULL;
     return 0;
@@ -279,8 +271,7 @@ static void table_grow(stt_store_t *s)
     s->capdbs *= 2;
     s->dbs = stt_xcalloc(s->capdbs, sizeof(*s->dbs));
     for (size_t i = 0; i < oldcap; i++)
-        if (old[i])
-            s->dbs[table_slot(s, old[i]->name, old[i]->namelen)] = old[i];
+        if (old[i]) s->dbs[table_slot(s, old[i]->name, old[i]->namelen)] = old[i];
     free(old);
 }
 
@@ -306,13 +297,11 @@ static void db_free(stt_db_t *db)
 
 bool stt_db_name_valid(const char *name, size_t len)
 {
-    if (len == 0 || len > STT_DB_NAME_MAX || name[0] < 'a' || name[0] > 'z')
-        return false;
+    if (len == 0 || len > STT_DB_NAME_MAX || name[0] < 'a' || name[0] > 'z') return false;
     for (size_t i = 1; i < len; i++) {
         char c = name[i];
         if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || strchr("_$()+-/", c) != NULL) {
-            if (c == '\0')
-                return false;
+            if (c == '\0') return false;
             continue;
         }
         return false;
@@ -324,15 +313,13 @@ static bool name_valid_or_reserved(const char *name, size_t len)
 {
     static const char *const reserved[] = {"_users", "_replicator", "_global_changes"};
     for (size_t i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++)
-        if (strlen(reserved[i]) == len && memcmp(reserved[i], name, len) == 0)
-            return true;
+        if (strlen(reserved[i]) == len && memcmp(reserved[i], name, len) == 0) return true;
     return stt_db_name_valid(name, len);
 }
 
 int stt_db_create(stt_store_t *s, const char *name, size_t len)
 {
-    if (!name_valid_or_reserved(name, len))
-        return STT_E_ILLEGAL_DB_NAME;
+    if (!name_valid_or_reserved(name, len)) return STT_E_ILLEGAL_DB_NAME;
     stt_db_t *probe;
     if (stt_db_open(s, name, len, &probe) == 0) {
         stt_db_release(probe);
@@ -418,8 +405,7 @@ int stt_db_open(stt_store_t *s, const char *name, size_t len, stt_db_t **out)
             db->refs = 1;
             pthread_mutex_init(&db->wlock, NULL);
             /* keep handles cached: a db's counters live in its handle */
-            if ((s->ndbs + 1) * 2 > s->capdbs)
-                table_grow(s);
+            if ((s->ndbs + 1) * 2 > s->capdbs) table_grow(s);
             s->dbs[table_slot(s, name, len)] = db;
             s->ndbs++;
             db->refs++; /* the table's reference */
@@ -433,20 +419,17 @@ int stt_db_open(stt_store_t *s, const char *name, size_t len, stt_db_t **out)
 
 void stt_db_release(stt_db_t *db)
 {
-    if (!db)
-        return;
+    if (!db) return;
     stt_store_t *s = db->store;
     pthread_mutex_lock(&s->lock);
     int last = --db->refs == 0;
     pthread_mutex_unlock(&s->lock);
-    if (last)
-        db_free(db);
+    if (last) db_free(db);
 }
 
 const char *stt_db_name(const stt_db_t *db, size_t *len)
 {
-    if (len)
-        *len = db->namelen;
+    if (len) *len = db->namelen;
     return db->name;
 }
 
@@ -454,8 +437,7 @@ int stt_db_delete(stt_store_t *s, const char *name, size_t len)
 {
     stt_db_t *db;
     int rc = stt_db_open(s, name, len, &db);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     pthread_mutex_lock(&db->wlock);
     pthread_mutex_lock(&s->lock);
     if (db->deleted) {
@@ -501,10 +483,8 @@ void stt_db_list(stt_store_t *s, int (*fn)(void *ctx, const char *name, size_t l
     for (leveldb_iter_seek(it, &pfx, 1); leveldb_iter_valid(it); leveldb_iter_next(it)) {
         size_t klen;
         const char *k = leveldb_iter_key(it, &klen);
-        if (klen < 1 || k[0] != K_DBNAME)
-            break;
-        if (fn(ctx, k + 1, klen - 1))
-            break;
+        if (klen < 1 || k[0] != K_DBNAME) break;
+        if (fn(ctx, k + 1, klen - 1)) break;
     }
     leveldb_iter_destroy(it);
 }
@@ -562,8 +542,7 @@ int stt_db_set_revs_limit(stt_db_t *db, uint32_t limit)
         uint32_t old = db->revs_limit;
         db->revs_limit = limit;
         rc = db_put_record_sync(db);
-        if (rc)
-            db->revs_limit = old;
+        if (rc) db->revs_limit = old;
     }
     pthread_mutex_unlock(&db->wlock);
     return rc;
@@ -612,8 +591,7 @@ static size_t sweep_prefix(stt_store_t *s, const char *pfx, size_t pfxlen, size_
     for (leveldb_iter_seek(it, pfx, pfxlen); leveldb_iter_valid(it) && n < max; leveldb_iter_next(it)) {
         size_t klen;
         const char *k = leveldb_iter_key(it, &klen);
-        if (klen < pfxlen || memcmp(k, pfx, pfxlen) != 0)
-            break;
+        if (klen < pfxlen || memcmp(k, pfx, pfxlen) != 0) break;
         leveldb_writebatch_delete(wb, k, klen);
         n++;
     }
@@ -643,12 +621,10 @@ static void sweep_all(stt_store_t *s)
         if (leveldb_iter_valid(it)) {
             size_t klen;
             const char *k = leveldb_iter_key(it, &klen);
-            if (klen == 9 && k[0] == K_SWEEP)
-                dbid = stt_be64(k + 1);
+            if (klen == 9 && k[0] == K_SWEEP) dbid = stt_be64(k + 1);
         }
         leveldb_iter_destroy(it);
-        if (!dbid)
-            return;
+        if (!dbid) return;
         const char tags[] = {K_DOC, K_SEQ, K_LOCAL, K_ATT, K_ATTREF};
         stt_buf_t k = STT_BUF_INIT;
         for (size_t i = 0; i < sizeof(tags); i++) {

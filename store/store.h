@@ -155,7 +155,7 @@ typedef struct {
 } stt_doc_write_t;
 
 typedef struct {
-    int err; /* 0, STT_E_CONFLICT, STT_E_MISSING_STUB, STT_E_BAD_REQUEST... */
+    int err;                   /* 0, STT_E_CONFLICT, STT_E_MISSING_STUB, STT_E_BAD_REQUEST... */
     char rev[STT_REV_STR_MAX]; /* new rev "N-id" on success (new_edits=true) */
 } stt_doc_result_t;
 
@@ -255,8 +255,8 @@ int stt_doc_from_summary(const stt_doc_summary_t *s, stt_doc_t *out);
 /* Iterates the by-seq index from seq > since (ascending) or seq < since when
  * descending (since 0 with descending: from the end). fn returns non-zero to stop.
  * The summary is valid during the callback only. */
-int stt_changes_scan(stt_reader_t *r, uint64_t since, bool descending,
-                     int (*fn)(void *ctx, const stt_doc_summary_t *s), void *ctx);
+int stt_changes_scan(stt_reader_t *r, uint64_t since, bool descending, int (*fn)(void *ctx, const stt_doc_summary_t *s),
+                     void *ctx);
 
 /* Iterates docs by id in byte order between startkey and endkey (inclusive_end),
  * ascending or descending; NULL bounds are open. Deleted docs are skipped. Only

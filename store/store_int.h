@@ -78,8 +78,8 @@ struct stt_db {
     char *name;
     size_t namelen;
     uint64_t id;
-    int refs;     /* guarded by store->lock */
-    int deleted;  /* set under store->lock and wlock */
+    int refs;              /* guarded by store->lock */
+    int deleted;           /* set under store->lock and wlock */
     pthread_mutex_t wlock; /* serialises writers; guards the fields below */
     uint64_t created;
     uint32_t revs_limit;

@@ -20,8 +20,7 @@ void *stt_arena_alloc(stt_arena_t *a, size_t n)
     n = (n + 15) & ~(size_t)15;
     if (n > a->left) {
         size_t next = a->head ? a->head->size * 2 : CHUNK_MIN;
-        if (next > CHUNK_MAX)
-            next = CHUNK_MAX;
+        if (next > CHUNK_MAX) next = CHUNK_MAX;
         if (n > next / 4) {
             /* a big block of its own, linked behind the head so the current
              * chunk stays in use */

@@ -11,7 +11,10 @@ typedef struct {
     size_t left;
 } stt_arena_t;
 
-#define STT_ARENA_INIT {NULL, NULL, 0}
+#define STT_ARENA_INIT                                                                                                 \
+    {                                                                                                                  \
+        NULL, NULL, 0                                                                                                  \
+    }
 
 /* Aborts on OOM; aligned to 16 bytes. */
 void *stt_arena_alloc(stt_arena_t *a, size_t n);

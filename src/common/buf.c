@@ -13,24 +13,21 @@ static void oom(size_t n)
 void *stt_xmalloc(size_t n)
 {
     void *p = malloc(n ? n : 1);
-    if (!p)
-        oom(n);
+    if (!p) oom(n);
     return p;
 }
 
 void *stt_xcalloc(size_t n, size_t size)
 {
     void *p = calloc(n ? n : 1, size ? size : 1);
-    if (!p)
-        oom(n * size);
+    if (!p) oom(n * size);
     return p;
 }
 
 void *stt_xrealloc(void *p, size_t n)
 {
     p = realloc(p, n ? n : 1);
-    if (!p)
-        oom(n);
+    if (!p) oom(n);
     return p;
 }
 
@@ -44,8 +41,7 @@ char *stt_xstrndup(const char *s, size_t n)
 
 void stt_buf_reserve(stt_buf_t *b, size_t extra)
 {
-    if (b->cap - b->len >= extra)
-        return;
+    if (b->cap - b->len >= extra) return;
     size_t cap = b->cap ? b->cap : 64;
     while (cap - b->len < extra)
         cap *= 2;
@@ -62,11 +58,9 @@ void stt_buf_free(stt_buf_t *b)
 
 char *stt_buf_release(stt_buf_t *b, size_t *len)
 {
-    if (!b->base)
-        stt_buf_reserve(b, 1), b->base[0] = '\0';
+    if (!b->base) stt_buf_reserve(b, 1), b->base[0] = '\0';
     char *p = b->base;
-    if (len)
-        *len = b->len;
+    if (len) *len = b->len;
     b->base = NULL;
     b->len = b->cap = 0;
     return p;
@@ -79,8 +73,7 @@ void stt_buf_appendf(stt_buf_t *b, const char *fmt, ...)
     char tmp[256];
     int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
     va_end(ap);
-    if (n < 0)
-        return;
+    if (n < 0) return;
     if ((size_t)n < sizeof(tmp)) {
         stt_buf_append(b, tmp, (size_t)n);
         return;

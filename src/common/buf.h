@@ -13,7 +13,10 @@ typedef struct {
     size_t cap;
 } stt_buf_t;
 
-#define STT_BUF_INIT {NULL, 0, 0}
+#define STT_BUF_INIT                                                                                                   \
+    {                                                                                                                  \
+        NULL, 0, 0                                                                                                     \
+    }
 
 void stt_buf_reserve(stt_buf_t *b, size_t extra);
 void stt_buf_free(stt_buf_t *b);
@@ -26,10 +29,8 @@ static inline void stt_buf_append(stt_buf_t *b, const void *p, size_t n)
 {
     if (n == 0 && b->base) /* p may be NULL for an empty append */
         return;
-    if (b->cap - b->len < n + 1)
-        stt_buf_reserve(b, n + 1);
-    if (n)
-        memcpy(b->base + b->len, p, n);
+    if (b->cap - b->len < n + 1) stt_buf_reserve(b, n + 1);
+    if (n) memcpy(b->base + b->len, p, n);
     b->len += n;
     b->base[b->len] = '\0';
 }
@@ -39,16 +40,14 @@ static inline void stt_buf_appends(stt_buf_t *b, const char *s)
 }
 static inline void stt_buf_appendc(stt_buf_t *b, char c)
 {
-    if (b->cap - b->len < 2)
-        stt_buf_reserve(b, 2);
+    if (b->cap - b->len < 2) stt_buf_reserve(b, 2);
     b->base[b->len++] = c;
     b->base[b->len] = '\0';
 }
 static inline void stt_buf_reset(stt_buf_t *b)
 {
     b->len = 0;
-    if (b->base)
-        b->base[0] = '\0';
+    if (b->base) b->base[0] = '\0';
 }
 /* Big-endian fixed-width integers: keys sort the way numbers do. */
 static inline void stt_buf_append_be64(stt_buf_t *b, uint64_t v)

@@ -34,16 +34,12 @@ void stt_base64_encode(stt_buf_t *out, const void *data, size_t len)
  * filled on first use, which two threads could race on. */
 static int b64val(unsigned char c)
 {
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
     if (c == '+' || c == '-') /* url-safe alphabet too */
         return 62;
-    if (c == '/' || c == '_')
-        return 63;
+    if (c == '/' || c == '_') return 63;
     return -1;
 }
 
@@ -54,15 +50,13 @@ int stt_base64_decode(stt_buf_t *out, const char *s, size_t len)
     int bits = 0, pad = 0;
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (c == ' ' || c == '\n' || c == '\r' || c == '\t')
-            continue;
+        if (c == ' ' || c == '\n' || c == '\r' || c == '\t') continue;
         if (c == '=') {
             pad++;
             continue;
         }
         int v = b64val(c);
-        if (pad || v < 0)
-            return -1;
+        if (pad || v < 0) return -1;
         acc = (acc << 6) | (unsigned)v;
         bits += 6;
         if (bits >= 8) {
@@ -74,8 +68,7 @@ int stt_base64_decode(stt_buf_t *out, const char *s, size_t len)
      * two data characters leave 4 spare bits and take "==", three leave 2 and take
      * "=". Erlang's base64:decode, which CouchDB runs on attachment data, refuses
      * anything else, missing padding included. */
-    if (pad > 2 || bits != 2 * pad)
-        return -1;
+    if (pad > 2 || bits != 2 * pad) return -1;
     out->base[out->len] = '\0';
     return 0;
 }

@@ -4,10 +4,12 @@
 static const stt_err_info_t table[] = {
     [STT_E_BAD_REQUEST - STT_E_FIRST] = {400, "bad_request", "Bad request"},
     [STT_E_BAD_JSON - STT_E_FIRST] = {400, "bad_request", "invalid UTF-8 JSON"},
-    [STT_E_ILLEGAL_DB_NAME - STT_E_FIRST] = {400, "illegal_database_name",
-                                             "Name: Only lowercase characters (a-z), digits (0-9), and any of the "
-                                             "characters _, $, (, ), +, -, and / are allowed. Must begin with a letter."},
-    [STT_E_ILLEGAL_DOCID - STT_E_FIRST] = {400, "illegal_docid", "Only reserved document ids may start with underscore."},
+    [STT_E_ILLEGAL_DB_NAME -
+        STT_E_FIRST] = {400, "illegal_database_name",
+                        "Name: Only lowercase characters (a-z), digits (0-9), and any of the "
+                        "characters _, $, (, ), +, -, and / are allowed. Must begin with a letter."},
+    [STT_E_ILLEGAL_DOCID -
+        STT_E_FIRST] = {400, "illegal_docid", "Only reserved document ids may start with underscore."},
     [STT_E_DOC_VALIDATION - STT_E_FIRST] = {400, "doc_validation", "Document validation failed"},
     [STT_E_BAD_REV - STT_E_FIRST] = {400, "bad_request", "Invalid rev format"},
     [STT_E_UNAUTHORIZED - STT_E_FIRST] = {401, "unauthorized", "Name or password is incorrect."},
@@ -19,8 +21,8 @@ static const stt_err_info_t table[] = {
     [STT_E_METHOD - STT_E_FIRST] = {405, "method_not_allowed", "Only GET,HEAD allowed"},
     [STT_E_NOT_ACCEPTABLE - STT_E_FIRST] = {406, "not_acceptable", "Not acceptable"},
     [STT_E_CONFLICT - STT_E_FIRST] = {409, "conflict", "Document update conflict."},
-    [STT_E_FILE_EXISTS - STT_E_FIRST] = {412, "file_exists",
-                                         "The database could not be created, the file already exists."},
+    [STT_E_FILE_EXISTS -
+        STT_E_FIRST] = {412, "file_exists", "The database could not be created, the file already exists."},
     [STT_E_PRECONDITION - STT_E_FIRST] = {412, "precondition_failed", "Precondition failed"},
     [STT_E_MISSING_STUB - STT_E_FIRST] = {412, "missing_stub", "Missing attachment stub"},
     [STT_E_TOO_LARGE - STT_E_FIRST] = {413, "too_large", "the request entity is too large"},
@@ -34,7 +36,6 @@ static const stt_err_info_t table[] = {
 const stt_err_info_t *stt_err_info(int code)
 {
     static const stt_err_info_t unknown = {500, "unknown_error", "internal error"};
-    if (code >= STT_E_FIRST && code < STT_E_LAST && table[code - STT_E_FIRST].error)
-        return &table[code - STT_E_FIRST];
+    if (code >= STT_E_FIRST && code < STT_E_LAST && table[code - STT_E_FIRST].error) return &table[code - STT_E_FIRST];
     return &unknown;
 }

@@ -21,12 +21,10 @@ int stt_utf8_validate(const char *str, size_t len)
         while (end - s >= 8) {
             uint64_t w;
             memcpy(&w, s, 8);
-            if (w & 0x8080808080808080ULL)
-                break;
+            if (w & 0x8080808080808080ULL) break;
             s += 8;
         }
-        if (s >= end)
-            break;
+        if (s >= end) break;
         unsigned c = *s;
         if (c < 0x80) {
             s++;
@@ -42,17 +40,14 @@ int stt_utf8_validate(const char *str, size_t len)
             n = 3, cp = c & 0x07;
         else
             return -1; /* continuation byte, overlong lead (C0/C1) or > F4 */
-        if ((size_t)(end - s) < n + 1)
-            return -1;
+        if ((size_t)(end - s) < n + 1) return -1;
         for (size_t i = 1; i <= n; i++) {
-            if ((s[i] & 0xC0) != 0x80)
-                return -1;
+            if ((s[i] & 0xC0) != 0x80) return -1;
             cp = (cp << 6) | (s[i] & 0x3F);
         }
         if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10FFFF)))
-            return -1; /* overlong or out of range */
-        if (cp >= 0xD800 && cp <= 0xDFFF)
-            return -1; /* UTF-16 surrogates are not characters */
+            return -1;                               /* overlong or out of range */
+        if (cp >= 0xD800 && cp <= 0xDFFF) return -1; /* UTF-16 surrogates are not characters */
         s += n + 1;
     }
     return 0;
@@ -83,17 +78,14 @@ int stt_json_check_escapes(const char *s, size_t len)
      * steps over each escape sees every \u escape exactly once. */
     const char *p = memchr(s, '\\', len), *end = s + len;
     while (p) {
-        if (p + 1 >= end)
-            return -1;
+        if (p + 1 >= end) return -1;
         if (p[1] != 'u') {
             p += 2;
         } else {
             unsigned cp;
-            if (end - p < 6 || hex4(p + 2, &cp))
-                return -1;
+            if (end - p < 6 || hex4(p + 2, &cp)) return -1;
             p += 6;
-            if (cp >= 0xDC00 && cp <= 0xDFFF)
-                return -1; /* low surrogate without a high one */
+            if (cp >= 0xDC00 && cp <= 0xDFFF) return -1; /* low surrogate without a high one */
             if (cp >= 0xD800 && cp <= 0xDBFF) {
                 unsigned lo;
                 if (end - p < 6 || p[0] != '\\' || p[1] != 'u' || hex4(p + 2, &lo) || lo < 0xDC00 || lo > 0xDFFF)
@@ -101,8 +93,7 @@ int stt_json_check_escapes(const char *s, size_t len)
                 p += 6;
             }
         }
-        if (p >= end)
-            break;
+        if (p >= end) break;
         p = memchr(p, '\\', (size_t)(end - p));
     }
     return 0;
@@ -112,7 +103,7 @@ int stt_json_check_escapes(const char *s, size_t len)
 
 typedef struct {
     stt_json_type_t type;
-    stt_json_t *items;         /* scratch (malloc) */
+    stt_json_t *items;          /* scratch (malloc) */
     stt_json_member_t *members; /* scratch (malloc) */
     uint32_t n, cap;
     const char *pending_key; /* object: key waiting for its value */
@@ -233,8 +224,7 @@ static const yajl_callbacks callbacks = {
 
 static void seterr(char *errbuf, size_t errlen, const char *msg)
 {
-    if (errbuf && errlen)
-        snprintf(errbuf, errlen, "%s", msg);
+    if (errbuf && errlen) snprintf(errbuf, errlen, "%s", msg);
 }
 
 int stt_json_parse(stt_arena_t *arena, const char *text, size_t len, stt_json_t *out, char *errbuf, size_t errlen)
@@ -255,12 +245,10 @@ int stt_json_parse(stt_arena_t *arena, const char *text, size_t len, stt_json_t 
     }
     pctx_t c = {.arena = arena};
     yajl_handle h = yajl_alloc(&callbacks, NULL, &c);
-    if (!h)
-        return STT_E_INTERNAL;
+    if (!h) return STT_E_INTERNAL;
     int rc = 0;
     yajl_status st = yajl_parse(h, (const unsigned char *)text, len);
-    if (st == yajl_status_ok)
-        st = yajl_complete_parse(h);
+    if (st == yajl_status_ok) st = yajl_complete_parse(h);
     if (st != yajl_status_ok || !c.have_root) {
         rc = STT_E_BAD_JSON;
         if (c.too_deep)
@@ -283,12 +271,10 @@ int stt_json_parse(stt_arena_t *arena, const char *text, size_t len, stt_json_t 
 
 const stt_json_t *stt_json_getn(const stt_json_t *obj, const char *key, size_t keylen)
 {
-    if (!obj || obj->type != STT_JSON_OBJECT)
-        return NULL;
+    if (!obj || obj->type != STT_JSON_OBJECT) return NULL;
     for (uint32_t i = 0; i < obj->len; i++) {
         const stt_json_member_t *m = &obj->u.members[i];
-        if (m->keylen == keylen && memcmp(m->key, key, keylen) == 0)
-            return &m->val;
+        if (m->keylen == keylen && memcmp(m->key, key, keylen) == 0) return &m->val;
     }
     return NULL;
 }
@@ -300,57 +286,45 @@ const stt_json_t *stt_json_get(const stt_json_t *obj, const char *key)
 
 int stt_json_int(const stt_json_t *v, int64_t *out)
 {
-    if (!v || v->type != STT_JSON_NUMBER || v->len == 0 || v->len > 20)
-        return -1;
+    if (!v || v->type != STT_JSON_NUMBER || v->len == 0 || v->len > 20) return -1;
     const char *s = v->u.s;
     int neg = 0;
     size_t i = 0;
-    if (s[0] == '-')
-        neg = 1, i = 1;
-    if (i >= v->len)
-        return -1;
+    if (s[0] == '-') neg = 1, i = 1;
+    if (i >= v->len) return -1;
     uint64_t acc = 0;
     for (; i < v->len; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return -1;
+        if (s[i] < '0' || s[i] > '9') return -1;
         uint64_t d = (uint64_t)(s[i] - '0');
-        if (acc > (UINT64_MAX - d) / 10)
-            return -1;
+        if (acc > (UINT64_MAX - d) / 10) return -1;
         acc = acc * 10 + d;
     }
-    if (!neg && acc > INT64_MAX)
-        return -1;
-    if (neg && acc > (uint64_t)INT64_MAX + 1)
-        return -1;
+    if (!neg && acc > INT64_MAX) return -1;
+    if (neg && acc > (uint64_t)INT64_MAX + 1) return -1;
     *out = neg ? (int64_t)(0 - acc) : (int64_t)acc;
     return 0;
 }
 
 bool stt_json_equal(const stt_json_t *a, const stt_json_t *b)
 {
-    if (a->type != b->type)
-        return false;
+    if (a->type != b->type) return false;
     switch (a->type) {
     case STT_JSON_NULL:
     case STT_JSON_TRUE:
     case STT_JSON_FALSE:
         return true;
     case STT_JSON_NUMBER:
-        if (a->len == b->len && memcmp(a->u.s, b->u.s, a->len) == 0)
-            return true;
+        if (a->len == b->len && memcmp(a->u.s, b->u.s, a->len) == 0) return true;
         return strtod(a->u.s, NULL) == strtod(b->u.s, NULL);
     case STT_JSON_STRING:
         return a->len == b->len && memcmp(a->u.s, b->u.s, a->len) == 0;
     case STT_JSON_ARRAY:
-        if (a->len != b->len)
-            return false;
+        if (a->len != b->len) return false;
         for (uint32_t i = 0; i < a->len; i++)
-            if (!stt_json_equal(&a->u.items[i], &b->u.items[i]))
-                return false;
+            if (!stt_json_equal(&a->u.items[i], &b->u.items[i])) return false;
         return true;
     case STT_JSON_OBJECT:
-        if (a->len != b->len)
-            return false;
+        if (a->len != b->len) return false;
         for (uint32_t i = 0; i < a->len; i++) {
             const stt_json_member_t *x = &a->u.members[i], *y = &b->u.members[i];
             if (x->keylen != y->keylen || memcmp(x->key, y->key, x->keylen) || !stt_json_equal(&x->val, &y->val))
@@ -378,20 +352,33 @@ void stt_json_write_str(stt_buf_t *b, const char *s, size_t len)
     size_t start = 0;
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c != '"' && c != '\\')
-            continue;
+        if (c >= 0x20 && c != '"' && c != '\\') continue;
         stt_buf_append(b, s + start, i - start);
         start = i + 1;
         char e[6] = {'\\', 0};
         size_t n = 2;
         switch (c) {
-        case '"': e[1] = '"'; break;
-        case '\\': e[1] = '\\'; break;
-        case '\n': e[1] = 'n'; break;
-        case '\r': e[1] = 'r'; break;
-        case '\t': e[1] = 't'; break;
-        case '\b': e[1] = 'b'; break;
-        case '\f': e[1] = 'f'; break;
+        case '"':
+            e[1] = '"';
+            break;
+        case '\\':
+            e[1] = '\\';
+            break;
+        case '\n':
+            e[1] = 'n';
+            break;
+        case '\r':
+            e[1] = 'r';
+            break;
+        case '\t':
+            e[1] = 't';
+            break;
+        case '\b':
+            e[1] = 'b';
+            break;
+        case '\f':
+            e[1] = 'f';
+            break;
         default:
             e[1] = 'u', e[2] = '0', e[3] = '0', e[4] = hex[c >> 4], e[5] = hex[c & 15];
             n = 6;
@@ -423,8 +410,7 @@ void stt_json_write(stt_buf_t *b, const stt_json_t *v)
     case STT_JSON_ARRAY:
         stt_buf_appendc(b, '[');
         for (uint32_t i = 0; i < v->len; i++) {
-            if (i)
-                stt_buf_appendc(b, ',');
+            if (i) stt_buf_appendc(b, ',');
             stt_json_write(b, &v->u.items[i]);
         }
         stt_buf_appendc(b, ']');
@@ -432,8 +418,7 @@ void stt_json_write(stt_buf_t *b, const stt_json_t *v)
     case STT_JSON_OBJECT:
         stt_buf_appendc(b, '{');
         for (uint32_t i = 0; i < v->len; i++) {
-            if (i)
-                stt_buf_appendc(b, ',');
+            if (i) stt_buf_appendc(b, ',');
             stt_json_write_str(b, v->u.members[i].key, v->u.members[i].keylen);
             stt_buf_appendc(b, ':');
             stt_json_write(b, &v->u.members[i].val);

@@ -44,8 +44,7 @@ static void emit(stt_buf_t *b)
 
 void stt_log(int level, const char *fmt, ...)
 {
-    if (!stt_log_enabled(level))
-        return;
+    if (!stt_log_enabled(level)) return;
     char msg[1024];
     va_list ap;
     va_start(ap, fmt);
@@ -68,8 +67,7 @@ void stt_log(int level, const char *fmt, ...)
 void stt_log_access(const char *reqid, const char *method, size_t methodlen, const char *path, size_t pathlen,
                     int status, double ms)
 {
-    if (!stt_log_enabled(STT_LOG_INFO))
-        return;
+    if (!stt_log_enabled(STT_LOG_INFO)) return;
     stt_buf_t b = STT_BUF_INIT;
     if (g_format == STT_LOG_JSON) {
         stt_buf_appends(&b, "{\"ts\":\"");

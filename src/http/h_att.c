@@ -166,8 +166,9 @@ static void get_att(stt_hreq_t *r)
     /* h2o keeps the content-type pointer until the reply is out: request memory */
     stt_mime_put_value(&ctype, a->content_type, a->ctlen, false);
     const char *ct = stt_arena_strndup(&r->arena, ctype.base ? ctype.base : "", ctype.len);
-    const char *h[] = {"etag", etag.base, "cache-control", "must-revalidate", "accept-ranges", gz ? "none" : "bytes",
-                       NULL,   NULL,      NULL};
+    const char *h[] = {
+        "etag", etag.base, "cache-control", "must-revalidate", "accept-ranges", gz ? "none" : "bytes", NULL,
+        NULL,   NULL};
     if (send_gz) {
         h[6] = "content-encoding";
         h[7] = "gzip";
@@ -182,7 +183,10 @@ static void get_att(stt_hreq_t *r)
         /* only the length goes out: no need to read the bytes (a NULL base is
          * "taken" and freed as such) */
         stt_reply_bytes(r, partial ? 206 : 200, ct, NULL,
-                        partial ? to - from + 1 : send_gz ? a->encoded_length : a->length, true, h);
+                        partial   ? to - from + 1
+                        : send_gz ? a->encoded_length
+                                  : a->length,
+                        true, h);
         goto exit_etag;
     }
     stt_buf_t data = STT_BUF_INIT;

@@ -15,8 +15,7 @@
 static bool json_ctype(stt_hreq_t *r)
 {
     const h2o_iovec_t *ct = stt_header(r, "content-type");
-    if (ct && ct->len >= 16 && strncasecmp(ct->base, "application/json", 16) == 0)
-        return true;
+    if (ct && ct->len >= 16 && strncasecmp(ct->base, "application/json", 16) == 0) return true;
     stt_reply_error(r, STT_E_UNSUPPORTED_MEDIA, NULL);
     return false;
 }
@@ -46,12 +45,9 @@ static void bulk_done(stt_wjob_t *j)
         bool written = k < c->ntodo && c->todo_idx[k] == i;
         int err = written ? j->job.res[k].err : STT_E_BAD_REQUEST;
         const char *rev = written ? j->job.res[k].rev : NULL;
-        if (written)
-            k++;
-        if (!c->new_edits && !err)
-            continue; /* replicated writes report errors only */
-        if (any)
-            stt_buf_appendc(&b, ',');
+        if (written) k++;
+        if (!c->new_edits && !err) continue; /* replicated writes report errors only */
+        if (any) stt_buf_appendc(&b, ',');
         any = true;
         stt_buf_appends(&b, err ? "{\"id\":" : "{\"ok\":true,\"id\":");
         stt_json_write_str(&b, w->id, w->idlen);
@@ -74,11 +70,9 @@ static void bulk_done(stt_wjob_t *j)
 
 void stt_h_bulk_docs(stt_hreq_t *r)
 {
-    if (!json_ctype(r))
-        return;
+    if (!json_ctype(r)) return;
     stt_json_t body;
-    if (stt_body_json(r, &body, "Request body must be a JSON object") != 0)
-        return;
+    if (stt_body_json(r, &body, "Request body must be a JSON object") != 0) return;
     const stt_json_t *docs = stt_json_get(&body, "docs");
     if (!docs) {
         stt_reply_error_raw(r, 400, "bad_request", "POST body must include `docs` parameter.");
@@ -90,16 +84,14 @@ void stt_h_bulk_docs(stt_hreq_t *r)
     }
     bool new_edits = true;
     const stt_json_t *ne = stt_json_get(&body, "new_edits");
-    if (ne && ne->type == STT_JSON_FALSE)
-        new_edits = false;
+    if (ne && ne->type == STT_JSON_FALSE) new_edits = false;
     size_t n = docs->len;
     if (stt_json_is_true(stt_json_get(&body, "all_or_nothing"))) {
         stt_buf_t b = STT_BUF_INIT;
         stt_buf_appendc(&b, '[');
         for (size_t i = 0; i < n; i++) {
             const stt_json_t *id = stt_json_get(&docs->u.items[i], "_id");
-            if (i)
-                stt_buf_appendc(&b, ',');
+            if (i) stt_buf_appendc(&b, ',');
             stt_buf_appends(&b, "{\"id\":");
             if (stt_json_is_str(id))
                 stt_json_write(&b, id);
@@ -173,8 +165,7 @@ static void row_doc(alldocs_t *c, const char *id, size_t idlen, stt_buf_t *out)
         return;
     }
     stt_buf_appends(out, ",\"doc\":");
-    if (stt_doc_render(c->rd, &d, d.winner, &c->ro, out) != 0)
-        stt_buf_appends(out, "null");
+    if (stt_doc_render(c->rd, &d, d.winner, &c->ro, out) != 0) stt_buf_appends(out, "null");
     stt_doc_free(&d);
 }
 
@@ -192,8 +183,7 @@ static int on_row(void *ctx, const stt_doc_summary_t *s)
         return 0;
     }
     stt_buf_t *out = c->out;
-    if (c->emitted++)
-        stt_buf_appendc(out, ',');
+    if (c->emitted++) stt_buf_appendc(out, ',');
     stt_buf_appends(out, "{\"id\":");
     stt_json_write_str(out, s->id, s->idlen);
     stt_buf_appends(out, ",\"key\":");
@@ -205,8 +195,7 @@ static int on_row(void *ctx, const stt_doc_summary_t *s)
         stt_doc_t d;
         if (stt_doc_from_summary(s, &d) == 0) {
             stt_buf_appends(out, ",\"doc\":");
-            if (stt_doc_render(c->rd, &d, d.winner, &c->ro, out) != 0)
-                stt_buf_appends(out, "null");
+            if (stt_doc_render(c->rd, &d, d.winner, &c->ro, out) != 0) stt_buf_appends(out, "null");
             stt_doc_free(&d);
         } else {
             row_doc(c, s->id, s->idlen, out);
@@ -222,8 +211,7 @@ static int on_row(void *ctx, const stt_doc_summary_t *s)
 static int on_local_row(void *ctx, const char *id, size_t idlen, uint64_t rev, const char *body, size_t len)
 {
     alldocs_t *c = ctx;
-    if (c->have_last && idlen == c->last.len && memcmp(id, c->last.base, idlen) == 0)
-        return 0;
+    if (c->have_last && idlen == c->last.len && memcmp(id, c->last.base, idlen) == 0) return 0;
     if (c->emitted >= c->limit) {
         c->done = true;
         return 1;
@@ -233,8 +221,7 @@ static int on_local_row(void *ctx, const char *id, size_t idlen, uint64_t rev, c
         return 0;
     }
     stt_buf_t *out = c->out;
-    if (c->emitted++)
-        stt_buf_appendc(out, ',');
+    if (c->emitted++) stt_buf_appendc(out, ',');
     stt_buf_appends(out, "{\"id\":\"_local/");
     stt_buf_t esc = STT_BUF_INIT;
     stt_json_write_str(&esc, id, idlen);
@@ -265,8 +252,7 @@ static int on_local_row(void *ctx, const char *id, size_t idlen, uint64_t rev, c
 
 static void key_row(alldocs_t *c, const stt_json_t *k, stt_buf_t *out)
 {
-    if (c->keyi)
-        stt_buf_appendc(out, ',');
+    if (c->keyi) stt_buf_appendc(out, ',');
     if (k->type != STT_JSON_STRING) {
         stt_buf_appends(out, "{\"key\":");
         stt_json_write(out, k);
@@ -290,8 +276,7 @@ static void key_row(alldocs_t *c, const stt_json_t *k, stt_buf_t *out)
     stt_buf_appends(out, deleted ? "\",\"deleted\":true}" : "\"}");
     if (c->include_docs) {
         stt_buf_appends(out, ",\"doc\":");
-        if (deleted || stt_doc_render(c->rd, &d, d.winner, &c->ro, out) != 0)
-            stt_buf_appends(out, "null");
+        if (deleted || stt_doc_render(c->rd, &d, d.winner, &c->ro, out) != 0) stt_buf_appends(out, "null");
     }
     stt_buf_appendc(out, '}');
     stt_doc_free(&d);
@@ -327,8 +312,7 @@ static int alldocs_produce(stt_stream_t *s, stt_buf_t *out)
     if (c->keys) {
         for (; c->keyi < c->keys->len && out->len < 64 * 1024; c->keyi++)
             key_row(c, &c->keys->u.items[c->keyi], out);
-        if (c->keyi < c->keys->len)
-            return 1;
+        if (c->keyi < c->keys->len) return 1;
     } else if (!c->done) {
         stt_range_t rg = c->range;
         if (c->have_last) {
@@ -366,10 +350,8 @@ static int count_before(void *ctx, const stt_doc_summary_t *s)
 
 static int key_param(stt_hreq_t *r, const char *a, const char *b, const stt_json_t **out)
 {
-    if (stt_q_json(r, a, out) != 0)
-        return -1;
-    if (!*out && b && stt_q_json(r, b, out) != 0)
-        return -1;
+    if (stt_q_json(r, a, out) != 0) return -1;
+    if (!*out && b && stt_q_json(r, b, out) != 0) return -1;
     return 0;
 }
 
@@ -393,18 +375,16 @@ static void all_docs(stt_hreq_t *r, int kind /* 0 all, 1 design, 2 local */)
     c->ro.conflicts = conflicts;
     c->ro.revs = false;
     if (r->method == STT_M_POST) {
-        if (!json_ctype(r))
-            return;
+        if (!json_ctype(r)) return;
         stt_json_t *body = stt_arena_alloc(&r->arena, sizeof(*body));
-        if (stt_body_json(r, body, "Request body must be a JSON object") != 0)
-            return;
+        if (stt_body_json(r, body, "Request body must be a JSON object") != 0) return;
         const stt_json_t *k = stt_json_get(body, "keys");
-        if (k)
-            c->keys = k;
+        if (k) c->keys = k;
     }
     if (c->keys && c->keys->type != STT_JSON_ARRAY) {
-        stt_reply_error_raw(r, 400, "bad_request", r->method == STT_M_POST ? "`keys` body member must be an array."
-                                                                           : "`keys` parameter must be an array.");
+        stt_reply_error_raw(r, 400, "bad_request",
+                            r->method == STT_M_POST ? "`keys` body member must be an array."
+                                                    : "`keys` parameter must be an array.");
         return;
     }
     if (key) {
@@ -412,28 +392,21 @@ static void all_docs(stt_hreq_t *r, int kind /* 0 all, 1 design, 2 local */)
         c->range.inclusive_end = true;
     }
     const stt_qparam_t *skd = stt_q_get(r, "startkey_docid");
-    if (!sk && skd)
-        c->range.start = skd->val, c->range.startlen = skd->vallen;
+    if (!sk && skd) c->range.start = skd->val, c->range.startlen = skd->vallen;
     const stt_qparam_t *ekd = stt_q_get(r, "endkey_docid");
-    if (!ek && ekd)
-        c->range.end = ekd->val, c->range.endlen = ekd->vallen;
-    if (sk && sk->type == STT_JSON_STRING)
-        c->range.start = sk->u.s, c->range.startlen = sk->len;
-    if (ek && ek->type == STT_JSON_STRING)
-        c->range.end = ek->u.s, c->range.endlen = ek->len;
+    if (!ek && ekd) c->range.end = ekd->val, c->range.endlen = ekd->vallen;
+    if (sk && sk->type == STT_JSON_STRING) c->range.start = sk->u.s, c->range.startlen = sk->len;
+    if (ek && ek->type == STT_JSON_STRING) c->range.end = ek->u.s, c->range.endlen = ek->len;
     if (kind == 1) {
         /* restrict to the _design/ prefix, intersected with the client's range */
         static const char lo[] = "_design/", hi[] = "_design0";
         if (!c->range.descending) {
             if (!c->range.start || memcmp(c->range.start, lo, c->range.startlen < 8 ? c->range.startlen : 8) < 0)
                 c->range.start = lo, c->range.startlen = 8;
-            if (!c->range.end)
-                c->range.end = hi, c->range.endlen = 8, c->range.inclusive_end = false;
+            if (!c->range.end) c->range.end = hi, c->range.endlen = 8, c->range.inclusive_end = false;
         } else {
-            if (!c->range.start)
-                c->range.start = hi, c->range.startlen = 8;
-            if (!c->range.end)
-                c->range.end = lo, c->range.endlen = 8;
+            if (!c->range.start) c->range.start = hi, c->range.startlen = 8;
+            if (!c->range.end) c->range.end = lo, c->range.endlen = 8;
         }
     }
     if (kind == 2) {
@@ -450,13 +423,15 @@ static void all_docs(stt_hreq_t *r, int kind /* 0 all, 1 design, 2 local */)
         c->total_rows = in.doc_count;
         if (!c->keys && c->range.start) {
             /* offset: rows before the start key in the scan's direction */
-            stt_range_t before = {.descending = c->range.descending, .start = NULL, .end = c->range.start,
-                                  .endlen = c->range.startlen, .inclusive_end = false};
+            stt_range_t before = {.descending = c->range.descending,
+                                  .start = NULL,
+                                  .end = c->range.start,
+                                  .endlen = c->range.startlen,
+                                  .inclusive_end = false};
             stt_docs_scan(c->rd, &before, count_before, &c->offset);
         }
         c->offset += c->skip;
-        if (c->keys == NULL && c->offset > c->total_rows)
-            c->offset = c->total_rows;
+        if (c->keys == NULL && c->offset > c->total_rows) c->offset = c->total_rows;
     }
     stt_stream_start(r, 200, "application/json", &alldocs_ops, c,
                      (const char *const[]){"cache-control", "must-revalidate", NULL});
@@ -479,11 +454,9 @@ void stt_h_local_docs(stt_hreq_t *r)
 
 void stt_h_purge(stt_hreq_t *r)
 {
-    if (!json_ctype(r))
-        return;
+    if (!json_ctype(r)) return;
     stt_json_t body;
-    if (stt_body_json(r, &body, "Request body must be a JSON object") != 0)
-        return;
+    if (stt_body_json(r, &body, "Request body must be a JSON object") != 0) return;
     stt_buf_t b = STT_BUF_INIT;
     stt_buf_appends(&b, "{\"purge_seq\":null,\"purged\":{");
     for (uint32_t i = 0; i < body.len; i++) {
@@ -511,16 +484,13 @@ void stt_h_purge(stt_hreq_t *r)
             stt_reply_error(r, rc, NULL);
             return;
         }
-        if (i)
-            stt_buf_appendc(&b, ',');
+        if (i) stt_buf_appendc(&b, ',');
         stt_json_write_str(&b, m->key, m->keylen);
         stt_buf_appends(&b, ":[");
         bool first = true;
         for (size_t k = 0; k < n; k++) {
-            if (rc || !purged[k])
-                continue;
-            if (!first)
-                stt_buf_appendc(&b, ',');
+            if (rc || !purged[k]) continue;
+            if (!first) stt_buf_appendc(&b, ',');
             first = false;
             stt_json_write(&b, &m->val.u.items[k]);
         }

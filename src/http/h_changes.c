@@ -40,7 +40,7 @@ typedef struct {
     stt_worker_t *w;
     h2o_loop_t *loop;
     h2o_multithread_receiver_t recv;
-    atomic_int nwaiting; /* feeds registered: notifiers skip idle workers */
+    atomic_int nwaiting;  /* feeds registered: notifiers skip idle workers */
     pthread_mutex_t lock; /* guards pending */
     stt_db_t **pending;
     size_t npending, cappending;
@@ -115,8 +115,7 @@ void stt_changes_notify(void *ctx, stt_db_t *db, uint64_t seq)
     stt_server_t *srv = ctx;
     for (size_t i = 0; i < srv->nworkers; i++) {
         feeds_t *fw = stt_worker_feeds(srv->workers[i]);
-        if (!fw || atomic_load(&fw->nwaiting) == 0)
-            continue;
+        if (!fw || atomic_load(&fw->nwaiting) == 0) continue;
         h2o_multithread_message_t *msg = NULL;
         pthread_mutex_lock(&fw->lock);
         bool have = false;
@@ -134,22 +133,19 @@ void stt_changes_notify(void *ctx, stt_db_t *db, uint64_t seq)
             msg = stt_xcalloc(1, sizeof(*msg));
         }
         pthread_mutex_unlock(&fw->lock);
-        if (msg)
-            h2o_multithread_send_message(&fw->recv, msg);
+        if (msg) h2o_multithread_send_message(&fw->recv, msg);
     }
 }
 
 static void feed_unregister(feed_t *f)
 {
-    if (!f->registered)
-        return;
+    if (!f->registered) return;
     feeds_t *fw = f->fw;
     if (f->prev)
         f->prev->next = f->next;
     else
         fw->head = f->next;
-    if (f->next)
-        f->next->prev = f->prev;
+    if (f->next) f->next->prev = f->prev;
     f->prev = f->next = NULL;
     f->registered = false;
     atomic_fetch_sub(&fw->nwaiting, 1);
@@ -157,13 +153,11 @@ static void feed_unregister(feed_t *f)
 
 static void feed_register(feed_t *f)
 {
-    if (f->registered)
-        return;
+    if (f->registered) return;
     feeds_t *fw = f->fw;
     f->next = fw->head;
     f->prev = NULL;
-    if (fw->head)
-        fw->head->prev = f;
+    if (fw->head) fw->head->prev = f;
     fw->head = f;
     f->registered = true;
     atomic_fetch_add(&fw->nwaiting, 1);
@@ -181,8 +175,7 @@ static void on_wake(h2o_multithread_receiver_t *recv, h2o_linklist_t *messages)
     size_t n = fw->npending;
     stt_db_t *dbs[64];
     bool all = n > 64;
-    if (!all)
-        memcpy(dbs, fw->pending, n * sizeof(*dbs));
+    if (!all) memcpy(dbs, fw->pending, n * sizeof(*dbs));
     fw->npending = 0;
     fw->messaged = 0;
     pthread_mutex_unlock(&fw->lock);
@@ -232,8 +225,7 @@ static bool want_id(feed_t *f, const char *id, size_t idlen)
         h2o_iovec_t key = h2o_iovec_init(id, idlen);
         return bsearch(&key, f->doc_ids, f->ndoc_ids, sizeof(*f->doc_ids), cmp_iovec) != NULL;
     }
-    if (f->filter == 3)
-        return idlen > 8 && memcmp(id, "_design/", 8) == 0;
+    if (f->filter == 3) return idlen > 8 && memcmp(id, "_design/", 8) == 0;
     return true;
 }
 
@@ -248,16 +240,14 @@ typedef struct {
 static bool selector_ok(feed_t *f, stt_reader_t *rd, const stt_doc_summary_t *s)
 {
     stt_doc_t d;
-    if (stt_doc_get(rd, s->id, s->idlen, &d) != 0)
-        return false;
+    if (stt_doc_get(rd, s->id, s->idlen, &d) != 0) return false;
     stt_buf_t b = STT_BUF_INIT;
     stt_render_opts_t o = {0};
     bool ok = false;
     if (stt_doc_render(rd, &d, d.winner, &o, &b) == 0) {
         stt_arena_t a = STT_ARENA_INIT;
         stt_json_t doc;
-        if (stt_json_parse(&a, b.base, b.len, &doc, NULL, 0) == 0)
-            ok = stt_selector_match(f->selector, &doc);
+        if (stt_json_parse(&a, b.base, b.len, &doc, NULL, 0) == 0) ok = stt_selector_match(f->selector, &doc);
         stt_arena_free(&a);
     }
     stt_buf_free(&b);
@@ -284,14 +274,12 @@ static void write_row(feed_t *f, stt_reader_t *rd, const stt_doc_summary_t *s, s
         stt_buf_appends(out, "\"}");
     }
     stt_buf_appendc(out, ']');
-    if (s->deleted)
-        stt_buf_appends(out, ",\"deleted\":true");
+    if (s->deleted) stt_buf_appends(out, ",\"deleted\":true");
     if (f->include_docs) {
         stt_doc_t d;
         stt_buf_appends(out, ",\"doc\":");
         if (stt_doc_get(rd, s->id, s->idlen, &d) == 0) {
-            if (stt_doc_render(rd, &d, d.winner, &f->ro, out) != 0)
-                stt_buf_appends(out, "null");
+            if (stt_doc_render(rd, &d, d.winner, &f->ro, out) != 0) stt_buf_appends(out, "null");
             stt_doc_free(&d);
         } else {
             stt_buf_appends(out, "null");
@@ -304,17 +292,14 @@ static int on_change(void *ctx, const stt_doc_summary_t *s)
 {
     scan_t *sc = ctx;
     feed_t *f = sc->f;
-    if (f->sent >= f->limit)
-        return 1;
+    if (f->sent >= f->limit) return 1;
     f->last_seq = s->seq;
-    if (!want_id(f, s->id, s->idlen) || (f->filter == 2 && !selector_ok(f, sc->rd, s)))
-        return 0;
+    if (!want_id(f, s->id, s->idlen) || (f->filter == 2 && !selector_ok(f, sc->rd, s))) return 0;
     stt_buf_t *out = sc->out;
     switch (f->mode) {
     case FEED_NORMAL:
     case FEED_LONGPOLL:
-        if (f->sent)
-            stt_buf_appends(out, ",\n");
+        if (f->sent) stt_buf_appends(out, ",\n");
         write_row(f, sc->rd, s, out, f->sent + 1 == f->limit);
         break;
     case FEED_CONTINUOUS:
@@ -363,14 +348,12 @@ static uint64_t pending_after(feed_t *f, stt_reader_t *rd)
         return c.n > f->sent ? c.n - f->sent : 0;
     }
     if (f->descending) {
-        if (f->sent == 0)
-            return 0;
+        if (f->sent == 0) return 0;
         stt_changes_scan(rd, f->last_seq, true, count_rest, &c);
         return c.n;
     }
     stt_changes_scan(rd, f->last_seq, false, count_rest, &c);
-    if (c.n < c.max)
-        return c.n;
+    if (c.n < c.max) return c.n;
     stt_db_info_t in;
     stt_db_info(f->r->db, &in);
     return in.update_seq > f->last_seq ? in.update_seq - f->last_seq : c.n;
@@ -423,10 +406,8 @@ static void on_timeout(h2o_timeout_entry_t *e)
 
 static void arm_heartbeat(feed_t *f)
 {
-    if (!f->heartbeat_ms)
-        return;
-    if (h2o_timeout_is_linked(&f->hb))
-        h2o_timeout_unlink(&f->hb);
+    if (!f->heartbeat_ms) return;
+    if (h2o_timeout_is_linked(&f->hb)) h2o_timeout_unlink(&f->hb);
     h2o_timeout_link(f->fw->loop, timer_for(f->fw, f->heartbeat_ms, &f->hb_slot), &f->hb);
 }
 
@@ -437,10 +418,8 @@ static int feed_produce(stt_stream_t *s, stt_buf_t *out)
     feed_t *f = s->ctx;
     if (!f->started) {
         f->started = true;
-        if (f->mode == FEED_NORMAL || f->mode == FEED_LONGPOLL)
-            stt_buf_appends(out, "{\"results\":[\n");
-        if (f->timeout_ms)
-            h2o_timeout_link(f->fw->loop, timer_for(f->fw, f->timeout_ms, &f->to_slot), &f->to);
+        if (f->mode == FEED_NORMAL || f->mode == FEED_LONGPOLL) stt_buf_appends(out, "{\"results\":[\n");
+        if (f->timeout_ms) h2o_timeout_link(f->fw->loop, timer_for(f->fw, f->timeout_ms, &f->to_slot), &f->to);
         arm_heartbeat(f);
     }
     if (f->hb_due) {
@@ -480,10 +459,8 @@ static void feed_stop(stt_stream_t *s)
 {
     feed_t *f = s->ctx;
     feed_unregister(f);
-    if (h2o_timeout_is_linked(&f->hb))
-        h2o_timeout_unlink(&f->hb);
-    if (h2o_timeout_is_linked(&f->to))
-        h2o_timeout_unlink(&f->to);
+    if (h2o_timeout_is_linked(&f->hb)) h2o_timeout_unlink(&f->hb);
+    if (h2o_timeout_is_linked(&f->to)) h2o_timeout_unlink(&f->to);
     f->waiting = false;
     stt_selector_free(f->selector);
     f->selector = NULL;
@@ -496,8 +473,7 @@ static const stt_stream_ops_t feed_ops = {feed_produce, feed_stop};
 static int parse_ms(stt_hreq_t *r, const char *key, uint64_t *out, uint64_t dflt_true)
 {
     const stt_qparam_t *p = stt_q_get(r, key);
-    if (!p)
-        return 0;
+    if (!p) return 0;
     if (strcmp(p->val, "true") == 0) {
         *out = dflt_true;
         return 0;
@@ -541,8 +517,9 @@ void stt_h_changes(stt_hreq_t *r)
         else if (strcmp(feed->val, "eventsource") == 0)
             f->mode = FEED_EVENTSOURCE;
         else if (strcmp(feed->val, "normal") != 0) {
-            stt_reply_error_raw(r, 400, "bad_request", "Supported `feed` types: normal, continuous, live, longpoll, "
-                                                       "eventsource");
+            stt_reply_error_raw(r, 400, "bad_request",
+                                "Supported `feed` types: normal, continuous, live, longpoll, "
+                                "eventsource");
             return;
         }
     }
@@ -566,37 +543,30 @@ void stt_h_changes(stt_hreq_t *r)
     stt_db_info_t in;
     stt_db_info(r->db, &in);
     const stt_qparam_t *since = stt_q_get(r, "since");
-    if (!since)
-        since = stt_q_get(r, "last-event-id");
+    if (!since) since = stt_q_get(r, "last-event-id");
     if (since && stt_seq_parse(since->val, since->vallen, in.update_seq, &f->last_seq) != 0) {
         stt_reply_error_raw(r, 400, "bad_request", "Malformed sequence supplied in 'since' parameter.");
         return;
     }
     f->since = f->last_seq;
-    if (f->descending && !since)
-        f->last_seq = 0;
+    if (f->descending && !since) f->last_seq = 0;
     if (f->mode != FEED_NORMAL && !f->timeout_ms && !f->heartbeat_ms)
         f->timeout_ms = 60000; /* CouchDB's default changes timeout */
-    if (f->mode == FEED_NORMAL)
-        f->heartbeat_ms = f->timeout_ms = 0;
-    if (f->heartbeat_ms && f->heartbeat_ms < 100)
-        f->heartbeat_ms = 100;
+    if (f->mode == FEED_NORMAL) f->heartbeat_ms = f->timeout_ms = 0;
+    if (f->heartbeat_ms && f->heartbeat_ms < 100) f->heartbeat_ms = 100;
     /* filters */
     const stt_qparam_t *filter = stt_q_get(r, "filter");
     stt_json_t *body = NULL;
     if (r->method == STT_M_POST && r->req->entity.len) {
         body = stt_arena_alloc(&r->arena, sizeof(*body));
-        if (stt_body_json(r, body, "Request body must be a JSON object") != 0)
-            return;
+        if (stt_body_json(r, body, "Request body must be a JSON object") != 0) return;
     }
     if (filter) {
         if (strcmp(filter->val, "_doc_ids") == 0) {
             f->filter = 1;
             const stt_json_t *ids = body ? stt_json_get(body, "doc_ids") : NULL;
-            if (!ids && stt_q_json(r, "doc_ids", &ids) != 0)
-                return;
-            if (set_doc_ids(r, f, ids) != 0)
-                return;
+            if (!ids && stt_q_json(r, "doc_ids", &ids) != 0) return;
+            if (set_doc_ids(r, f, ids) != 0) return;
         } else if (strcmp(filter->val, "_selector") == 0) {
             f->filter = 2;
             const stt_json_t *sel = body ? stt_json_get(body, "selector") : NULL;
@@ -632,6 +602,6 @@ void stt_h_changes(stt_hreq_t *r)
                                      (const char *const[]){"cache-control", "must-revalidate", "etag", etag, NULL});
         return;
     }
-    f->stream = stt_stream_start(r, 200, ctype, &feed_ops, f,
-                                 (const char *const[]){"cache-control", "must-revalidate", NULL});
+    f->stream =
+        stt_stream_start(r, 200, ctype, &feed_ops, f, (const char *const[]){"cache-control", "must-revalidate", NULL});
 }

@@ -108,8 +108,7 @@ void stt_h_revs_limit(stt_hreq_t *r)
     }
     stt_json_t v;
     int64_t n;
-    if (stt_body_json(r, &v, NULL) != 0)
-        return;
+    if (stt_body_json(r, &v, NULL) != 0) return;
     if (stt_json_int(&v, &n) != 0 || n <= 0 || n > UINT32_MAX) {
         /* CouchDB 3.4 answers a non-integer with this 500 (couchdb-golden
          * revs_limit_put_invalid); clients test for it, so settee does the same */
@@ -135,8 +134,7 @@ void stt_h_security(stt_hreq_t *r)
         return;
     }
     stt_json_t v;
-    if (stt_body_json(r, &v, "Security object must be a JSON object") != 0)
-        return;
+    if (stt_body_json(r, &v, "Security object must be a JSON object") != 0) return;
     stt_json_write(&b, &v);
     int rc = stt_db_set_security(r->db, b.base, b.len);
     stt_buf_free(&b);

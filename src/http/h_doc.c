@@ -27,12 +27,10 @@ int stt__query_rev(stt_hreq_t *r, stt_rev_t *rev, bool *has)
         if (im) {
             s = im->base;
             len = im->len;
-            if (len >= 2 && s[0] == '"' && s[len - 1] == '"')
-                s++, len -= 2;
+            if (len >= 2 && s[0] == '"' && s[len - 1] == '"') s++, len -= 2;
         }
     }
-    if (!s)
-        return 0;
+    if (!s) return 0;
     if (stt_rev_parse(s, len, rev) != 0) {
         stt_reply_error(r, STT_E_BAD_REV, NULL);
         return -1;
@@ -60,8 +58,7 @@ int stt_render_opts_from_query(stt_hreq_t *r, stt_render_opts_t *o)
     if (meta) /* CouchDB's meta: revs_info, conflicts, deleted_conflicts (not local_seq) */
         o->revs_info = o->conflicts = o->deleted_conflicts = true;
     const stt_json_t *since;
-    if (stt_q_json(r, "atts_since", &since) != 0)
-        return -1;
+    if (stt_q_json(r, "atts_since", &since) != 0) return -1;
     if (since && since->type == STT_JSON_ARRAY) {
         stt_rev_t *revs = stt_arena_alloc(&r->arena, (since->len ? since->len : 1) * sizeof(*revs));
         size_t n = 0;
@@ -74,8 +71,7 @@ int stt_render_opts_from_query(stt_hreq_t *r, stt_render_opts_t *o)
         /* atts_since asks for the attachments newer than those revs: it implies
          * attachments=true unless the client said false */
         const stt_qparam_t *ap = stt_q_get(r, "attachments");
-        if (!ap || strcmp(ap->val, "false") != 0)
-            o->attachments = true;
+        if (!ap || strcmp(ap->val, "false") != 0) o->attachments = true;
     }
     stt_db_info_t in;
     stt_db_info(r->db, &in);
@@ -153,8 +149,7 @@ static stt_doc_write_t *own_write(stt_hreq_t *r, const stt_doc_write_t *w)
     stt_doc_write_t *c = stt_arena_memdup(&r->arena, w, sizeof(*w));
     c->id = stt_arena_memdup(&r->arena, w->id, w->idlen);
     c->body = stt_arena_memdup(&r->arena, w->body, w->bodylen);
-    if (w->has_prev)
-        c->prev.id = stt_arena_memdup(&r->arena, w->prev.id, w->prev.idlen);
+    if (w->has_prev) c->prev.id = stt_arena_memdup(&r->arena, w->prev.id, w->prev.idlen);
     if (w->npath) {
         stt_rev_t *p = stt_arena_memdup(&r->arena, w->path, w->npath * sizeof(*p));
         for (size_t i = 0; i < w->npath; i++)
@@ -167,8 +162,7 @@ static stt_doc_write_t *own_write(stt_hreq_t *r, const stt_doc_write_t *w)
             a[i].meta.name = stt_arena_memdup(&r->arena, a[i].meta.name, a[i].meta.namelen);
             if (a[i].meta.content_type)
                 a[i].meta.content_type = stt_arena_memdup(&r->arena, a[i].meta.content_type, a[i].meta.ctlen);
-            if (a[i].data)
-                a[i].data = stt_arena_memdup(&r->arena, a[i].data, a[i].datalen);
+            if (a[i].data) a[i].data = stt_arena_memdup(&r->arena, a[i].data, a[i].datalen);
         }
         c->atts = a;
     }
@@ -186,8 +180,7 @@ void stt__doc_write_one(stt_hreq_t *r, stt_doc_write_t *w, bool new_edits, bool 
 
 bool stt__too_large(stt_hreq_t *r, size_t len)
 {
-    if (len <= stt__server->cfg->max_document_size)
-        return false;
+    if (len <= stt__server->cfg->max_document_size) return false;
     stt_buf_t b = STT_BUF_INIT;
     stt_buf_appends(&b, "{\"error\":\"document_too_large\",\"reason\":");
     stt_json_write_str(&b, r->docid.base ? r->docid.base : "", r->docid.len);
@@ -220,15 +213,12 @@ typedef struct {
 
 static int ent_cmp(const stt_revtree_t *t, const ent_t *a, const ent_t *b)
 {
-    if ((a->node < 0) != (b->node < 0))
-        return a->node < 0 ? 1 : -1;
-    if (a->node >= 0)
-        return stt_revtree_cmp(t, a->node, b->node);
+    if ((a->node < 0) != (b->node < 0)) return a->node < 0 ? 1 : -1;
+    if (a->node >= 0) return stt_revtree_cmp(t, a->node, b->node);
     stt_rev_t x, y;
     stt_rev_parse(a->missing->u.s, a->missing->len, &x);
     stt_rev_parse(b->missing->u.s, b->missing->len, &y);
-    if (x.gen != y.gen)
-        return x.gen < y.gen ? -1 : 1;
+    if (x.gen != y.gen) return x.gen < y.gen ? -1 : 1;
     size_t m = x.idlen < y.idlen ? x.idlen : y.idlen;
     int c = memcmp(x.id, y.id, m);
     return c ? c : (x.idlen > y.idlen) - (x.idlen < y.idlen);
@@ -248,8 +238,7 @@ static void get_open_revs(stt_hreq_t *r, stt_reader_t *rd, stt_doc_t *d, bool fo
         return;
     }
     if (strcmp(q->val, "all") != 0) {
-        if (stt_q_json(r, "open_revs", &list) != 0)
-            return;
+        if (stt_q_json(r, "open_revs", &list) != 0) return;
         if (list->type != STT_JSON_ARRAY) {
             stt_reply_error_raw(r, 400, "bad_request", "open_revs must be an array or \"all\"");
             return;
@@ -283,18 +272,15 @@ static void get_open_revs(stt_hreq_t *r, stt_reader_t *rd, stt_doc_t *d, bool fo
                     bool dup = false;
                     for (size_t e = 0; e < nents; e++)
                         dup |= ents[e].node == nodes[k];
-                    if (!dup)
-                        ents[nents++] = (ent_t){nodes[k], NULL};
+                    if (!dup) ents[nents++] = (ent_t){nodes[k], NULL};
                 }
                 continue;
             }
-            if (node >= 0 && !(d->tree.nodes[node].flags & STT_REV_HAS_BODY))
-                node = -1;
+            if (node >= 0 && !(d->tree.nodes[node].flags & STT_REV_HAS_BODY)) node = -1;
             bool dup = false;
             for (size_t e = 0; node >= 0 && e < nents; e++)
                 dup |= ents[e].node == node;
-            if (!dup)
-                ents[nents++] = (ent_t){node, node < 0 ? &list->u.items[i] : NULL};
+            if (!dup) ents[nents++] = (ent_t){node, node < 0 ? &list->u.items[i] : NULL};
         }
     }
     free(nodes);
@@ -329,8 +315,7 @@ static void get_open_revs(stt_hreq_t *r, stt_reader_t *rd, stt_doc_t *d, bool fo
     stt_buf_t b = STT_BUF_INIT;
     stt_buf_appendc(&b, '[');
     for (size_t i = 0; i < nents; i++) {
-        if (i)
-            stt_buf_appendc(&b, ',');
+        if (i) stt_buf_appendc(&b, ',');
         if (ents[i].node < 0) {
             stt_buf_appends(&b, "{\"missing\":");
             stt_json_write(&b, ents[i].missing);
@@ -352,8 +337,7 @@ static void get_open_revs(stt_hreq_t *r, stt_reader_t *rd, stt_doc_t *d, bool fo
 static void get_doc(stt_hreq_t *r)
 {
     stt_render_opts_t o;
-    if (stt_render_opts_from_query(r, &o) != 0)
-        return;
+    if (stt_render_opts_from_query(r, &o) != 0) return;
     stt_rev_t rev;
     bool has_rev;
     const stt_qparam_t *rq = stt_q_get(r, "rev");
@@ -376,8 +360,7 @@ static void get_doc(stt_hreq_t *r)
     }
     if (stt_q_get(r, "open_revs")) {
         get_open_revs(r, rd, &d, rc == 0, &o);
-        if (rc == 0)
-            stt_doc_free(&d);
+        if (rc == 0) stt_doc_free(&d);
         goto exit_reader;
     }
     if (rc) {
@@ -422,8 +405,7 @@ exit_reader:
 
 /* ------------------------------------------------------------------ PUT / DELETE / POST */
 
-void stt__doc_put(stt_hreq_t *r, const stt_json_t *body, const stt_follows_t *follows, size_t nfollows,
-                  bool new_edits)
+void stt__doc_put(stt_hreq_t *r, const stt_json_t *body, const stt_follows_t *follows, size_t nfollows, bool new_edits)
 {
     const stt_qparam_t *bq = stt_q_get(r, "batch");
     bool batch = bq && strcmp(bq->val, "ok") == 0;
@@ -447,13 +429,13 @@ void stt__doc_put(stt_hreq_t *r, const stt_json_t *body, const stt_follows_t *fo
     }
     stt_rev_t qrev;
     bool has_qrev;
-    if (stt__query_rev(r, &qrev, &has_qrev) != 0)
-        return;
+    if (stt__query_rev(r, &qrev, &has_qrev) != 0) return;
     if (has_qrev) {
         if (w.has_prev && !rev_eq(&w.prev, &qrev)) {
             stt_reply_error_raw(r, 400, "bad_request",
-                                stt_q_get(r, "rev") ? "Document rev from request body and query string have different values"
-                                                    : "Document rev and etag have different values");
+                                stt_q_get(r, "rev")
+                                    ? "Document rev from request body and query string have different values"
+                                    : "Document rev and etag have different values");
             return;
         }
         w.prev = qrev;
@@ -477,18 +459,15 @@ void stt__doc_put(stt_hreq_t *r, const stt_json_t *body, const stt_follows_t *fo
 static void put_doc(stt_hreq_t *r)
 {
     bool new_edits = true;
-    if (stt_q_bool(r, "new_edits", &new_edits) != 0)
-        return;
+    if (stt_q_bool(r, "new_edits", &new_edits) != 0) return;
     const h2o_iovec_t *ct = stt_header(r, "content-type");
     if (ct && ct->len >= 17 && strncasecmp(ct->base, "multipart/related", 17) == 0) {
         stt_mp_put_doc(r, new_edits);
         return;
     }
-    if (stt__too_large(r, r->req->entity.len))
-        return;
+    if (stt__too_large(r, r->req->entity.len)) return;
     stt_json_t body;
-    if (stt_body_json(r, &body, NULL) != 0)
-        return;
+    if (stt_body_json(r, &body, NULL) != 0) return;
     stt__doc_put(r, &body, NULL, 0, new_edits);
 }
 
@@ -501,16 +480,14 @@ static void delete_doc(stt_hreq_t *r)
         stt_reply_error(r, rc, reason);
         return;
     }
-    if (stt__query_rev(r, &w.prev, &w.has_prev) != 0)
-        return;
+    if (stt__query_rev(r, &w.prev, &w.has_prev) != 0) return;
     /* CouchDB opens the doc first: a missing or deleted doc is a 404, not a 409 */
     stt_reader_t *rd;
     stt_reader_open(r->db, &rd);
     stt_doc_t d;
     rc = stt_doc_get(rd, w.id, w.idlen, &d);
     if (rc == 0) {
-        if (d.tree.nodes[d.winner].flags & STT_REV_DELETED)
-            rc = STT_E_DELETED;
+        if (d.tree.nodes[d.winner].flags & STT_REV_DELETED) rc = STT_E_DELETED;
         stt_doc_free(&d);
     }
     stt_reader_close(rd);
@@ -532,11 +509,9 @@ void stt_h_doc_post(stt_hreq_t *r)
         stt_reply_error(r, STT_E_UNSUPPORTED_MEDIA, NULL);
         return;
     }
-    if (stt__too_large(r, r->req->entity.len))
-        return;
+    if (stt__too_large(r, r->req->entity.len)) return;
     stt_json_t body;
-    if (stt_body_json(r, &body, "Document must be a JSON object") != 0)
-        return;
+    if (stt_body_json(r, &body, "Document must be a JSON object") != 0) return;
     stt_doc_parse_opts_t po = {.new_edits = true};
     stt_doc_write_t w;
     const char *reason = NULL;
@@ -580,8 +555,7 @@ static void copy_doc(stt_hreq_t *r)
     }
     stt_rev_t srcrev;
     bool has_src;
-    if (stt__query_rev(r, &srcrev, &has_src) != 0)
-        return;
+    if (stt__query_rev(r, &srcrev, &has_src) != 0) return;
     stt_reader_t *rd;
     stt_reader_open(r->db, &rd);
     stt_doc_t d;
@@ -695,11 +669,9 @@ void stt_h_local(stt_hreq_t *r)
     size_t bodylen = 2;
     bool deleted = r->method == STT_M_DELETE;
     if (!deleted) {
-        if (stt__too_large(r, r->req->entity.len))
-            return;
+        if (stt__too_large(r, r->req->entity.len)) return;
         stt_json_t v;
-        if (stt_body_json(r, &v, "Document must be a JSON object") != 0)
-            return;
+        if (stt_body_json(r, &v, "Document must be a JSON object") != 0) return;
         stt_doc_parse_opts_t po = {.is_local = true, .url_id = r->docid.base, .url_idlen = r->docid.len};
         stt_doc_write_t w;
         const char *reason;
@@ -716,8 +688,7 @@ void stt_h_local(stt_hreq_t *r)
             prev = strtoull(jr->u.s + 2, NULL, 10);
     }
     const stt_qparam_t *qr = stt_q_get(r, "rev");
-    if (qr && qr->vallen > 2 && qr->val[0] == '0' && qr->val[1] == '-')
-        prev = strtoull(qr->val + 2, NULL, 10);
+    if (qr && qr->vallen > 2 && qr->val[0] == '0' && qr->val[1] == '-') prev = strtoull(qr->val + 2, NULL, 10);
     int rc = stt_local_put(r->db, name, namelen, prev, body, bodylen, deleted, &rev);
     if (rc) {
         stt_reply_error(r, rc, NULL);

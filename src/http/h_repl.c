@@ -20,8 +20,7 @@ static bool json_body(stt_hreq_t *r, stt_json_t *body)
 static int cmp_rev(const void *a, const void *b)
 {
     const stt_rev_t *x = a, *y = b;
-    if (x->gen != y->gen)
-        return x->gen < y->gen ? -1 : 1;
+    if (x->gen != y->gen) return x->gen < y->gen ? -1 : 1;
     size_t m = x->idlen < y->idlen ? x->idlen : y->idlen;
     int c = memcmp(x->id, y->id, m);
     return c ? c : (x->idlen > y->idlen) - (x->idlen < y->idlen);
@@ -30,8 +29,7 @@ static int cmp_rev(const void *a, const void *b)
 void stt_h_revs_diff(stt_hreq_t *r)
 {
     stt_json_t body;
-    if (!json_body(r, &body))
-        return;
+    if (!json_body(r, &body)) return;
     /* validate everything before answering anything */
     for (uint32_t i = 0; i < body.len; i++) {
         const stt_json_t *v = &body.u.members[i].val;
@@ -56,8 +54,7 @@ void stt_h_revs_diff(stt_hreq_t *r)
     for (uint32_t i = 0; i < body.len; i++) {
         const stt_json_member_t *m = &body.u.members[i];
         const stt_json_t *v = &m->val;
-        if (v->len == 0)
-            continue;
+        if (v->len == 0) continue;
         stt_rev_t *revs = stt_arena_alloc(&r->arena, v->len * sizeof(*revs));
         for (uint32_t k = 0; k < v->len; k++)
             stt_rev_parse(v->u.items[k].u.s, v->u.items[k].len, &revs[k]);
@@ -69,16 +66,14 @@ void stt_h_revs_diff(stt_hreq_t *r)
             stt_reply_error(r, rc, NULL);
             return;
         }
-        if (any)
-            stt_buf_appendc(&b, ',');
+        if (any) stt_buf_appendc(&b, ',');
         if (rc) {
             /* unknown doc: everything is missing, in request order */
             any = true;
             stt_json_write_str(&b, m->key, m->keylen);
             stt_buf_appends(&b, ":{\"missing\":[");
             for (uint32_t k = 0; k < v->len; k++) {
-                if (k)
-                    stt_buf_appendc(&b, ',');
+                if (k) stt_buf_appendc(&b, ',');
                 stt_json_write(&b, &v->u.items[k]);
             }
             stt_buf_appends(&b, "]}");
@@ -93,19 +88,16 @@ void stt_h_revs_diff(stt_hreq_t *r)
             stt_rev_t *mr = stt_xmalloc(nmiss * sizeof(*mr));
             size_t n = 0;
             for (uint32_t k = 0; k < v->len; k++)
-                if (missing[k])
-                    mr[n++] = revs[k];
+                if (missing[k]) mr[n++] = revs[k];
             qsort(mr, n, sizeof(*mr), cmp_rev);
             size_t u = 0; /* a rev asked for twice is listed once */
             for (size_t k = 0; k < n; k++)
-                if (u == 0 || cmp_rev(&mr[u - 1], &mr[k]) != 0)
-                    mr[u++] = mr[k];
+                if (u == 0 || cmp_rev(&mr[u - 1], &mr[k]) != 0) mr[u++] = mr[k];
             n = u;
             stt_json_write_str(&b, m->key, m->keylen);
             stt_buf_appends(&b, ":{\"missing\":[");
             for (size_t k = 0; k < n; k++) {
-                if (k)
-                    stt_buf_appendc(&b, ',');
+                if (k) stt_buf_appendc(&b, ',');
                 stt_buf_appendc(&b, '"');
                 stt_rev_format(&b, mr[k].gen, mr[k].id, mr[k].idlen);
                 stt_buf_appendc(&b, '"');
@@ -114,8 +106,7 @@ void stt_h_revs_diff(stt_hreq_t *r)
             if (nanc) {
                 stt_buf_appends(&b, ",\"possible_ancestors\":[");
                 for (size_t k = 0; k < nanc; k++) {
-                    if (k)
-                        stt_buf_appendc(&b, ',');
+                    if (k) stt_buf_appendc(&b, ',');
                     stt_buf_appendc(&b, '"');
                     stt_revtree_format(&d.tree, anc[k], &b);
                     stt_buf_appendc(&b, '"');
@@ -147,16 +138,14 @@ static int tree_order_cmp(const stt_revtree_t *t, int a, int b, int *pa, int *pb
     size_t na = stt_revtree_path(t, a, pa, t->n), nb = stt_revtree_path(t, b, pb, t->n);
     while (na && nb) {
         int c = stt_revtree_cmp(t, pa[--na], pb[--nb]);
-        if (c)
-            return c;
+        if (c) return c;
     }
     return (na > nb) - (na < nb);
 }
 
 static void sort_tree_order(const stt_revtree_t *t, int *nodes, size_t n)
 {
-    if (n < 2)
-        return;
+    if (n < 2) return;
     int *pa = stt_xmalloc(t->n * sizeof(int)), *pb = stt_xmalloc(t->n * sizeof(int));
     for (size_t i = 1; i < n; i++) {
         int v = nodes[i];
@@ -194,8 +183,7 @@ static void bulk_error(stt_buf_t *b, const stt_json_t *id, const char *rev, size
 void stt_h_bulk_get(stt_hreq_t *r)
 {
     stt_json_t body;
-    if (!json_body(r, &body))
-        return;
+    if (!json_body(r, &body)) return;
     const stt_json_t *docs = stt_json_get(&body, "docs");
     if (!docs || docs->type != STT_JSON_ARRAY) {
         stt_reply_error_raw(r, 400, "bad_request", "Missing JSON list of 'docs'.");
@@ -203,8 +191,7 @@ void stt_h_bulk_get(stt_hreq_t *r)
     }
     stt_render_opts_t o;
     bool latest = false;
-    if (stt_render_opts_from_query(r, &o) != 0 || stt_q_bool(r, "latest", &latest) != 0)
-        return;
+    if (stt_render_opts_from_query(r, &o) != 0 || stt_q_bool(r, "latest", &latest) != 0) return;
     stt_reader_t *rd;
     stt_reader_open(r->db, &rd);
     stt_buf_t b = STT_BUF_INIT;
@@ -214,8 +201,7 @@ void stt_h_bulk_get(stt_hreq_t *r)
     for (uint32_t i = 0; i < docs->len; i++) {
         const stt_json_t *e = &docs->u.items[i];
         const stt_json_t *id = stt_json_get(e, "id"), *rev = stt_json_get(e, "rev");
-        if (i)
-            stt_buf_appendc(&b, ',');
+        if (i) stt_buf_appendc(&b, ',');
         stt_buf_appends(&b, "{\"id\":");
         if (stt_json_is_str(id))
             stt_json_write(&b, id);
@@ -248,8 +234,7 @@ void stt_h_bulk_get(stt_hreq_t *r)
         }
         stt_doc_t d;
         if (stt_doc_get(rd, id->u.s, id->len, &d) != 0) {
-            bulk_error(&b, id, has_rev ? rev->u.s : "undefined", has_rev ? rev->len : 9, false, "not_found",
-                       "missing");
+            bulk_error(&b, id, has_rev ? rev->u.s : "undefined", has_rev ? rev->len : 9, false, "not_found", "missing");
             stt_buf_appends(&b, "]}");
             continue;
         }
@@ -273,11 +258,9 @@ void stt_h_bulk_get(stt_hreq_t *r)
             bulk_error(&b, id, has_rev ? rev->u.s : "undefined", has_rev ? rev->len : 9, false, "not_found", "missing");
         }
         for (size_t k = 0; k < n; k++) {
-            if (k)
-                stt_buf_appendc(&b, ',');
+            if (k) stt_buf_appendc(&b, ',');
             stt_buf_appends(&b, "{\"ok\":");
-            if (stt_doc_render(rd, &d, nodes[k], &eo, &b) != 0)
-                stt_buf_appends(&b, "null");
+            if (stt_doc_render(rd, &d, nodes[k], &eo, &b) != 0) stt_buf_appends(&b, "null");
             stt_buf_appendc(&b, '}');
         }
         stt_buf_appends(&b, "]}");

@@ -93,8 +93,7 @@ static int collect_db(void *ctx, const char *name, size_t len)
     if (c->nnames == c->cap) {
         c->cap = c->cap ? c->cap * 2 : 64;
         h2o_iovec_t *n = stt_arena_alloc(c->arena, c->cap * sizeof(*n));
-        if (c->nnames)
-            memcpy(n, c->names, c->nnames * sizeof(*n));
+        if (c->nnames) memcpy(n, c->names, c->nnames * sizeof(*n));
         c->names = n;
     }
     c->names[c->nnames++] = h2o_iovec_init(stt_arena_strndup(c->arena, name, len), len);
@@ -103,12 +102,9 @@ static int collect_db(void *ctx, const char *name, size_t len)
 
 static int get_key(stt_hreq_t *r, const char *a, const char *b, const stt_json_t **out)
 {
-    if (stt_q_json(r, a, out) != 0)
-        return -1;
-    if (!*out && stt_q_json(r, b, out) != 0)
-        return -1;
-    if (*out && (*out)->type != STT_JSON_STRING)
-        *out = NULL;
+    if (stt_q_json(r, a, out) != 0) return -1;
+    if (!*out && stt_q_json(r, b, out) != 0) return -1;
+    if (*out && (*out)->type != STT_JSON_STRING) *out = NULL;
     return 0;
 }
 
@@ -129,13 +125,11 @@ static int list_dbs(stt_hreq_t *r, h2o_iovec_t **out, size_t *nout)
         h2o_iovec_t nm = c.names[c.descending ? c.nnames - 1 - k : k];
         if (c.startkey) {
             int cmp = cmp_name(nm.base, nm.len, c.startkey);
-            if (c.descending ? cmp > 0 : cmp < 0)
-                continue;
+            if (c.descending ? cmp > 0 : cmp < 0) continue;
         }
         if (c.endkey) {
             int cmp = cmp_name(nm.base, nm.len, c.endkey);
-            if (c.descending ? cmp < 0 : cmp > 0)
-                break;
+            if (c.descending ? cmp < 0 : cmp > 0) break;
         }
         if (skipped < c.skip) {
             skipped++;
@@ -152,13 +146,11 @@ void stt_h_all_dbs(stt_hreq_t *r)
 {
     h2o_iovec_t *names;
     size_t n;
-    if (list_dbs(r, &names, &n) != 0)
-        return;
+    if (list_dbs(r, &names, &n) != 0) return;
     stt_buf_t b = STT_BUF_INIT;
     stt_buf_appendc(&b, '[');
     for (size_t i = 0; i < n; i++) {
-        if (i)
-            stt_buf_appendc(&b, ',');
+        if (i) stt_buf_appendc(&b, ',');
         stt_json_write_str(&b, names[i].base, names[i].len);
     }
     stt_buf_appendc(&b, ']');
@@ -187,8 +179,7 @@ void stt_h_dbs_info(stt_hreq_t *r)
         }
         for (uint32_t i = 0; i < keys->len; i++) {
             const stt_json_t *k = &keys->u.items[i];
-            if (i)
-                stt_buf_appendc(&b, ',');
+            if (i) stt_buf_appendc(&b, ',');
             stt_buf_appends(&b, "{\"key\":");
             stt_json_write(&b, k);
             stt_db_t *db;
@@ -210,10 +201,8 @@ void stt_h_dbs_info(stt_hreq_t *r)
         }
         for (size_t i = 0; i < n; i++) {
             stt_db_t *db;
-            if (stt_db_open(stt__server->store, names[i].base, names[i].len, &db) != 0)
-                continue;
-            if (b.len > 1)
-                stt_buf_appendc(&b, ',');
+            if (stt_db_open(stt__server->store, names[i].base, names[i].len, &db) != 0) continue;
+            if (b.len > 1) stt_buf_appendc(&b, ',');
             stt_buf_appends(&b, "{\"key\":");
             stt_json_write_str(&b, names[i].base, names[i].len);
             stt_buf_appends(&b, ",\"info\":");

@@ -107,7 +107,7 @@ struct stt_stream {
     const stt_stream_ops_t *ops;
     void *ctx;
     stt_buf_t buf;
-    stt_buf_t inflight; /* bytes handed to h2o, kept until the next proceed */
+    stt_buf_t inflight;   /* bytes handed to h2o, kept until the next proceed */
     bool waiting_proceed; /* h2o owns a chunk, do not send */
     bool paused;
     bool done;

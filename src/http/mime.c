@@ -257,4 +257,3 @@ void stt_mime_put_value(stt_buf_t *out, const char *s, size_t len, bool quoted)
     }
     if (run) stt_buf_append(out, s + len - run, run);
 }
-

@@ -13,25 +13,44 @@
 static const char *reason_phrase(int status)
 {
     switch (status) {
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 204: return "No Content";
-    case 206: return "Partial Content";
-    case 304: return "Not Modified";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Object Not Found";
-    case 405: return "Method Not Allowed";
-    case 406: return "Not Acceptable";
-    case 409: return "Conflict";
-    case 412: return "Precondition Failed";
-    case 413: return "Request Entity Too Large";
-    case 415: return "Unsupported Media Type";
-    case 416: return "Requested Range Not Satisfiable";
-    case 417: return "Expectation Failed";
-    default: return status >= 500 ? "Internal Server Error" : "OK";
+    case 200:
+        return "OK";
+    case 201:
+        return "Created";
+    case 202:
+        return "Accepted";
+    case 204:
+        return "No Content";
+    case 206:
+        return "Partial Content";
+    case 304:
+        return "Not Modified";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Object Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 406:
+        return "Not Acceptable";
+    case 409:
+        return "Conflict";
+    case 412:
+        return "Precondition Failed";
+    case 413:
+        return "Request Entity Too Large";
+    case 415:
+        return "Unsupported Media Type";
+    case 416:
+        return "Requested Range Not Satisfiable";
+    case 417:
+        return "Expectation Failed";
+    default:
+        return status >= 500 ? "Internal Server Error" : "OK";
     }
 }
 
@@ -49,8 +68,7 @@ void stt_reply_add_header(stt_hreq_t *r, const char *name, const char *value, si
 static bool origin_allowed(const stt_config_t *cfg, const h2o_iovec_t *origin)
 {
     const char *list = cfg->cors_origins;
-    if (strcmp(list, "*") == 0)
-        return true;
+    if (strcmp(list, "*") == 0) return true;
     const char *p = list;
     while (*p) {
         while (*p == ' ' || *p == ',')
@@ -61,8 +79,7 @@ static bool origin_allowed(const stt_config_t *cfg, const h2o_iovec_t *origin)
         const char *t = e;
         while (t > p && t[-1] == ' ')
             t--;
-        if ((size_t)(t - p) == origin->len && memcmp(p, origin->base, origin->len) == 0)
-            return true;
+        if ((size_t)(t - p) == origin->len && memcmp(p, origin->base, origin->len) == 0) return true;
         p = e;
     }
     return false;
@@ -72,14 +89,11 @@ static bool origin_allowed(const stt_config_t *cfg, const h2o_iovec_t *origin)
 static void add_cors(stt_hreq_t *r, bool preflight)
 {
     const stt_config_t *cfg = stt__server->cfg;
-    if (!cfg->cors_enabled)
-        return;
+    if (!cfg->cors_enabled) return;
     const h2o_iovec_t *origin = stt_header(r, "origin");
-    if (!origin || !origin_allowed(cfg, origin))
-        return;
+    if (!origin || !origin_allowed(cfg, origin)) return;
     stt_reply_add_header(r, "access-control-allow-origin", origin->base, origin->len);
-    if (cfg->cors_credentials)
-        stt_reply_add_header(r, "access-control-allow-credentials", "true", 4);
+    if (cfg->cors_credentials) stt_reply_add_header(r, "access-control-allow-credentials", "true", 4);
     if (preflight) {
         const char *m = cfg->cors_methods[0] ? cfg->cors_methods : "GET, PUT, POST, HEAD, DELETE";
         stt_reply_add_header(r, "access-control-allow-methods", m, strlen(m));
@@ -104,8 +118,7 @@ static void send_head(stt_hreq_t *r, int status, const char *ctype, const char *
     r->responded = true;
     req->res.status = status;
     req->res.reason = reason_phrase(status);
-    if (ctype)
-        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, ctype, strlen(ctype));
+    if (ctype) h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, ctype, strlen(ctype));
     h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-couch-request-id"), 0, NULL, r->reqid, 10);
     for (size_t i = 0; headers && headers[i]; i += 2)
         stt_reply_add_header(r, headers[i], headers[i + 1], strlen(headers[i + 1]));
@@ -140,8 +153,7 @@ void stt_reply_bytes(stt_hreq_t *r, int status, const char *ctype, char *data, s
         memcpy(body.base, data, len);
     }
     req->res.content_length = len;
-    if (r->method == STT_M_HEAD || status == 304)
-        body.len = 0;
+    if (r->method == STT_M_HEAD || status == 304) body.len = 0;
     h2o_start_response(req, &gen);
     h2o_send(req, &body, 1, H2O_SEND_STATE_FINAL);
 }
@@ -225,8 +237,7 @@ static void stream_finish(stt_stream_t *s)
 {
     if (!s->stopped) {
         s->stopped = true;
-        if (s->ops->stop)
-            s->ops->stop(s);
+        if (s->ops->stop) s->ops->stop(s);
     }
 }
 
@@ -255,27 +266,25 @@ static void stream_dispose(void *p)
 
 static void stream_pump(stt_stream_t *s)
 {
-    if (s->waiting_proceed || s->done)
-        return;
+    if (s->waiting_proceed || s->done) return;
     s->paused = false;
     int rc = 1;
     while (rc == 1 && s->buf.len < STREAM_CHUNK)
         rc = s->ops->produce(s, &s->buf);
     if (rc == 2) {
         s->paused = true;
-        if (s->buf.len == 0)
-            return;
+        if (s->buf.len == 0) return;
         rc = 1;
     }
-    h2o_send_state_t state = rc == 1 ? H2O_SEND_STATE_IN_PROGRESS : rc == 0 ? H2O_SEND_STATE_FINAL
-                                                                           : H2O_SEND_STATE_ERROR;
+    h2o_send_state_t state = rc == 1   ? H2O_SEND_STATE_IN_PROGRESS
+                             : rc == 0 ? H2O_SEND_STATE_FINAL
+                                       : H2O_SEND_STATE_ERROR;
     stt_buf_t t = s->inflight;
     s->inflight = s->buf;
     s->buf = t;
     stt_buf_reset(&s->buf);
     h2o_iovec_t iov = h2o_iovec_init(s->inflight.base, s->inflight.len);
-    if (s->r->method == STT_M_HEAD)
-        iov.len = 0;
+    if (s->r->method == STT_M_HEAD) iov.len = 0;
     if (state != H2O_SEND_STATE_IN_PROGRESS) {
         s->done = true;
         stream_finish(s);
@@ -303,8 +312,7 @@ stt_stream_t *stt_stream_start(stt_hreq_t *r, int status, const char *ctype, con
 
 void stt_stream_resume(stt_stream_t *s)
 {
-    if (s->paused && !s->done)
-        stream_pump(s);
+    if (s->paused && !s->done) stream_pump(s);
 }
 
 /* ------------------------------------------------------------------ requests */
@@ -313,16 +321,14 @@ const stt_qparam_t *stt_q_get(stt_hreq_t *r, const char *key)
 {
     size_t kl = strlen(key);
     for (size_t i = 0; i < r->nq; i++)
-        if (r->q[i].keylen == kl && memcmp(r->q[i].key, key, kl) == 0)
-            return &r->q[i];
+        if (r->q[i].keylen == kl && memcmp(r->q[i].key, key, kl) == 0) return &r->q[i];
     return NULL;
 }
 
 int stt_q_bool(stt_hreq_t *r, const char *key, bool *out)
 {
     const stt_qparam_t *p = stt_q_get(r, key);
-    if (!p)
-        return 0;
+    if (!p) return 0;
     if (strcmp(p->val, "true") == 0) {
         *out = true;
         return 0;
@@ -346,8 +352,7 @@ bool stt_q_flag(stt_hreq_t *r, const char *key)
 int stt_q_uint(stt_hreq_t *r, const char *key, uint64_t *out)
 {
     const stt_qparam_t *p = stt_q_get(r, key);
-    if (!p)
-        return 0;
+    if (!p) return 0;
     uint64_t v = 0;
     bool ok = p->vallen > 0 && p->vallen <= 19;
     for (size_t i = 0; ok && i < p->vallen; i++) {
@@ -370,8 +375,7 @@ int stt_q_json(stt_hreq_t *r, const char *key, const stt_json_t **out)
 {
     *out = NULL;
     const stt_qparam_t *p = stt_q_get(r, key);
-    if (!p)
-        return 0;
+    if (!p) return 0;
     stt_json_t *v = stt_arena_alloc(&r->arena, sizeof(*v));
     if (stt_json_parse(&r->arena, p->val, p->vallen, v, NULL, 0) != 0) {
         stt_reply_error(r, STT_E_BAD_JSON, NULL);
@@ -390,12 +394,10 @@ const h2o_iovec_t *stt_header(stt_hreq_t *r, const char *name)
 bool stt_accepts(stt_hreq_t *r, const char *ctype)
 {
     const h2o_iovec_t *a = stt_header(r, "accept");
-    if (!a)
-        return false;
+    if (!a) return false;
     size_t n = strlen(ctype);
     for (size_t i = 0; i + n <= a->len; i++)
-        if (strncasecmp(a->base + i, ctype, n) == 0)
-            return true;
+        if (strncasecmp(a->base + i, ctype, n) == 0) return true;
     return false;
 }
 
@@ -433,14 +435,12 @@ int stt_seq_parse(const char *s, size_t len, uint64_t now_seq, uint64_t *out)
         return 0;
     }
     /* a JSON string form may arrive with its quotes */
-    if (len >= 2 && s[0] == '"' && s[len - 1] == '"')
-        s++, len -= 2;
+    if (len >= 2 && s[0] == '"' && s[len - 1] == '"') s++, len -= 2;
     size_t i = 0;
     uint64_t v = 0;
     while (i < len && s[i] >= '0' && s[i] <= '9' && i < 19)
         v = v * 10 + (uint64_t)(s[i++] - '0');
-    if (i == 0 || (i < len && s[i] != '-'))
-        return -1;
+    if (i == 0 || (i < len && s[i] != '-')) return -1;
     *out = v;
     return 0;
 }

@@ -72,8 +72,7 @@ void stt_worker_set_feeds(stt_worker_t *w, void *feeds)
 static int method_of(h2o_iovec_t m)
 {
 #define M(s, v)                                                                                                        \
-    if (m.len == sizeof(s) - 1 && memcmp(m.base, s, m.len) == 0)                                                       \
-        return v;
+    if (m.len == sizeof(s) - 1 && memcmp(m.base, s, m.len) == 0) return v;
     M("GET", STT_M_GET)
     M("PUT", STT_M_PUT)
     M("POST", STT_M_POST)
@@ -89,21 +88,16 @@ static void on_dispose(void *p)
 {
     stt_hreq_t *r = p;
     r->w->inflight--;
-    if (r->inflight)
-        stt_writer_orphan(r);
+    if (r->inflight) stt_writer_orphan(r);
     stt_arena_free(&r->arena);
-    if (r->db)
-        stt_db_release(r->db);
+    if (r->db) stt_db_release(r->db);
 }
 
 static int hexval(char c)
 {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
     return -1;
 }
 
@@ -145,21 +139,18 @@ static void parse_target(stt_hreq_t *r)
         char *d = pct_decode(&r->arena, p + i, j - i, false, &n);
         r->seg[r->nseg++] = h2o_iovec_init(d, n);
         i = j + 1;
-        if (j == plen)
-            break;
+        if (j == plen) break;
         if (i == plen) { /* trailing slash: an empty last segment, e.g. "/db/" */
             break;
         }
     }
-    if (req->input.query_at == SIZE_MAX)
-        return;
+    if (req->input.query_at == SIZE_MAX) return;
     const char *q = p + req->input.query_at + 1, *qend = p + req->input.path.len;
     size_t cap = 8;
     r->q = stt_arena_alloc(&r->arena, cap * sizeof(*r->q));
     while (q < qend) {
         const char *amp = memchr(q, '&', (size_t)(qend - q));
-        if (!amp)
-            amp = qend;
+        if (!amp) amp = qend;
         const char *eq = memchr(q, '=', (size_t)(amp - q));
         if (amp > q) {
             if (r->nq == cap) {
@@ -216,13 +207,11 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
 
 static void on_accept(h2o_socket_t *listener, const char *err)
 {
-    if (err)
-        return;
+    if (err) return;
     h2o_accept_ctx_t *actx = listener->data;
     for (int i = 0; i < 64; i++) {
         h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
-        if (!sock)
-            break;
+        if (!sock) break;
         int fd = h2o_socket_get_fd(sock);
         int one = 1;
         /* CouchDB's replicator runs with Nagle on: ACK its request bodies at once
@@ -320,8 +309,7 @@ static void worker_setup(stt_worker_t *w)
     stt_changes_worker_init(w, w->loop);
     stt_writer_worker_init(w->index, w->loop);
     for (int i = 0; i < 2; i++) {
-        if (w->listen_fds[i] < 0)
-            continue;
+        if (w->listen_fds[i] < 0) continue;
         w->listeners[i] = h2o_evloop_socket_create(w->loop, w->listen_fds[i], H2O_SOCKET_FLAG_DONT_READ);
         w->listeners[i]->data = i == 0 ? &w->accept_plain : &w->accept_tls;
         h2o_socket_read_start(w->listeners[i], on_accept);
@@ -335,8 +323,7 @@ static void *worker_main(void *arg)
     pthread_barrier_wait(&srv_ready);
     while (atomic_load(&w->phase) < 2) {
         h2o_evloop_run(w->loop, 200);
-        if (atomic_load(&w->phase) == 1 && w->inflight == 0)
-            atomic_store(&w->drained, 1);
+        if (atomic_load(&w->phase) == 1 && w->inflight == 0) atomic_store(&w->drained, 1);
     }
     close_listeners(w);
     return NULL;
@@ -345,8 +332,7 @@ static void *worker_main(void *arg)
 static SSL_CTX *make_ssl_ctx(const stt_config_t *cfg)
 {
     SSL_CTX *ssl = SSL_CTX_new(TLS_server_method());
-    if (!ssl)
-        return NULL;
+    if (!ssl) return NULL;
     SSL_CTX_set_options(ssl, SSL_OP_NO_SSLv2 | SSL_OP_NO_SSLv3 | SSL_OP_NO_TLSv1 | SSL_OP_NO_TLSv1_1);
     if (SSL_CTX_use_certificate_chain_file(ssl, cfg->cert_file) != 1 ||
         SSL_CTX_use_PrivateKey_file(ssl, cfg->key_file, SSL_FILETYPE_PEM) != 1) {
@@ -384,12 +370,10 @@ int stt_server_run(const stt_config_t *cfg, stt_store_t *store, const char *uuid
     handler->on_req = on_req;
 
     SSL_CTX *ssl = NULL;
-    if (cfg->cert_file[0] && cfg->key_file[0] && !(ssl = make_ssl_ctx(cfg)))
-        return 1;
+    if (cfg->cert_file[0] && cfg->key_file[0] && !(ssl = make_ssl_ctx(cfg))) return 1;
 
     size_t n = cfg->threads > 0 ? (size_t)cfg->threads : (size_t)sysconf(_SC_NPROCESSORS_ONLN);
-    if (n < 1)
-        n = 1;
+    if (n < 1) n = 1;
     srv.nworkers = n;
     srv.workers = stt_xcalloc(n, sizeof(*srv.workers));
     stt_store_set_commit_hook(store, stt_changes_notify, &srv);
@@ -404,8 +388,7 @@ int stt_server_run(const stt_config_t *cfg, stt_store_t *store, const char *uuid
         w->ssl = ssl;
         w->listen_fds[0] = open_listener(cfg->bind, cfg->port, err, sizeof(err));
         w->listen_fds[1] = -1;
-        if (w->listen_fds[0] >= 0 && ssl)
-            w->listen_fds[1] = open_listener(cfg->bind, cfg->tls_port, err, sizeof(err));
+        if (w->listen_fds[0] >= 0 && ssl) w->listen_fds[1] = open_listener(cfg->bind, cfg->tls_port, err, sizeof(err));
         if (w->listen_fds[0] < 0 || (ssl && w->listen_fds[1] < 0)) {
             fprintf(stderr, "settee: %s\n", err);
             return 1;
@@ -435,17 +418,14 @@ int stt_server_run(const stt_config_t *cfg, stt_store_t *store, const char *uuid
         size_t drained = 0;
         for (size_t i = 0; i < n; i++)
             drained += (size_t)atomic_load(&srv.workers[i]->drained);
-        if (drained == n)
-            break;
+        if (drained == n) break;
         struct timespec now;
         clock_gettime(CLOCK_MONOTONIC, &now);
         long ms = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
-        if (ms >= cfg->shutdown_timeout_ms)
-            break;
+        if (ms >= cfg->shutdown_timeout_ms) break;
         struct timespec ts = {0, 20 * 1000000};
         siginfo_t si;
-        if (sigtimedwait(&sigs, &si, &ts) > 0)
-            break;
+        if (sigtimedwait(&sigs, &si, &ts) > 0) break;
     }
     for (size_t i = 0; i < n; i++) {
         atomic_store(&srv.workers[i]->phase, 2);

@@ -43,8 +43,7 @@ static void on_done(h2o_multithread_receiver_t *recv, h2o_linklist_t *messages)
             j->done(j);
         } else {
             stt_arena_free(&j->orphan_arena);
-            if (j->orphan_db)
-                stt_db_release(j->orphan_db);
+            if (j->orphan_db) stt_db_release(j->orphan_db);
         }
         free(j->job.res);
         free(j);
@@ -59,15 +58,13 @@ static void *writer_main(void *arg)
     for (;;) {
         while (!W.head && !W.stop)
             pthread_cond_wait(&W.cond, &W.lock);
-        if (!W.head && W.stop)
-            break;
+        if (!W.head && W.stop) break;
         size_t n = 0;
         while (W.head && n < MAX_GROUP_JOBS) {
             taken[n++] = W.head;
             W.head = W.head->next;
         }
-        if (!W.head)
-            W.tail = NULL;
+        if (!W.head) W.tail = NULL;
         pthread_mutex_unlock(&W.lock);
         for (size_t i = 0; i < n; i++)
             jobs[i] = taken[i]->job;
@@ -96,8 +93,7 @@ void stt_writer_worker_init(size_t index, h2o_loop_t *loop)
 
 void stt_writer_start(void)
 {
-    if (pthread_create(&W.tid, NULL, writer_main, NULL) == 0)
-        W.started = 1;
+    if (pthread_create(&W.tid, NULL, writer_main, NULL) == 0) W.started = 1;
 }
 
 void stt_writer_stop(void)
@@ -106,8 +102,7 @@ void stt_writer_stop(void)
     W.stop = 1;
     pthread_cond_signal(&W.cond);
     pthread_mutex_unlock(&W.lock);
-    if (W.started)
-        pthread_join(W.tid, NULL);
+    if (W.started) pthread_join(W.tid, NULL);
     W.started = 0;
 }
 
