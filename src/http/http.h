@@ -47,7 +47,9 @@ typedef struct {
     size_t vallen;
 } stt_qparam_t;
 
-#define STT_MAX_SEGS 64
+/* db, _design, name, attachment: more segments only extend an attachment name,
+ * which the last slot takes whole (each waiting client holds one of these) */
+#define STT_MAX_SEGS 8
 
 typedef struct stt_hreq {
     h2o_req_t *req;

@@ -133,7 +133,9 @@ static void parse_target(stt_hreq_t *r)
         i++;
     while (i < plen && r->nseg < STT_MAX_SEGS) {
         size_t j = i;
-        while (j < plen && p[j] != '/')
+        /* the last slot takes the rest of the path: only an attachment name goes
+         * that deep, and the router joins its segments with '/' anyway */
+        while (j < plen && (p[j] != '/' || r->nseg == STT_MAX_SEGS - 1))
             j++;
         size_t n;
         char *d = pct_decode(&r->arena, p + i, j - i, false, &n);
