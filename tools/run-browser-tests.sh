@@ -55,28 +55,8 @@ fi
 [ -x "$SETTEE" ] || fail "$SETTEE is missing (run make first)"
 
 # --- settee with CORS on a free loopback port --------------------------------------
-port=$(node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
-data=$(mktemp -d /tmp/settee-browser-data.XXXXXX)
-cat >"$data/browser.ini" <<INI
-[chttpd]
-enable_cors = true
-[cors]
-origins = *
-credentials = true
-[log]
-level = warning
-INI
-"$SETTEE" --bind 127.0.0.1 --port "$port" --data-dir "$data/db" --config "$data/browser.ini" \
-    >"$log_dir/server.log" 2>&1 &
-server_pid=$!
-up() { node -e 'fetch(process.argv[1]).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))' \
-    "http://127.0.0.1:$port/_up" >/dev/null 2>&1; }
-for _ in $(seq 1 50); do
-    up && break
-    kill -0 "$server_pid" 2>/dev/null || break
-    sleep 0.1
-done
-up || { cat "$log_dir/server.log"; fail "settee did not start"; }
+. tools/lib-settee.sh
+start_test_settee "$SETTEE" "$log_dir" || { cat "$log_dir/server.log"; fail "settee did not start"; }
 
 # --- the tests ----------------------------------------------------------------------
 out="$log_dir/browser.log"

@@ -35,25 +35,8 @@ done
 if [ ! -d compat-tests/node_modules ] || [ compat-tests/package-lock.json -nt compat-tests/node_modules ]; then
     (cd compat-tests && npm ci --no-audit --no-fund >"$log_dir/npm.log" 2>&1) || { cat "$log_dir/npm.log"; echo "npm ci failed"; }
 fi
-port=$(node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
-data=$(mktemp -d /tmp/settee-data.XXXXXX)
-cat >"$data/test.ini" <<INI
-[chttpd]
-enable_cors = true
-[cors]
-origins = *
-credentials = true
-[log]
-level = warning
-INI
-"$ASAN_BUILD/settee" --bind 127.0.0.1 --port "$port" --data-dir "$data/db" --config "$data/test.ini" \
-    >"$log_dir/server.log" 2>&1 &
-server_pid=$!
-for _ in $(seq 1 100); do
-    curl -sf "http://127.0.0.1:$port/_up" >/dev/null 2>&1 && break
-    sleep 0.1
-done
-if ! curl -sf "http://127.0.0.1:$port/_up" >/dev/null 2>&1; then
+. tools/lib-settee.sh
+if ! start_test_settee "$ASAN_BUILD/settee" "$log_dir"; then
     echo "settee did not start:"; cat "$log_dir/server.log"
     failed=$((failed + 1))
 else
