@@ -12,14 +12,6 @@
 #include <string.h>
 #include <strings.h>
 
-static bool json_ctype(stt_hreq_t *r)
-{
-    const h2o_iovec_t *ct = stt_header(r, "content-type");
-    if (ct && ct->len >= 16 && strncasecmp(ct->base, "application/json", 16) == 0) return true;
-    stt_reply_error(r, STT_E_UNSUPPORTED_MEDIA, NULL);
-    return false;
-}
-
 /* ------------------------------------------------------------------ _bulk_docs */
 
 typedef struct {
@@ -70,7 +62,7 @@ static void bulk_done(stt_wjob_t *j)
 
 void stt_h_bulk_docs(stt_hreq_t *r)
 {
-    if (!json_ctype(r)) return;
+    if (!stt_require_json(r)) return;
     stt_json_t body;
     if (stt_body_json(r, &body, "Request body must be a JSON object") != 0) return;
     const stt_json_t *docs = stt_json_get(&body, "docs");
@@ -375,7 +367,7 @@ static void all_docs(stt_hreq_t *r, int kind /* 0 all, 1 design, 2 local */)
     c->ro.conflicts = conflicts;
     c->ro.revs = false;
     if (r->method == STT_M_POST) {
-        if (!json_ctype(r)) return;
+        if (!stt_require_json(r)) return;
         stt_json_t *body = stt_arena_alloc(&r->arena, sizeof(*body));
         if (stt_body_json(r, body, "Request body must be a JSON object") != 0) return;
         const stt_json_t *k = stt_json_get(body, "keys");
@@ -454,7 +446,7 @@ void stt_h_local_docs(stt_hreq_t *r)
 
 void stt_h_purge(stt_hreq_t *r)
 {
-    if (!json_ctype(r)) return;
+    if (!stt_require_json(r)) return;
     stt_json_t body;
     if (stt_body_json(r, &body, "Request body must be a JSON object") != 0) return;
     stt_buf_t b = STT_BUF_INIT;

@@ -157,11 +157,7 @@ static void *compact_main(void *arg)
 
 void stt_h_compact(stt_hreq_t *r)
 {
-    const h2o_iovec_t *ct = stt_header(r, "content-type");
-    if (!ct || ct->len < 16 || strncasecmp(ct->base, "application/json", 16) != 0) {
-        stt_reply_error(r, STT_E_UNSUPPORTED_MEDIA, NULL);
-        return;
-    }
+    if (!stt_require_json(r)) return;
     stt_db_t *db;
     pthread_t t;
     pthread_attr_t attr;

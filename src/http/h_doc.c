@@ -504,11 +504,7 @@ static void delete_doc(stt_hreq_t *r)
 
 void stt_h_doc_post(stt_hreq_t *r)
 {
-    const h2o_iovec_t *ct = stt_header(r, "content-type");
-    if (!ct || ct->len < 16 || strncasecmp(ct->base, "application/json", 16) != 0) {
-        stt_reply_error(r, STT_E_UNSUPPORTED_MEDIA, NULL);
-        return;
-    }
+    if (!stt_require_json(r)) return;
     if (stt__too_large(r, r->req->entity.len)) return;
     stt_json_t body;
     if (stt_body_json(r, &body, "Document must be a JSON object") != 0) return;

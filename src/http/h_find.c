@@ -104,14 +104,6 @@ static void selector_error(stt_hreq_t *r, const char *reason)
     stt_reply_error_raw(r, 400, error, reason);
 }
 
-static bool json_ctype(stt_hreq_t *r)
-{
-    const h2o_iovec_t *ct = stt_header(r, "content-type");
-    if (ct && ct->len >= 16 && strncasecmp(ct->base, "application/json", 16) == 0) return true;
-    stt_reply_error(r, STT_E_UNSUPPORTED_MEDIA, NULL);
-    return false;
-}
-
 /* jiffy reads a number without '.', 'e' or 'E' as an integer: mango_opts wants
  * those. Integers past 64 bits saturate (a limit that large means "all"). */
 static bool non_neg_int(const stt_json_t *v, uint64_t *out)
@@ -898,7 +890,7 @@ static int heap_sort_cmp(const void *a, const void *b, void *ctx)
 /* Reads and validates a _find/_explain request body. 0, or -1 after replying. */
 static int read_query(stt_hreq_t *r, query_t *q)
 {
-    if (!json_ctype(r)) return -1;
+    if (!stt_require_json(r)) return -1;
     stt_json_t *body = stt_arena_alloc(&r->arena, sizeof(*body));
     if (stt_body_json(r, body, "Request body must be a JSON object") != 0) return -1;
     return parse_query(r, body, q);
@@ -1277,7 +1269,7 @@ static void index_create(stt_hreq_t *r)
 {
     static const char *const known[] = {"index", "type", "name", "ddoc", "w", "partitioned"};
     static const char *const def_known[] = {"fields", "partial_filter_selector"};
-    if (!json_ctype(r)) return;
+    if (!stt_require_json(r)) return;
     stt_json_t body;
     if (stt_body_json(r, &body, "Request body must be a JSON object") != 0) return;
     const stt_json_t *def = stt_json_get(&body, "index");
@@ -1618,7 +1610,7 @@ static void index_delete(stt_hreq_t *r, h2o_iovec_t ddoc, h2o_iovec_t type, h2o_
 /* POST _index/_bulk_delete {"docids": [...]}: every json index of each design doc. */
 static void index_bulk_delete(stt_hreq_t *r)
 {
-    if (!json_ctype(r)) return;
+    if (!stt_require_json(r)) return;
     stt_json_t body;
     if (stt_body_json(r, &body, "Request body must be a JSON object") != 0) return;
     const stt_json_t *ids = stt_json_get(&body, "docids");

@@ -9,12 +9,7 @@
 
 static bool json_body(stt_hreq_t *r, stt_json_t *body)
 {
-    const h2o_iovec_t *ct = stt_header(r, "content-type");
-    if (!ct || ct->len < 16 || strncasecmp(ct->base, "application/json", 16) != 0) {
-        stt_reply_error(r, STT_E_UNSUPPORTED_MEDIA, NULL);
-        return false;
-    }
-    return stt_body_json(r, body, "Request body must be a JSON object") == 0;
+    return stt_require_json(r) && stt_body_json(r, body, "Request body must be a JSON object") == 0;
 }
 
 static int cmp_rev(const void *a, const void *b)

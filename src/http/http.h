@@ -139,6 +139,10 @@ const h2o_iovec_t *stt_header(stt_hreq_t *r, const char *name);
  * returns -1. require_object: a non-object body is 400 with reason. */
 int stt_body_json(stt_hreq_t *r, stt_json_t *out, const char *not_object_reason);
 bool stt_accepts(stt_hreq_t *r, const char *ctype);
+/* CouchDB's validate_ctype for JSON request bodies: true when the Content-Type is
+ * application/json (with or without parameters), else replies 415 and returns
+ * false. */
+bool stt_require_json(stt_hreq_t *r);
 
 struct stt_render_opts;
 /* ------------------------------------------------------------------ handlers */

@@ -401,6 +401,14 @@ bool stt_accepts(stt_hreq_t *r, const char *ctype)
     return false;
 }
 
+bool stt_require_json(stt_hreq_t *r)
+{
+    const h2o_iovec_t *ct = stt_header(r, "content-type");
+    if (ct && ct->len >= 16 && strncasecmp(ct->base, "application/json", 16) == 0) return true;
+    stt_reply_error(r, STT_E_UNSUPPORTED_MEDIA, NULL);
+    return false;
+}
+
 int stt_body_json(stt_hreq_t *r, stt_json_t *out, const char *not_object_reason)
 {
     h2o_iovec_t e = r->req->entity;
