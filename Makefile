@@ -16,7 +16,7 @@ CFLAGS   += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-in
             -D_GNU_SOURCE -DH2O_USE_LIBUV=0 -I. $(PKG_CFLAGS) -MMD -MP
 LDLIBS   += $(PKG_LIBS) -lleveldb -lpthread -lm
 
-LIB_SRCS  = $(wildcard src/common/*.c) $(wildcard store/*.c) $(wildcard replication/*.c) $(wildcard src/http/*.c)
+LIB_SRCS  = $(wildcard src/common/*.c) $(wildcard store/*.c) $(wildcard security/*.c) $(wildcard replication/*.c) $(wildcard src/http/*.c)
 LIB_OBJS  = $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 TOOL_SRCS = $(wildcard tools/*.c)
 TOOLS     = $(TOOL_SRCS:tools/%.c=$(BUILD)/%)
@@ -72,10 +72,12 @@ bench: deps
 	$(MAKE) all
 	tools/bench/run.sh
 
-# Dependencies point one way: common <- store <- replication <- http <- main.
+# Dependencies point one way: common <- store <- replication, security <- http <- main.
 check-includes:
-	@! grep -n '#include "\(store\|replication\|src/http\)/' src/common/*.[ch] || { echo "common includes upper layers"; exit 1; }
-	@! grep -n '#include "\(replication\|src/http\)/' store/*.[ch] || { echo "store includes upper layers"; exit 1; }
+	@! grep -n '#include "\(store\|replication\|security\|src/http\)/' src/common/*.[ch] || { echo "common includes upper layers"; exit 1; }
+	@! grep -n '#include "\(replication\|security\|src/http\)/' store/*.[ch] || { echo "store includes upper layers"; exit 1; }
+	@! grep -n '#include "\(replication\|src/http\)/' security/*.[ch] || { echo "security includes upper layers"; exit 1; }
+	@! grep -ln 'h2o' security/*.[ch] || { echo "h2o outside src/http"; exit 1; }
 	@! grep -n '#include "src/http/' replication/*.[ch] || { echo "replication includes http"; exit 1; }
 	@! grep -ln 'h2o' store/*.[ch] src/common/*.[ch] || { echo "h2o outside src/http"; exit 1; }
 	@! grep -ln '#include <leveldb/c.h>' src/*/*.[ch] src/main.c replication/*.[ch] store/*.h || { echo "leveldb outside store/*.c"; exit 1; }

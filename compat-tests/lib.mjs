@@ -9,6 +9,12 @@ const AUTH = parsed.username
   ? 'Basic ' + Buffer.from(decodeURIComponent(parsed.username) + ':' + decodeURIComponent(parsed.password)).toString('base64')
   : null;
 export const BASE = `${parsed.protocol}//${parsed.host}`;
+// The server admin's credentials from COUCH_URL (null without any) and its Authorization value.
+export const ADMIN = parsed.username
+  ? { username: decodeURIComponent(parsed.username), password: decodeURIComponent(parsed.password) }
+  : null;
+export const ADMIN_AUTH = AUTH;
+export const basicAuth = (name, password) => 'Basic ' + Buffer.from(`${name}:${password}`, 'utf8').toString('base64');
 
 // fetch against the server; path is already percent-encoded. Returns
 // {status, headers, text, json} with json parsed when the body is JSON.
@@ -28,6 +34,14 @@ export async function req(method, path, { body, headers = {}, raw = false } = {}
     try { json = JSON.parse(buf.toString('utf8')); } catch { json = undefined; }
   }
   return { status: res.status, headers: res.headers, buf, text: buf.toString('utf8'), json };
+}
+
+// Is the server under test settee (GET / names it in vendor.name)? Lines and tests that cover
+// settee's deliberate differences from CouchDB ask this; cached.
+let setteeP;
+export function isSettee() {
+  if (!setteeP) setteeP = req('GET', '/').then((r) => r.json?.vendor?.name === 'settee', () => false);
+  return setteeP;
 }
 
 let counter = 0;

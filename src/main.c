@@ -3,6 +3,11 @@
 #include "src/common/config.h"
 #include "src/common/log.h"
 #include "src/http/server.h"
+#include "security/admins.h"
+#include "security/security.h"
+#include "src/common/ini.h"
+#include <stdlib.h>
+#include <unistd.h>
 #include "store/store.h"
 #include <stdio.h>
 #include <string.h>
@@ -38,6 +43,27 @@ int main(int argc, char **argv)
         fprintf(stderr, "settee: %s\n(try --help)\n", err);
         return 2;
     }
+    /* With no --config, settings (and what /_config and the admin setup write) live
+     * in DATA_DIR/local.ini */
+    static char local_ini[4200];
+    bool default_ini = action == STT_CONFIG_RUN && !cfg.config_file[0];
+    if (default_ini) {
+        snprintf(local_ini, sizeof(local_ini), "%s/local.ini", cfg.data_dir);
+        if (access(local_ini, F_OK) == 0) {
+            char **av = calloc((size_t)argc + 3, sizeof(*av));
+            av[0] = argv[0];
+            av[1] = "--config";
+            av[2] = local_ini;
+            for (int i = 1; i < argc; i++)
+                av[i + 2] = argv[i];
+            int rc = stt_config_init(&cfg, argc + 2, av, &action, err, sizeof(err));
+            free(av);
+            if (rc != 0) {
+                fprintf(stderr, "settee: %s\n", err);
+                return 2;
+            }
+        }
+    }
     if (action == STT_CONFIG_HELP) {
         stt_config_usage(stdout);
         return 0;
@@ -63,7 +89,24 @@ int main(int argc, char **argv)
         stt_store_close(store);
         return 1;
     }
-    int rc = stt_server_run(&cfg, store, uuid);
+    stt_ini_t *ini;
+    if (stt_ini_open(cfg.config_file[0] ? cfg.config_file : local_ini, &ini, err, sizeof(err)) != 0) {
+        fprintf(stderr, "settee: %s\n", err);
+        stt_store_close(store);
+        return 2;
+    }
+    stt_security_memory_settings(ini);
+    int rc = stt_admins_setup(ini, cfg.bind, stderr);
+    if (rc) {
+        stt_ini_free(ini);
+        stt_store_close(store);
+        return rc;
+    }
+    stt_auth_t *auth;
+    stt_auth_open(store, ini, &auth);
+    rc = stt_server_run(&cfg, store, ini, auth, uuid);
+    stt_auth_close(auth);
+    stt_ini_free(ini);
     stt_store_close(store);
     return rc;
 }

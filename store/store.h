@@ -157,6 +157,7 @@ typedef struct {
 typedef struct {
     int err;                   /* 0, STT_E_CONFLICT, STT_E_MISSING_STUB, STT_E_BAD_REQUEST... */
     char rev[STT_REV_STR_MAX]; /* new rev "N-id" on success (new_edits=true) */
+    const char *reason;        /* not the store's: the text of a refusal made before the write */
 } stt_doc_result_t;
 
 /* Writes n docs in one synced batch; per-doc outcome in res[i]. Docs with the same

@@ -1,7 +1,9 @@
 # Sourced by the test runners: starts a settee for tests and waits until it answers.
 #   start_test_settee BINARY LOG_DIR
 # picks a free loopback port, makes a fresh data dir with a CORS-enabled ini (as a
-# browser client needs: origins *, credentials) and quiet logs, starts BINARY there
+# browser client needs: origins *, credentials), one server admin admin:admin ([admins]; settee
+# hashes the plaintext password at start and writes it back to the ini; the runners pass
+# COUCH_URL=http://admin:admin@127.0.0.1:$port) and quiet logs, starts BINARY there
 # with its output in LOG_DIR/server.log, and sets:
 #   port, data (the temp dir, for the caller to remove), server_pid
 # Returns 0 once /_up answers, 1 when it does not within 10 s (or the server exited).
@@ -17,6 +19,8 @@ origins = *
 credentials = true
 [log]
 level = warning
+[admins]
+admin = admin
 INI
     "$bin" --bind 127.0.0.1 --port "$port" --data-dir "$data/db" --config "$data/test.ini" \
         >"$logs/server.log" 2>&1 &

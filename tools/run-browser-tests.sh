@@ -2,7 +2,8 @@
 # PouchDB 9 in headless Chromium syncing cross-origin with settee (compat-tests/browser).
 # Installs what is missing (Debian's chromium, the npm packages), builds nothing (build/settee
 # comes from the caller's make), starts build/settee on a free loopback port with a fresh data
-# dir and CORS on, runs node --test in compat-tests/browser with COUCH_URL, stops settee by pid.
+# dir, CORS on and the server admin admin:admin, runs node --test in compat-tests/browser with
+# COUCH_URL (credentials in it), stops settee by pid.
 # Last line: "N passed, N failed". Exit status non-zero on any failure.
 #   SETTEE=path/to/settee   another binary (default build/settee)
 #   CHROMIUM=path           another browser binary (default /usr/bin/chromium)
@@ -61,7 +62,7 @@ start_test_settee "$SETTEE" "$log_dir" || { cat "$log_dir/server.log"; fail "set
 # --- the tests ----------------------------------------------------------------------
 out="$log_dir/browser.log"
 start=$(date +%s)
-(cd compat-tests/browser && COUCH_URL="http://127.0.0.1:$port" \
+(cd compat-tests/browser && COUCH_URL="http://admin:admin@127.0.0.1:$port" \
     node --test --test-concurrency=1 --test-reporter=spec ./browser.test.mjs) >"$out" 2>&1
 rc=$?
 secs=$(( $(date +%s) - start ))

@@ -41,7 +41,7 @@ if ! start_test_settee "$ASAN_BUILD/settee" "$log_dir"; then
     failed=$((failed + 1))
 else
     out="$log_dir/compat.log"
-    (cd compat-tests && COUCH_URL="http://127.0.0.1:$port" COMPAT_CORS=1 \
+    (cd compat-tests && COUCH_URL="http://admin:admin@127.0.0.1:$port" COMPAT_CORS=1 \
         node --test --test-concurrency=1 --test-reporter=spec ./*.test.mjs) >"$out" 2>&1
     rc=$?
     p=$(grep -E '^ℹ pass [0-9]+' "$out" | awk '{print $3}' | tail -1)

@@ -3,7 +3,10 @@
 // origin (127.0.0.1:<other port>), so every request PouchDB makes is a credentialed CORS request.
 //
 // The server is started by the caller (tools/run-browser-tests.sh); COUCH_URL points at it
-// (default http://127.0.0.1:5984). It must run with CORS on:
+// (default http://127.0.0.1:5984), with the server admin's credentials in it
+// (http://admin:admin@127.0.0.1:port): the page's PouchDB gets them in its remote URL (it turns
+// them into an Authorization header), node-side requests send them as a header. The last test
+// syncs as a member user with a cookie session instead. It must run with CORS on:
 //   [chttpd] enable_cors = true
 //   [cors]   origins = *
 //            credentials = true
@@ -19,13 +22,18 @@ import { chromium } from 'playwright-core';
 import { startStatic } from './static-server.mjs';
 
 const COUCH_URL = (process.env.COUCH_URL || 'http://127.0.0.1:5984').replace(/\/$/, '');
-const COUCH_ORIGIN = new URL(COUCH_URL).origin;
+const COUCH_ORIGIN = new URL(COUCH_URL).origin; // no credentials: fetch refuses URLs with them
+const parsedCouch = new URL(COUCH_URL);
+const ADMIN_AUTH = parsedCouch.username
+  ? 'Basic ' + Buffer.from(decodeURIComponent(parsedCouch.username) + ':' + decodeURIComponent(parsedCouch.password)).toString('base64')
+  : null;
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const T = { timeout: 60000 };
 const RUN = `${process.pid}_${Date.now().toString(36)}`;
 const DB = `browser_sync_${RUN}`; // the remote database (created by PUT from node)
 const LOCAL = `local_${RUN}`; // the browser's IndexedDB database
-const REMOTE = `${COUCH_URL}/${DB}`;
+const REMOTE = `${COUCH_ORIGIN}/${DB}`; // what the browser's requests go to
+const REMOTE_AUTH = `${COUCH_URL}/${DB}`; // what PouchDB is given: with the admin's credentials
 
 let server;
 let browser;
@@ -60,12 +68,13 @@ function withLog(fn) {
 // node-side request to settee (no CORS involved)
 async function couch(method, path, body, headers = {}) {
   const h = { Accept: 'application/json', ...headers };
+  if (ADMIN_AUTH && !h.Authorization) h.Authorization = ADMIN_AUTH;
   let payload = body;
   if (body !== undefined && typeof body !== 'string' && !Buffer.isBuffer(body)) {
     payload = JSON.stringify(body);
     h['Content-Type'] = 'application/json';
   }
-  const res = await fetch(COUCH_URL + path, { method, headers: h, body: payload, signal: AbortSignal.timeout(20000) });
+  const res = await fetch(COUCH_ORIGIN + path, { method, headers: h, body: payload, signal: AbortSignal.timeout(20000) });
   const buf = Buffer.from(await res.arrayBuffer());
   let json;
   if ((res.headers.get('content-type') || '').includes('json') && buf.length) {
@@ -146,14 +155,14 @@ test('the page loads PouchDB 9 and fetches settee cross-origin with credentials'
   assert.match(version, /^9\./, 'PouchDB 9 bundle');
   assert.notEqual(pageOrigin, COUCH_ORIGIN, 'the page and settee are different origins');
   // a simple credentialed GET, and one with a JSON content type (preflighted), as PouchDB sends them
-  const r = await page.evaluate(async ({ url, db }) => {
+  const r = await page.evaluate(async ({ url, db, auth }) => {
     const a = await fetch(url + '/', { credentials: 'include' });
     const welcome = await a.json();
-    const b = await fetch(url + '/' + db, {
-      credentials: 'include', headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
-    });
+    const headers = { 'Content-Type': 'application/json', Accept: 'application/json' };
+    if (auth) headers.Authorization = auth;
+    const b = await fetch(url + '/' + db, { credentials: 'include', headers });
     return { welcome, infoStatus: b.status, info: await b.json() };
-  }, { url: COUCH_URL, db: DB });
+  }, { url: COUCH_ORIGIN, db: DB, auth: ADMIN_AUTH });
   assert.equal(r.welcome.couchdb, 'Welcome');
   assert.equal(r.infoStatus, 200);
   assert.equal(r.info.db_name, DB);
@@ -183,7 +192,7 @@ test('push: 200 docs and a binary attachment from IndexedDB to settee', T, withL
     const revs = {};
     for (const id of ['doc-0000', 'doc-0199', 'att-doc']) revs[id] = (await db.get(id))._rev;
     return { ok: r.ok, status: r.status, docs_read: r.docs_read, docs_written: r.docs_written, failures: r.doc_write_failures, errors: r.errors, attRev: att.rev, revs };
-  }, { local: LOCAL, remote: REMOTE });
+  }, { local: LOCAL, remote: REMOTE_AUTH });
   assert.equal(res.ok, true, JSON.stringify(res));
   assert.equal(res.status, 'complete');
   assert.equal(res.docs_written, 201);
@@ -252,7 +261,7 @@ test('pull: docs, an update, a deletion and an attachment written on settee reac
       total: all.total_rows, ids: all.rows.map((x) => x.id), d0, d1, stub: srvAtt._attachments['data.bin'], blobType: blob.type,
       data: await T.blobToBase64(blob), s99,
     };
-  }, { local: LOCAL, remote: REMOTE });
+  }, { local: LOCAL, remote: REMOTE_AUTH });
   assert.equal(res.ok, true, JSON.stringify(res.errors));
   assert.equal(res.status, 'complete');
   assert.equal(res.failures, 0);
@@ -280,7 +289,7 @@ const syncEvents = (key) => page.evaluate((k) => T.events.filter((e) => e.sync =
 
 test('live sync: a server write shows up in the browser, a browser write on the server', T, withLog(async () => {
   await page.evaluate(({ local, remote }) => { T.startSync('live', local, remote, { live: true, retry: true }); },
-    { local: LOCAL, remote: REMOTE });
+    { local: LOCAL, remote: REMOTE_AUTH });
   // caught up: both directions paused with nothing to do
   await waitFor('live sync paused (caught up)', async () => {
     const evs = await syncEvents('live');
@@ -359,7 +368,7 @@ test('conflict: edits on both sides while the sync is cancelled; both agree on w
       pull: { ok: res.pull.ok, written: res.pull.docs_written, errors: res.pull.errors },
       doc, leaves: leaves.map((l) => l.ok._rev).sort(),
     };
-  }, { local: LOCAL, remote: REMOTE });
+  }, { local: LOCAL, remote: REMOTE_AUTH });
   assert.equal(r.push.ok, true, JSON.stringify(r.push));
   assert.equal(r.pull.ok, true, JSON.stringify(r.pull));
   assert.ok(r.push.written >= 1 && r.pull.written >= 1, `each side got the other's edit: ${JSON.stringify(r)}`);
@@ -378,7 +387,7 @@ test('conflict: edits on both sides while the sync is cancelled; both agree on w
 
   // resolve in the browser (delete the losing leaf) under a new live sync: settee follows
   await page.evaluate(({ local, remote }) => { T.startSync('live2', local, remote, { live: true, retry: true }); },
-    { local: LOCAL, remote: REMOTE });
+    { local: LOCAL, remote: REMOTE_AUTH });
   const rm = await page.evaluate(({ local, loser }) => T.db(local).remove('conflict-me', loser), { local: LOCAL, loser });
   assert.match(rm.rev, /^3-/);
   const resolved = await waitFor('settee sees the conflict resolved', async () => {
@@ -432,4 +441,82 @@ test('cancel: the live sync completes and stops following settee', T, withLog(as
   const noCors = couchResponses.filter((x) => x.headers['access-control-allow-origin'] !== pageOrigin ||
     x.headers['access-control-allow-credentials'] !== 'true');
   assert.deepEqual(noCors.map((x) => `${x.method} ${x.url} ${x.status}`), [], 'every settee answer echoes the origin with credentials');
+}));
+
+test('cookie session: a member user logs in cross-origin (credentials include) and syncs both ways', T, withLog(async () => {
+  // a user who is a member (by name) of a database of its own; the admin is not involved in the page
+  const name = `member_${RUN}`;
+  const password = `pw_${RUN}`;
+  const MDB = `browser_member_${RUN}`;
+  const user = await couch('PUT', `/_users/org.couchdb.user:${name}`, { _id: `org.couchdb.user:${name}`, name, password, roles: [], type: 'user' });
+  assert.equal(user.status, 201, `create user: ${user.buf}`);
+  let context;
+  try {
+    assert.equal((await couch('PUT', `/${MDB}`)).status, 201);
+    const sec = await couch('PUT', `/${MDB}/_security`, { admins: { names: [], roles: [] }, members: { names: [name], roles: [] } });
+    assert.equal(sec.status, 200);
+    assert.equal((await couch('PUT', `/${MDB}/from-server`, { v: 1 })).status, 201);
+    const anonymous = await fetch(`${COUCH_ORIGIN}/${MDB}`, { headers: { Accept: 'application/json' } });
+    assert.equal(anonymous.status, 401, 'the database is closed to anonymous clients');
+
+    // its own browser context: its own cookie jar, so the admin's pages are not affected
+    context = await browser.newContext();
+    const p2 = await context.newPage();
+    p2.setDefaultTimeout(45000);
+    const sent = [];
+    p2.on('console', (m) => note(`member page console.${m.type()}: ${m.text()}`));
+    p2.on('pageerror', (e) => note(`member page pageerror: ${e.stack || e}`));
+    p2.on('request', (r) => { if (r.url().startsWith(COUCH_ORIGIN)) sent.push({ method: r.method(), url: r.url(), auth: r.headers().authorization }); });
+    const answers = [];
+    p2.on('response', (r) => {
+      if (!r.url().startsWith(COUCH_ORIGIN)) return;
+      answers.push({ method: r.request().method(), url: r.url(), status: r.status(), headers: r.headers() });
+      if (r.status() >= 400) note(`member page: settee answered ${r.request().method()} ${r.url()} -> ${r.status()}`);
+    });
+    await p2.goto(pageOrigin + '/index.html');
+    const res = await p2.evaluate(async ({ base, db, name, password }) => {
+      const json = { Accept: 'application/json' };
+      const login = await fetch(base + '/_session', {
+        method: 'POST', credentials: 'include', headers: { ...json, 'Content-Type': 'application/json' }, body: JSON.stringify({ name, password }),
+      });
+      const loginBody = await login.json();
+      const session = await (await fetch(base + '/_session', { credentials: 'include', headers: json })).json();
+      const remote = new PouchDB(base + '/' + db, { skip_setup: true, fetch: (url, opts) => PouchDB.fetch(url, { ...opts, credentials: 'include' }) });
+      const local = new PouchDB('member_local_' + db);
+      const docs = [];
+      for (let i = 0; i < 10; i++) docs.push({ _id: 'from-member-' + i, i });
+      await local.bulkDocs(docs);
+      const r = await T.timeout(PouchDB.sync(local, remote), 40000, 'member cookie sync');
+      const ids = (await local.allDocs()).rows.map((x) => x.id);
+      const out = await fetch(base + '/_session', { method: 'DELETE', credentials: 'include', headers: json });
+      const after = await (await fetch(base + '/_session', { credentials: 'include', headers: json })).json();
+      const denied = await fetch(base + '/' + db, { credentials: 'include', headers: json });
+      return {
+        loginStatus: login.status, loginBody, session, ids, logout: out.status, after, deniedStatus: denied.status,
+        push: { ok: r.push.ok, written: r.push.docs_written, errors: r.push.errors },
+        pull: { ok: r.pull.ok, written: r.pull.docs_written, errors: r.pull.errors },
+      };
+    }, { base: COUCH_ORIGIN, db: MDB, name, password });
+    assert.equal(res.loginStatus, 200, JSON.stringify(res.loginBody));
+    assert.deepEqual(res.loginBody, { ok: true, name, roles: [] });
+    assert.equal(res.session.userCtx.name, name, 'the browser keeps the AuthSession cookie of a cross-origin login');
+    assert.equal(res.session.info.authenticated, 'cookie');
+    assert.equal(res.push.ok, true, JSON.stringify(res.push));
+    assert.equal(res.pull.ok, true, JSON.stringify(res.pull));
+    assert.equal(res.push.written, 10);
+    assert.ok(res.ids.includes('from-server'), 'the server doc reached the browser');
+    const srv = await couch('GET', `/${MDB}/_all_docs`);
+    assert.equal(srv.json.rows.filter((x) => x.id.startsWith('from-member-')).length, 10, 'the member\'s docs reached settee');
+    assert.deepEqual(sent.filter((x) => x.auth), [], 'no request carried an Authorization header: the cookie did the work');
+    assert.equal(res.logout, 200);
+    assert.equal(res.after.userCtx.name, null, 'logged out');
+    assert.equal(res.deniedStatus, 401, 'after the logout the database is closed again');
+    const noCors = answers.filter((x) => x.headers['access-control-allow-origin'] !== pageOrigin || x.headers['access-control-allow-credentials'] !== 'true');
+    assert.deepEqual(noCors.map((x) => `${x.method} ${x.url} ${x.status}`), [], 'every answer echoes the origin with credentials');
+  } finally {
+    if (context) await context.close().catch(() => {});
+    await couch('DELETE', `/${MDB}`).catch(() => {});
+    const u = await couch('GET', `/_users/org.couchdb.user:${name}`).catch(() => null);
+    if (u?.json?._rev) await couch('DELETE', `/_users/org.couchdb.user:${name}?rev=${u.json._rev}`).catch(() => {});
+  }
 }));

@@ -37,6 +37,7 @@ static void bulk_done(stt_wjob_t *j)
         bool written = k < c->ntodo && c->todo_idx[k] == i;
         int err = written ? j->job.res[k].err : STT_E_BAD_REQUEST;
         const char *rev = written ? j->job.res[k].rev : NULL;
+        const char *why = written ? j->job.res[k].reason : NULL;
         if (written) k++;
         if (!c->new_edits && !err) continue; /* replicated writes report errors only */
         if (any) stt_buf_appendc(&b, ',');
@@ -53,7 +54,7 @@ static void bulk_done(stt_wjob_t *j)
         stt_buf_appends(&b, ",\"error\":");
         stt_json_write_cstr(&b, e->error);
         stt_buf_appends(&b, ",\"reason\":");
-        stt_json_write_cstr(&b, written ? e->reason : "_local documents are not accepted in _bulk_docs");
+        stt_json_write_cstr(&b, why ? why : written ? e->reason : "_local documents are not accepted in _bulk_docs");
         stt_buf_appendc(&b, '}');
     }
     stt_buf_appendc(&b, ']');

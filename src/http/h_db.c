@@ -80,7 +80,7 @@ void stt_h_db(stt_hreq_t *r)
     default:
         break;
     }
-    if ((rc = stt_db_open(s, r->dbname.base, r->dbname.len, &r->db)) != 0) {
+    if (!r->db && (rc = stt_db_open(s, r->dbname.base, r->dbname.len, &r->db)) != 0) {
         if (!stt_db_name_valid(r->dbname.base, r->dbname.len) && r->dbname.len && r->dbname.base[0] != '_')
             illegal_name(r);
         else
@@ -133,8 +133,22 @@ void stt_h_security(stt_hreq_t *r)
         stt_reply_json(r, 200, &b);
         return;
     }
+    size_t nlen;
+    const char *name = stt_db_name(r->db, &nlen);
+    stt_auth_settings_t st;
+    stt_auth_settings(stt__server->auth, &st);
+    if (nlen == sizeof(STT_USERS_DB) - 1 && memcmp(name, STT_USERS_DB, nlen) == 0 && !st.users_db_security_editable) {
+        stt_reply_error_raw(r, 403, "forbidden", "You can't edit the security object of the user database.");
+        return;
+    }
     stt_json_t v;
-    if (stt_body_json(r, &v, "Security object must be a JSON object") != 0) return;
+    if (stt_body_json(r, &v, NULL) != 0) return;
+    /* CouchDB answers these with 500 no_majority; they are the client's mistake */
+    const char *reason;
+    if (stt_security_validate(&v, &reason) != 0) {
+        stt_reply_error_raw(r, 400, "bad_request", reason);
+        return;
+    }
     stt_json_write(&b, &v);
     int rc = stt_db_set_security(r->db, b.base, b.len);
     stt_buf_free(&b);

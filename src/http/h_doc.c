@@ -122,7 +122,7 @@ static void write_one_done(stt_wjob_t *j)
     stt_doc_result_t *res = &j->job.res[0];
     int rc = j->job.rc ? j->job.rc : res->err;
     if (rc) {
-        stt_reply_error(r, rc, NULL);
+        stt_reply_error(r, rc, j->job.rc ? NULL : res->reason);
         return;
     }
     if (!c->new_edits) {
@@ -334,10 +334,57 @@ static void get_open_revs(stt_hreq_t *r, stt_reader_t *rd, stt_doc_t *d, bool fo
     stt_reply_json(r, 200, &b);
 }
 
+/* couch_users_db's after_doc_read: 0 read on, 1 show public fields only, -1 replied */
+static int users_read_check(stt_hreq_t *r, stt_auth_settings_t *st)
+{
+    size_t len;
+    const char *name = stt_db_name(r->db, &len);
+    if (len != sizeof(STT_USERS_DB) - 1 || memcmp(name, STT_USERS_DB, len) != 0) return 0;
+    stt_auth_settings(stt__server->auth, st);
+    int v = stt_users_after_read(&r->user, stt__db_security(r), r->docid.base, r->docid.len, st->public_fields);
+    if (v == 403) {
+        stt_reply_error_raw(r, 403, "forbidden", "Only administrators can view design docs in the users database.");
+        return -1;
+    }
+    if (v == 404) {
+        stt_reply_error(r, STT_E_NOT_FOUND, NULL);
+        return -1;
+    }
+    return v;
+}
+
+/* the rendered doc cut to _id, _rev and the public fields; false when none */
+static bool public_only(stt_hreq_t *r, stt_buf_t *b, const char *fields)
+{
+    stt_json_t doc;
+    char *text = stt_arena_memdup(&r->arena, b->base, b->len + 1);
+    if (stt_json_parse(&r->arena, text, b->len, &doc, NULL, 0) != 0) return false;
+    stt_buf_t pub = STT_BUF_INIT;
+    int n = stt_users_public_body(&doc, fields, &pub);
+    stt_buf_reset(b);
+    if (n > 0) {
+        stt_buf_appends(b, "{\"_id\":");
+        stt_json_write(b, stt_json_get(&doc, "_id"));
+        stt_buf_appends(b, ",\"_rev\":");
+        stt_json_write(b, stt_json_get(&doc, "_rev"));
+        stt_buf_appendc(b, ',');
+        stt_buf_append(b, pub.base + 1, pub.len - 1);
+    }
+    stt_buf_free(&pub);
+    return n > 0;
+}
+
 static void get_doc(stt_hreq_t *r)
 {
     stt_render_opts_t o;
     if (stt_render_opts_from_query(r, &o) != 0) return;
+    stt_auth_settings_t st;
+    int users = users_read_check(r, &st);
+    if (users < 0) return;
+    if (users && (stt_q_get(r, "open_revs") || o.attachments)) {
+        stt_reply_error(r, STT_E_NOT_FOUND, NULL);
+        return;
+    }
     stt_rev_t rev;
     bool has_rev;
     const stt_qparam_t *rq = stt_q_get(r, "rev");
@@ -389,9 +436,9 @@ static void get_doc(stt_hreq_t *r)
         goto exit_doc;
     }
     stt_buf_t b = STT_BUF_INIT;
-    if ((rc = stt_doc_render(rd, &d, node, &o, &b)) != 0) {
+    if ((rc = stt_doc_render(rd, &d, node, &o, &b)) != 0 || (users && !public_only(r, &b, st.public_fields))) {
         stt_buf_free(&b);
-        stt_reply_error(r, rc == STT_E_NOT_FOUND ? STT_E_NOT_FOUND : rc, NULL);
+        stt_reply_error(r, rc ? rc : STT_E_NOT_FOUND, NULL);
     } else {
         const char *h[] = {"etag", etag.base, NULL};
         stt_reply_json_h(r, 200, &b, h);

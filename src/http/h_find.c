@@ -614,6 +614,10 @@ typedef struct {
     stt_buf_t *out;
     stt_buf_t doc;      /* rendered winner, reused */
     stt_buf_t bookmark; /* JSON position of the last doc sent */
+    /* _users read by a non-admin: only the caller's own user doc is visible, as
+     * CouchDB's after_doc_read makes every other doc not_found */
+    stt_buf_t only_id;
+    bool only;
 } find_t;
 
 /* <0, 0, >0 as (ka, ida) comes before, with or after (kb, idb) in the query's
@@ -764,6 +768,7 @@ static int on_doc(void *ctx, const stt_doc_summary_t *s)
     stt_buf_append(&c->last, s->id, s->idlen);
     c->have_last = true;
     if (is_design(s->id, s->idlen)) return 0;
+    if (c->only && (s->idlen != c->only_id.len || memcmp(s->id, c->only_id.base, s->idlen) != 0)) return 0;
     c->examined++;
     stt_doc_t d;
     int rc = stt_doc_from_summary(s, &d);
@@ -872,6 +877,7 @@ static void find_free(find_t *c)
     stt_buf_free(&c->last);
     stt_buf_free(&c->doc);
     stt_buf_free(&c->bookmark);
+    stt_buf_free(&c->only_id);
     query_free(&c->q);
 }
 
@@ -904,6 +910,17 @@ void stt_h_find(stt_hreq_t *r)
     c->r = r;
     if (read_query(r, &c->q) != 0) return;
     c->ro.conflicts = c->q.conflicts;
+    size_t nlen;
+    const char *dbn = stt_db_name(r->db, &nlen);
+    if (nlen == sizeof(STT_USERS_DB) - 1 && memcmp(dbn, STT_USERS_DB, nlen) == 0 &&
+        !stt_security_is_db_admin(stt__db_security(r), &r->user)) {
+        c->only = true;
+        stt_buf_appends(&c->only_id, STT_USER_PREFIX);
+        if (r->user.name && !r->user.name_is_number)
+            stt_buf_append(&c->only_id, r->user.name, r->user.namelen);
+        else
+            stt_buf_appendc(&c->only_id, '\0'); /* anonymous: no doc is its own */
+    }
     int rc = stt_reader_open(r->db, &c->rd);
     if (rc) {
         find_free(c);

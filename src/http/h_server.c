@@ -14,8 +14,7 @@ void stt_h_root(stt_hreq_t *r)
     stt_buf_t b = STT_BUF_INIT;
     stt_buf_appends(&b, "{\"couchdb\":\"Welcome\",\"version\":\"" STT_VERSION "\",\"git_sha\":\"settee\",\"uuid\":\"");
     stt_buf_appends(&b, stt__server->uuid);
-    stt_buf_appends(&b, "\",\"features\":[\"access-ready\",\"partitioned\",\"pluggable-storage-engines\",\"reshard\","
-                        "\"scheduler\"],\"vendor\":{\"name\":\"settee\",\"version\":\"0.1.0\"}}");
+    stt_buf_appends(&b, "\",\"features\":[],\"vendor\":{\"name\":\"settee\",\"version\":\"0.1.0\"}}");
     stt_reply_json(r, 200, &b);
 }
 
@@ -154,7 +153,22 @@ void stt_h_all_dbs(stt_hreq_t *r)
         stt_json_write_str(&b, names[i].base, names[i].len);
     }
     stt_buf_appendc(&b, ']');
-    stt_reply_json(r, 200, &b);
+    /* CouchDB tags the list so a poller can ask If-None-Match */
+    unsigned char md5[16];
+    stt_md5(b.base, b.len, md5);
+    stt_buf_t etag = STT_BUF_INIT;
+    stt_buf_appendc(&etag, '"');
+    stt_hex_encode(&etag, md5, sizeof(md5));
+    stt_buf_appendc(&etag, '"');
+    const h2o_iovec_t *inm = stt_header(r, "if-none-match");
+    const char *h[] = {"etag", etag.base, NULL};
+    if (inm && inm->len == etag.len && memcmp(inm->base, etag.base, etag.len) == 0) {
+        stt_buf_free(&b);
+        stt_reply_bytes(r, 304, NULL, NULL, 0, false, h);
+    } else {
+        stt_reply_json_h(r, 200, &b, h);
+    }
+    stt_buf_free(&etag);
 }
 
 /* ------------------------------------------------------------------ db info */
@@ -212,35 +226,6 @@ void stt_h_dbs_info(stt_hreq_t *r)
         }
     }
     stt_buf_appendc(&b, ']');
-    stt_reply_json(r, 200, &b);
-}
-
-/* ------------------------------------------------------------------ session */
-
-/* settee has no accounts yet: every client is an admin ("admin party"), which is
- * what an unconfigured CouchDB 1.x/2.x did. The session answers say so, and a
- * login gets a cookie so that cookie-auth clients (CouchDB's replicator) proceed. */
-void stt_h_session(stt_hreq_t *r)
-{
-    stt_buf_t b = STT_BUF_INIT;
-    if (r->method == STT_M_POST) {
-        stt_buf_appends(&b, "{\"ok\":true,\"name\":null,\"roles\":[\"_admin\"]}");
-        char cookie[96];
-        char tok[33];
-        stt_uuid_random(tok);
-        snprintf(cookie, sizeof(cookie), "AuthSession=%s; Version=1; Path=/; HttpOnly", tok);
-        const char *h[] = {"set-cookie", cookie, NULL};
-        stt_reply_json_h(r, 200, &b, h);
-        return;
-    }
-    if (r->method == STT_M_DELETE) {
-        stt_buf_appends(&b, "{\"ok\":true}");
-        const char *h[] = {"set-cookie", "AuthSession=; Version=1; Path=/; HttpOnly; Max-Age=0", NULL};
-        stt_reply_json_h(r, 200, &b, h);
-        return;
-    }
-    stt_buf_appends(&b, "{\"ok\":true,\"userCtx\":{\"name\":null,\"roles\":[\"_admin\"]},\"info\":{"
-                        "\"authentication_handlers\":[\"cookie\",\"default\"]}}");
     stt_reply_json(r, 200, &b);
 }
 

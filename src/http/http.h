@@ -6,8 +6,10 @@
 #include "src/common/arena.h"
 #include "src/common/buf.h"
 #include "src/common/config.h"
+#include "src/common/ini.h"
 #include "src/common/json.h"
 #include "store/store.h"
+#include "security/security.h"
 #include <h2o.h>
 #include <stdbool.h>
 
@@ -18,6 +20,8 @@ typedef struct stt_worker stt_worker_t;
 typedef struct {
     const stt_config_t *cfg;
     stt_store_t *store;
+    stt_ini_t *ini; /* the live configuration (/_node/{node}/_config) */
+    stt_auth_t *auth;
     char uuid[33];
     char instance_start_time[24]; /* server start, unix seconds, as CouchDB 3.4 gives per db */
     h2o_globalconf_t h2o;
@@ -67,6 +71,9 @@ typedef struct stt_hreq {
     h2o_iovec_t dbname, docid, attname;
     bool responded;
     struct stt_wjob *inflight; /* a write queued on the writer thread */
+    stt_user_ctx_t user;       /* who sent it (anonymous: name NULL) */
+    const char *set_cookie;    /* a Set-Cookie line every reply carries (cookie refresh) */
+    const stt_json_t *sec;     /* the db's _security, parsed on first use */
 } stt_hreq_t;
 
 /* ------------------------------------------------------------------ replies */
@@ -178,6 +185,39 @@ void stt_h_index(stt_hreq_t *r);   /* _index, _index/{ddoc}/json/{name}, _index/
 void stt_h_doc(stt_hreq_t *r);
 void stt_h_local(stt_hreq_t *r);
 void stt_h_attachment(stt_hreq_t *r);
+
+/* /_node/{node}/_config[/{section}[/{key}]] and /_node/{node}/_restart (h_config.c).
+ * {node} is "_local" or STT_NODE_NAME. */
+void stt_h_node(stt_hreq_t *r);
+#define STT_NODE_NAME "settee@127.0.0.1"
+
+/* Authorization helpers (auth glue, h_auth.c). Each replies with CouchDB's error and
+ * returns false when the request may not go on. */
+bool stt_require_server_admin(stt_hreq_t *r); /* 401 "You are not a server admin." */
+/* What POST /_node/_local/_restart does in settee: re-reads the settings CouchDB
+ * reads only at start-up ([chttpd] authentication_handlers), without exiting. */
+void stt_auth_restart(void);
+
+/* Authentication of a request (h_auth.c): fills r->user, or replies and returns
+ * false. Also applies [chttpd] require_valid_user. */
+bool stt__authenticate(stt_hreq_t *r);
+/* r->db's _security (parsed once per request). */
+const stt_json_t *stt__db_security(stt_hreq_t *r);
+/* Member of r->db: else 401/403 "You are not ... access this db." */
+bool stt__require_member(stt_hreq_t *r);
+/* Admin of r->db (CouchDB's check_is_admin): else 401/403 "You are not a db or
+ * server admin.". */
+bool stt__require_db_admin(stt_hreq_t *r);
+/* Refusals of doc writes made before the store sees them (design docs by
+ * non-admins, the _users rules): sets res[i].err/.reason for a refused doc and
+ * may replace docs[i].body (the _users password hash). Returns how many were
+ * refused. */
+size_t stt__authorize_writes(stt_hreq_t *r, stt_doc_write_t *docs, size_t n, stt_doc_result_t *res);
+/* After a committed write: per-user databases for _users changes. */
+void stt__after_writes(stt_db_t *db, const stt_doc_write_t *docs, size_t n, const stt_doc_result_t *res);
+/* Creates _users and _replicator when missing, and the per-user databases of
+ * existing users when [couch_peruser] is on (start-up). */
+void stt__system_dbs_init(void);
 
 /* The route dispatcher (routes.c). */
 void stt_route(stt_hreq_t *r);

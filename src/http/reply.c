@@ -122,6 +122,13 @@ static void send_head(stt_hreq_t *r, int status, const char *ctype, const char *
     h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-couch-request-id"), 0, NULL, r->reqid, 10);
     for (size_t i = 0; headers && headers[i]; i += 2)
         stt_reply_add_header(r, headers[i], headers[i + 1], strlen(headers[i + 1]));
+    if (r->set_cookie) stt_reply_add_header(r, "set-cookie", r->set_cookie, strlen(r->set_cookie));
+    if (status == 401 && stt__server->auth) {
+        /* as chttpd: a browser may prompt only when every request needs a login */
+        stt_auth_settings_t st;
+        stt_auth_settings(stt__server->auth, &st);
+        if (st.require_valid_user) stt_reply_add_header(r, "www-authenticate", "Basic realm=\"server\"", 20);
+    }
     add_cors(r, r->method == STT_M_OPTIONS);
     if (stt_log_enabled(STT_LOG_INFO)) {
         struct timeval now;
@@ -210,7 +217,7 @@ void stt_url_encode(stt_buf_t *out, const char *s, size_t len)
     static const char hex[] = "0123456789ABCDEF";
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
-        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || strchr("-_.~", c)) {
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || strchr("-_.~:", c)) {
             stt_buf_appendc(out, (char)c);
         } else {
             char e[3] = {'%', hex[c >> 4], hex[c & 15]};

@@ -8,7 +8,16 @@
 #define ALL_DOC (STT_M_GET | STT_M_HEAD | STT_M_PUT | STT_M_POST | STT_M_DELETE | STT_M_COPY)
 #define GETS (STT_M_GET | STT_M_HEAD)
 
-enum { NEED_DB = 1 };
+enum {
+    NEED_DB = 1,
+    SUBPATH = 2, /* takes segments after its name */
+    /* access, as CouchDB's chttpd_auth_request (the default is a db member, or
+     * anyone at server level) */
+    A_ADMIN = 4,     /* server admin, checked before the db is opened */
+    A_ALL_DBS = 8,   /* server admin while [chttpd] admin_only_all_dbs */
+    A_DBADMIN = 16,  /* member, then db admin with 401 "You are not a server or db admin." */
+    A_PUT_ADMIN = 32 /* member; writes (not GET/HEAD) need a db admin */
+};
 
 typedef struct {
     const char *name; /* first segment (server level) or second (db level) */
@@ -19,12 +28,13 @@ typedef struct {
 } route_t;
 
 static const route_t server_routes[] = {
-    {"_all_dbs", GETS, 0, stt_h_all_dbs},
-    {"_dbs_info", GETS | STT_M_POST, 0, stt_h_dbs_info},
+    {"_all_dbs", GETS, A_ALL_DBS, stt_h_all_dbs},
+    {"_dbs_info", GETS | STT_M_POST, A_ALL_DBS, stt_h_dbs_info},
     {"_uuids", GETS, 0, stt_h_uuids, "GET"},
     {"_up", GETS, 0, stt_h_up},
-    {"_session", GETS | STT_M_POST | STT_M_DELETE, 0, stt_h_session},
-    {"_active_tasks", GETS, 0, stt_h_active_tasks},
+    {"_session", GETS | STT_M_POST | STT_M_DELETE, 0, stt_h_session, "GET,HEAD,POST,DELETE"},
+    {"_active_tasks", GETS, A_ADMIN, stt_h_active_tasks},
+    {"_node", GETS | STT_M_PUT | STT_M_POST | STT_M_DELETE, SUBPATH, stt_h_node},
     {NULL, 0, 0, NULL},
 };
 
@@ -36,17 +46,17 @@ static const route_t db_routes[] = {
     {"_bulk_get", STT_M_POST, NEED_DB, stt_h_bulk_get},
     {"_changes", GETS | STT_M_POST, NEED_DB, stt_h_changes},
     {"_revs_diff", STT_M_POST, NEED_DB, stt_h_revs_diff},
-    {"_revs_limit", GETS | STT_M_PUT, NEED_DB, stt_h_revs_limit, "PUT,GET"},
-    {"_security", GETS | STT_M_PUT, NEED_DB, stt_h_security, "PUT,GET"},
-    {"_compact", STT_M_POST, NEED_DB, stt_h_compact},
-    {"_view_cleanup", STT_M_POST, NEED_DB, stt_h_compact},
+    {"_revs_limit", GETS | STT_M_PUT, NEED_DB | A_PUT_ADMIN, stt_h_revs_limit, "PUT,GET"},
+    {"_security", GETS | STT_M_PUT, NEED_DB | A_PUT_ADMIN, stt_h_security, "PUT,GET"},
+    {"_compact", STT_M_POST, NEED_DB | A_DBADMIN, stt_h_compact},
+    {"_view_cleanup", STT_M_POST, NEED_DB | A_DBADMIN, stt_h_compact},
     {"_ensure_full_commit", STT_M_POST, NEED_DB, stt_h_ensure_full_commit},
-    {"_purge", STT_M_POST, NEED_DB, stt_h_purge},
+    {"_purge", STT_M_POST, NEED_DB | A_ADMIN, stt_h_purge},
     {"_find", STT_M_POST, NEED_DB, stt_h_find},
     {"_explain", STT_M_POST, NEED_DB, stt_h_explain},
     /* GET, POST on _index itself; DELETE _index/{ddoc}/json/{name}; POST
      * _index/_bulk_delete: the handler checks each path's own methods */
-    {"_index", GETS | STT_M_POST | STT_M_DELETE, NEED_DB, stt_h_index},
+    {"_index", GETS | STT_M_POST | STT_M_DELETE, NEED_DB | A_PUT_ADMIN, stt_h_index},
     {NULL, 0, 0, NULL},
 };
 
@@ -96,13 +106,47 @@ static bool open_db(stt_hreq_t *r)
     return true;
 }
 
+static bool seg_is(h2o_iovec_t s, const char *lit);
+
+/* _users and _replicator list their docs to server admins only (their docs hold
+ * password hashes and replication credentials) */
+static bool system_listing(stt_hreq_t *r)
+{
+    if (!r->dbname.len || r->nseg < 2) return false;
+    bool users = seg_is(r->dbname, "_users");
+    if (!users && !seg_is(r->dbname, "_replicator")) return false;
+    h2o_iovec_t s1 = r->seg[1];
+    if (seg_is(s1, "_all_docs") || seg_is(s1, "_changes")) return true;
+    /* settee does not filter these per user: _users answers them to admins only */
+    return users && (seg_is(s1, "_bulk_get") || seg_is(s1, "_design_docs") || seg_is(s1, "_local_docs"));
+}
+
+static bool allowed(stt_hreq_t *r, unsigned flags)
+{
+    if (flags & A_ALL_DBS) {
+        stt_auth_settings_t st;
+        stt_auth_settings(stt__server->auth, &st);
+        return !st.admin_only_all_dbs || stt_require_server_admin(r);
+    }
+    if (((flags & A_ADMIN) || system_listing(r)) && !stt_require_server_admin(r)) return false;
+    if (!(flags & NEED_DB)) return true;
+    if (!open_db(r)) return false;
+    if (!stt__require_member(r)) return false;
+    if ((flags & A_DBADMIN) && !stt_security_is_db_admin(stt__db_security(r), &r->user)) {
+        stt_reply_error_raw(r, 401, "unauthorized", "You are not a server or db admin.");
+        return false;
+    }
+    if ((flags & A_PUT_ADMIN) && !(r->method & GETS) && !stt__require_db_admin(r)) return false;
+    return true;
+}
+
 static void run(stt_hreq_t *r, const route_t *rt)
 {
     if (!(r->method & rt->methods)) {
         method_not_allowed(r, rt->methods, rt->allow);
         return;
     }
-    if ((rt->flags & NEED_DB) && !open_db(r)) return;
+    if (!allowed(r, rt->flags)) return;
     rt->fn(r);
 }
 
@@ -132,12 +176,16 @@ static bool seg_is(h2o_iovec_t s, const char *lit)
     return s.len == strlen(lit) && memcmp(s.base, lit, s.len) == 0;
 }
 
+void stt__peruser_poll(void); /* h_auth.c */
+
 void stt_route(stt_hreq_t *r)
 {
     if (r->method == STT_M_OPTIONS && stt__server->cfg->cors_enabled && stt_header(r, "origin")) {
         stt_reply_bytes(r, 200, NULL, NULL, 0, false, NULL);
         return;
     }
+    if (!stt__authenticate(r)) return;
+    stt__peruser_poll();
     if (r->nseg == 0 || (r->nseg == 1 && r->seg[0].len == 0)) {
         if (!(r->method & GETS)) {
             method_not_allowed(r, GETS, NULL);
@@ -148,7 +196,7 @@ void stt_route(stt_hreq_t *r)
     }
     const route_t *rt;
     if (r->seg[0].len && r->seg[0].base[0] == '_' && (rt = find(server_routes, r->seg[0])) != NULL) {
-        if (r->nseg > 1 && r->seg[1].len) {
+        if (r->nseg > 1 && r->seg[1].len && !(rt->flags & SUBPATH)) {
             stt_reply_error(r, STT_E_NOT_FOUND, NULL);
             return;
         }
@@ -156,10 +204,25 @@ void stt_route(stt_hreq_t *r)
         return;
     }
     r->dbname = r->seg[0];
+    /* other names under '_' are server-level paths: admins only, as CouchDB */
+    if (r->seg[0].len && r->seg[0].base[0] == '_' && !seg_is(r->seg[0], "_users") &&
+        !seg_is(r->seg[0], "_replicator") && !stt_require_server_admin(r))
+        return;
     if (r->nseg == 1 || (r->nseg == 2 && r->seg[1].len == 0)) {
         static const route_t db = {"", GETS | STT_M_PUT | STT_M_DELETE | STT_M_POST, 0, stt_h_db,
                                    "DELETE,GET,HEAD,POST"};
-        run(r, &db);
+        if (!(r->method & db.methods)) {
+            run(r, &db);
+            return;
+        }
+        if (r->method & (STT_M_PUT | STT_M_DELETE)) {
+            if (stt_require_server_admin(r)) stt_h_db(r);
+            return;
+        }
+        /* a db that does not open is h_db's to answer (illegal names) */
+        if (stt_db_open(stt__server->store, r->dbname.base, r->dbname.len, &r->db) == 0 && !stt__require_member(r))
+            return;
+        stt_h_db(r);
         return;
     }
     h2o_iovec_t s1 = r->seg[1];

@@ -347,12 +347,14 @@ static SSL_CTX *make_ssl_ctx(const stt_config_t *cfg)
     return ssl;
 }
 
-int stt_server_run(const stt_config_t *cfg, stt_store_t *store, const char *uuid)
+int stt_server_run(const stt_config_t *cfg, stt_store_t *store, stt_ini_t *ini, stt_auth_t *auth, const char *uuid)
 {
     static stt_server_t srv;
     stt__server = &srv;
     srv.cfg = cfg;
     srv.store = store;
+    srv.ini = ini;
+    srv.auth = auth;
     snprintf(srv.uuid, sizeof(srv.uuid), "%s", uuid);
     snprintf(srv.instance_start_time, sizeof(srv.instance_start_time), "%lld", (long long)time(NULL));
 
@@ -396,6 +398,7 @@ int stt_server_run(const stt_config_t *cfg, stt_store_t *store, const char *uuid
             return 1;
         }
     }
+    stt__system_dbs_init();
     stt_writer_start();
     pthread_barrier_init(&srv_ready, NULL, (unsigned)n + 1);
     for (size_t i = 0; i < n; i++)

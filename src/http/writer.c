@@ -33,6 +33,23 @@ static struct {
     size_t nslots;
 } W = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
 
+/* Puts the refused docs back in their places so done() sees the request's own
+ * list, and runs what follows a committed write. */
+static void finish(stt_wjob_t *j)
+{
+    if (j->all_docs) {
+        size_t k = 0;
+        for (size_t i = 0; i < j->nall; i++)
+            if (!j->all_res[i].err) j->all_res[i] = j->job.res[k++];
+        free(j->job.res);
+        j->job.res = j->all_res;
+        j->job.docs = j->all_docs;
+        j->job.n = j->nall;
+        j->all_docs = NULL;
+    }
+    if (!j->job.rc && j->r) stt__after_writes(j->job.db, j->job.docs, j->job.n, j->job.res);
+}
+
 static void on_done(h2o_multithread_receiver_t *recv, h2o_linklist_t *messages)
 {
     while (!h2o_linklist_is_empty(messages)) {
@@ -40,8 +57,10 @@ static void on_done(h2o_multithread_receiver_t *recv, h2o_linklist_t *messages)
         h2o_linklist_unlink(&j->msg.link);
         if (j->r) {
             j->r->inflight = NULL;
+            finish(j);
             j->done(j);
         } else {
+            if (j->all_docs) free(j->all_res);
             stt_arena_free(&j->orphan_arena);
             if (j->orphan_db) stt_db_release(j->orphan_db);
         }
@@ -122,12 +141,33 @@ stt_wjob_t *stt_writer_job(stt_hreq_t *r, const stt_doc_write_t *docs, size_t n,
     return j;
 }
 
+/* Refusals before the store: the accepted docs go on, the others keep their
+ * error for finish(). */
+static void authorize(stt_wjob_t *j)
+{
+    stt_doc_write_t *docs = (stt_doc_write_t *)j->job.docs;
+    size_t n = j->job.n;
+    if (!n || !stt__authorize_writes(j->r, docs, n, j->job.res)) return;
+    j->all_docs = docs;
+    j->nall = n;
+    j->all_res = j->job.res;
+    stt_doc_write_t *kept = stt_arena_alloc(&j->r->arena, n * sizeof(*kept));
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!j->all_res[i].err) kept[k++] = docs[i];
+    j->job.docs = kept;
+    j->job.n = k;
+    j->job.res = stt_xcalloc(k ? k : 1, sizeof(stt_doc_result_t));
+}
+
 void stt_writer_submit(stt_wjob_t *j)
 {
+    authorize(j);
     if (!W.started) {
         /* no writer thread (tools, tests): commit inline */
         stt_doc_write_group(&j->job, 1);
         j->r->inflight = NULL;
+        finish(j);
         j->done(j);
         free(j->job.res);
         free(j);

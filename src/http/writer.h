@@ -15,6 +15,11 @@ struct stt_wjob {
     stt_wjob_t *next;
     stt_arena_t orphan_arena; /* taken from a request disposed while in flight */
     stt_db_t *orphan_db;
+    /* docs refused before the store (stt__authorize_writes): the request's own
+     * list and outcomes; job.docs then holds only the accepted ones */
+    stt_doc_write_t *all_docs;
+    size_t nall;
+    stt_doc_result_t *all_res;
 };
 
 void stt_writer_init(size_t nworkers);

@@ -262,8 +262,8 @@ md.push(`- commit: ${process.env.BENCH_COMMIT || '?'}`);
 md.push(`- machine: ${os.cpus().length} cores (${cpu}), ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB memory, Linux ${os.release()}; load average ${load0.toFixed(1)} at the start and ${os.loadavg()[0].toFixed(1)} at the end of the run (other jobs share the machine: compare ratios rather than absolute figures)`);
 md.push(`- run: ${QUICK ? 'quick' : 'full'}, ${cfg.rounds} round${cfg.rounds > 1 ? 's' : ''}, ${D} docs of 1 KB, wrk ${cfg.wrkSeconds} s per mix, ${n(cfg.dbs)} dbs, ${n(cfg.longpoll)} longpoll clients`);
 if (LOCAL) {
-    md.push(`- servers: ${sh(process.env.BENCH_SETTEE, ['--version'])} (release build, ini \`[log] level = warning\`); ` +
-        `pouchdb-server ${version('pouchdb-server')} on ${servers.POUCH_IN_MEMORY ? 'its in-memory backend (`-m`: leveldown could not load here)' : 'LevelDB (leveldown ' + version('leveldown') + ')'}, log level warning; node ${process.version}`);
+    md.push(`- servers: ${sh(process.env.BENCH_SETTEE, ['--version'])} (release build, ini \`[log] level = warning\`, a server admin from SETTEE_ADMIN_USER/SETTEE_ADMIN_PASSWORD: every client sends it as basic auth); ` +
+        `pouchdb-server ${version('pouchdb-server')} (admin party, no credentials) on ${servers.POUCH_IN_MEMORY ? 'its in-memory backend (`-m`: leveldown could not load here)' : 'LevelDB (leveldown ' + version('leveldown') + ')'}, log level warning; node ${process.version}`);
 } else {
     md.push(`- targets: ${remote.map((t) => `${t.name} = ${t.base}`).join(', ')}`);
 }

@@ -3,6 +3,7 @@
 // gets a fresh data directory and a free loopback port; each stop goes to the pid
 // this module spawned, never to a process found by name.
 import { spawn } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -17,6 +18,13 @@ const SETTEE = process.env.BENCH_SETTEE;
 export const POUCH_IN_MEMORY = process.env.BENCH_POUCH_MEMORY === '1';
 
 let serial = 0;
+
+// settee has authentication (CouchDB 3's model): new databases are admin-only, so
+// each settee gets a server admin from the environment, and every client of the
+// benchmark sends it as basic auth (in the target's url and Authorization header).
+// One PBKDF2 per server (the first request) and settee's credential cache makes
+// the rest cheap. pouchdb-server keeps its admin party and gets no credentials.
+export const SETTEE_ADMIN = { name: 'benchadmin', password: crypto.randomBytes(12).toString('hex') };
 
 // Servers still running. Should the driver die (an exception, Ctrl-C), they are
 // killed by pid on the way out instead of outliving the run and its temp dir.
@@ -45,8 +53,9 @@ function launch(kind, port, dir) {
         // production deployment under load would.
         fs.writeFileSync(path.join(dir, 'settee.ini'), '[log]\nlevel = warning\n');
         fs.mkdirSync(path.join(dir, 'data'));
+        const env = { ...process.env, SETTEE_ADMIN_USER: SETTEE_ADMIN.name, SETTEE_ADMIN_PASSWORD: SETTEE_ADMIN.password };
         return spawn(SETTEE, ['--bind', '127.0.0.1', '--port', String(port),
-            '--data-dir', path.join(dir, 'data'), '--config', path.join(dir, 'settee.ini')], { stdio });
+            '--data-dir', path.join(dir, 'data'), '--config', path.join(dir, 'settee.ini')], { stdio, env });
     }
     // pouchdb-server logs every request to a file at level info: warning, the same
     // quiet as settee's. Its config.json and log go beside the data, not into it.
@@ -60,8 +69,9 @@ function launch(kind, port, dir) {
     return spawn(process.execPath, args, { stdio, cwd: dir });
 }
 
-// Starts one server and waits until it answers GET /. Returns a target:
-// { name, base, auth, pid, dataDir, stop() }.
+// Starts one server and waits until it answers GET / (for settee, as its admin: that
+// first request pays the one PBKDF2 and fills the credential cache). Returns a target:
+// { name, url (with any credentials), base, auth, pid, dataDir, stop() }.
 export async function start(kind) {
     const dir = path.join(TMP, `${kind}-${++serial}`);
     fs.mkdirSync(dir);
@@ -70,8 +80,10 @@ export async function start(kind) {
     live.add(child);
     let exited = null;
     const exitP = new Promise((r) => child.on('exit', (code, sig) => { exited = { code, sig }; live.delete(child); r(); }));
+    const creds = kind === 'settee'
+        ? `${encodeURIComponent(SETTEE_ADMIN.name)}:${encodeURIComponent(SETTEE_ADMIN.password)}@` : '';
     const target = {
-        name: kind, ...parseTarget(`http://127.0.0.1:${port}`), pid: child.pid,
+        name: kind, ...parseTarget(`http://${creds}127.0.0.1:${port}`), pid: child.pid,
         dataDir: path.join(dir, 'data'), logFile: path.join(dir, 'server.log'),
         get exited() { return exited; },
         async stop() {

@@ -1,0 +1,840 @@
+/* Authentication: the handlers of CouchDB's chttpd_auth (cookie, default = basic,
+ * jwt, proxy) run in [chttpd] authentication_handlers order, credentials from
+ * [admins] and _users, and the abuse limits around password checks.
+ *
+ * Password checks cost one PBKDF2 (600000 iterations) unless the credential cache
+ * knows the pair: it is keyed by SHA-256(pepper, name, password) with a pepper
+ * drawn at start, and holds the stored hash the pair was verified against, so it
+ * keeps no reusable secret and forgets a pair as soon as the password changes.
+ *
+ * Limits, all in fixed-size tables (memory does not grow with a flood):
+ *  - lockout (CouchDB 3.4's couch_auth_lockout): failures per (address, user,
+ *    salt); at [chttpd_auth_lockout] threshold the user is refused from that
+ *    address with 403 for max_lifetime, even with the right password;
+ *  - settee's per-address limit ([chttpd_auth_ratelimit]): failed password checks
+ *    per client address, whatever the names; past max_failures in window seconds
+ *    every password check from the address is answered 429 with Retry-After, so
+ *    one address can neither probe many accounts nor lock them all out.
+ * An unknown user costs the same PBKDF2 as a wrong password, so timing does not
+ * tell which names exist. */
+#include "security/security.h"
+#include "security/crypto.h"
+#include "src/common/err.h"
+#include "src/common/codec.h"
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+enum { H_COOKIE = 1, H_DEFAULT, H_JWT, H_PROXY };
+#define MAX_HANDLERS 8
+#define CACHE_SLOTS 4096
+#define LIMIT_SLOTS 16384
+#define PROBE 8
+
+typedef struct {
+    unsigned char key[32];
+    char stored[200]; /* the stored hash the pair was verified against */
+    uint64_t at;
+} cache_ent_t;
+
+typedef struct {
+    unsigned char key[32]; /* sha256 of what is counted */
+    uint32_t count;
+    uint64_t start; /* first failure of the window, unix seconds */
+} limit_ent_t;
+
+typedef struct {
+    stt_auth_settings_t pub;
+    char secret[512];
+    bool has_secret;
+    uint64_t timeout;
+    int hashes[4];
+    size_t nhashes;
+    bool persistent_cookies, cookie_secure;
+    char cookie_domain[256], same_site[16];
+    int lockout_mode; /* 0 off, 1 warn, 2 enforce */
+    uint32_t lockout_threshold;
+    uint64_t lockout_lifetime;
+    bool rl_on;
+    uint32_t rl_max;
+    uint64_t rl_window;
+    bool proxy_use_secret;
+    char x_user[64], x_roles[64], x_token[64];
+    char jwt_required[512], jwt_roles_path[256], jwt_roles_name[128];
+    uint64_t jwt_leeway;
+    bool jwt_strict;
+} settings_t;
+
+struct stt_auth {
+    stt_store_t *store;
+    stt_ini_t *ini;
+    pthread_mutex_t mu;
+    uint64_t gen;
+    settings_t s;
+    int handlers[MAX_HANDLERS];
+    size_t nhandlers;
+    unsigned char pepper[32];
+    cache_ent_t *cache;
+    limit_ent_t *lockout, *addr;
+};
+
+/* ------------------------------------------------------------------ settings */
+
+static void get_str(stt_ini_t *ini, const char *sec, const char *key, const char *dflt, char *out, size_t len)
+{
+    char *v = stt_ini_get(ini, sec, key);
+    snprintf(out, len, "%s", v ? v : dflt);
+    free(v);
+}
+
+/* [chttpd_auth] settings may also sit in CouchDB 1.x's [couch_httpd_auth] */
+static char *auth_get(stt_ini_t *ini, const char *key)
+{
+    char *v = stt_ini_get(ini, "chttpd_auth", key);
+    return v ? v : stt_ini_get(ini, "couch_httpd_auth", key);
+}
+
+static bool auth_bool(stt_ini_t *ini, const char *key, bool dflt)
+{
+    char *v = auth_get(ini, key);
+    bool r = v ? strcmp(v, "true") == 0 : dflt;
+    free(v);
+    return r;
+}
+
+static int64_t auth_int(stt_ini_t *ini, const char *key, int64_t dflt)
+{
+    char *v = auth_get(ini, key), *end;
+    int64_t r = dflt;
+    if (v) {
+        long long x = strtoll(v, &end, 10);
+        if (*v && !*end) r = x;
+    }
+    free(v);
+    return r;
+}
+
+static int hash_by_name(const char *s, size_t len)
+{
+    if (len == 3 && memcmp(s, "sha", 3) == 0) return STT_HASH_SHA1;
+    if (len == 6 && memcmp(s, "sha256", 6) == 0) return STT_HASH_SHA256;
+    if (len == 6 && memcmp(s, "sha384", 6) == 0) return STT_HASH_SHA384;
+    if (len == 6 && memcmp(s, "sha512", 6) == 0) return STT_HASH_SHA512;
+    return -1;
+}
+
+static void load_settings(stt_auth_t *a)
+{
+    stt_ini_t *ini = a->ini;
+    settings_t *s = &a->s;
+    memset(s, 0, sizeof(*s));
+    s->pub.require_valid_user = stt_ini_get_bool(ini, "chttpd", "require_valid_user", false);
+    s->pub.require_valid_user_except_for_up =
+        stt_ini_get_bool(ini, "chttpd", "require_valid_user_except_for_up", false);
+    s->pub.admin_only_all_dbs = stt_ini_get_bool(ini, "chttpd", "admin_only_all_dbs", true);
+    s->pub.users_db_security_editable = stt_ini_get_bool(ini, "couchdb", "users_db_security_editable", false);
+    s->pub.peruser_enable = stt_ini_get_bool(ini, "couch_peruser", "enable", false);
+    s->pub.peruser_delete_dbs = stt_ini_get_bool(ini, "couch_peruser", "delete_dbs", false);
+    get_str(ini, "couch_peruser", "database_prefix", "userdb-", s->pub.peruser_prefix, sizeof(s->pub.peruser_prefix));
+    char *v = auth_get(ini, "public_fields");
+    snprintf(s->pub.public_fields, sizeof(s->pub.public_fields), "%s", v ? v : "");
+    free(v);
+    v = auth_get(ini, "secret");
+    if (v && *v) {
+        snprintf(s->secret, sizeof(s->secret), "%s", v);
+        s->has_secret = true;
+    }
+    free(v);
+    s->timeout = (uint64_t)auth_int(ini, "timeout", 600);
+    v = auth_get(ini, "hash_algorithms");
+    const char *h = v ? v : "sha256, sha";
+    for (const char *p = h; *p && s->nhashes < 4;) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        const char *e = p;
+        while (*e && *e != ',' && *e != ' ')
+            e++;
+        int id = hash_by_name(p, (size_t)(e - p));
+        if (id >= 0) s->hashes[s->nhashes++] = id;
+        p = e;
+    }
+    free(v);
+    if (!s->nhashes) s->hashes[s->nhashes++] = STT_HASH_SHA256;
+    s->persistent_cookies = auth_bool(ini, "allow_persistent_cookies", true);
+    s->cookie_secure = auth_bool(ini, "secure", false);
+    v = auth_get(ini, "cookie_domain");
+    snprintf(s->cookie_domain, sizeof(s->cookie_domain), "%s", v ? v : "");
+    free(v);
+    v = auth_get(ini, "same_site");
+    snprintf(s->same_site, sizeof(s->same_site), "%s", v ? v : "");
+    free(v);
+    v = stt_ini_get(ini, "chttpd_auth_lockout", "mode");
+    s->lockout_mode = !v || strcmp(v, "enforce") == 0 ? 2 : strcmp(v, "warn") == 0 ? 1 : 0;
+    free(v);
+    s->lockout_threshold = (uint32_t)stt_ini_get_int(ini, "chttpd_auth_lockout", "threshold", 5);
+    s->lockout_lifetime = (uint64_t)stt_ini_get_int(ini, "chttpd_auth_lockout", "max_lifetime", 300000) / 1000;
+    v = stt_ini_get(ini, "chttpd_auth_ratelimit", "mode");
+    s->rl_on = !v || strcmp(v, "off") != 0;
+    free(v);
+    s->rl_max = (uint32_t)stt_ini_get_int(ini, "chttpd_auth_ratelimit", "max_failures", 30);
+    s->rl_window = (uint64_t)stt_ini_get_int(ini, "chttpd_auth_ratelimit", "window", 60);
+    s->proxy_use_secret = auth_bool(ini, "proxy_use_secret", false);
+    v = auth_get(ini, "x_auth_username");
+    snprintf(s->x_user, sizeof(s->x_user), "%s", v ? v : "X-Auth-CouchDB-UserName");
+    free(v);
+    v = auth_get(ini, "x_auth_roles");
+    snprintf(s->x_roles, sizeof(s->x_roles), "%s", v ? v : "X-Auth-CouchDB-Roles");
+    free(v);
+    v = auth_get(ini, "x_auth_token");
+    snprintf(s->x_token, sizeof(s->x_token), "%s", v ? v : "X-Auth-CouchDB-Token");
+    free(v);
+    get_str(ini, "jwt_auth", "required_claims", "", s->jwt_required, sizeof(s->jwt_required));
+    get_str(ini, "jwt_auth", "roles_claim_path", "", s->jwt_roles_path, sizeof(s->jwt_roles_path));
+    get_str(ini, "jwt_auth", "roles_claim_name", "", s->jwt_roles_name, sizeof(s->jwt_roles_name));
+    s->jwt_leeway = (uint64_t)stt_ini_get_int(ini, "jwt_auth", "leeway", 0);
+    s->jwt_strict = stt_ini_get_bool(ini, "jwt_auth", "strict", true);
+}
+
+/* a consistent copy of the settings, re-read after any configuration change */
+static void settings(stt_auth_t *a, settings_t *out)
+{
+    pthread_mutex_lock(&a->mu);
+    uint64_t g = stt_ini_generation(a->ini);
+    if (g != a->gen) {
+        load_settings(a);
+        a->gen = g;
+    }
+    *out = a->s;
+    pthread_mutex_unlock(&a->mu);
+}
+
+void stt_auth_settings(stt_auth_t *a, stt_auth_settings_t *out)
+{
+    settings_t s;
+    settings(a, &s);
+    *out = s.pub;
+}
+
+void stt_auth_reload_handlers(stt_auth_t *a)
+{
+    char *v = stt_ini_get(a->ini, "chttpd", "authentication_handlers");
+    const char *h = v && *v ? v : "cookie, default";
+    pthread_mutex_lock(&a->mu);
+    a->nhandlers = 0;
+    for (const char *p = h; *p && a->nhandlers < MAX_HANDLERS;) {
+        while (*p && (*p == ' ' || *p == ',' || *p == '{' || *p == '}'))
+            p++;
+        const char *e = p;
+        while (*e && *e != ',' && *e != '}' && *e != ' ')
+            e++;
+        size_t n = (size_t)(e - p);
+        int id = 0;
+#define IS(lit) (n == strlen(lit) && memcmp(p, lit, n) == 0)
+        if (IS("cookie") || IS("cookie_authentication_handler"))
+            id = H_COOKIE;
+        else if (IS("default") || IS("default_authentication_handler"))
+            id = H_DEFAULT;
+        else if (IS("jwt") || IS("jwt_authentication_handler"))
+            id = H_JWT;
+        else if (IS("proxy") || IS("proxy_authentication_handler"))
+            id = H_PROXY;
+#undef IS
+        if (id) a->handlers[a->nhandlers++] = id;
+        p = e;
+    }
+    if (!a->nhandlers) {
+        a->handlers[0] = H_COOKIE;
+        a->handlers[1] = H_DEFAULT;
+        a->nhandlers = 2;
+    }
+    pthread_mutex_unlock(&a->mu);
+    free(v);
+}
+
+size_t stt_auth_handlers(stt_auth_t *a, const char **names, size_t max)
+{
+    static const char *const nm[] = {"", "cookie", "default", "jwt", "proxy"};
+    pthread_mutex_lock(&a->mu);
+    size_t n = 0;
+    for (size_t i = 0; i < a->nhandlers && n < max; i++)
+        names[n++] = nm[a->handlers[i]];
+    pthread_mutex_unlock(&a->mu);
+    return n;
+}
+
+int stt_auth_open(stt_store_t *store, stt_ini_t *ini, stt_auth_t **out)
+{
+    stt_auth_t *a = stt_xcalloc(1, sizeof(*a));
+    a->store = store;
+    a->ini = ini;
+    pthread_mutex_init(&a->mu, NULL);
+    a->gen = stt_ini_generation(ini);
+    load_settings(a);
+    stt_random_bytes(a->pepper, sizeof(a->pepper));
+    a->cache = stt_xcalloc(CACHE_SLOTS, sizeof(*a->cache));
+    a->lockout = stt_xcalloc(LIMIT_SLOTS, sizeof(*a->lockout));
+    a->addr = stt_xcalloc(LIMIT_SLOTS, sizeof(*a->addr));
+    stt_auth_reload_handlers(a);
+    *out = a;
+    return 0;
+}
+
+void stt_auth_close(stt_auth_t *a)
+{
+    if (!a) return;
+    pthread_mutex_destroy(&a->mu);
+    free(a->cache);
+    free(a->lockout);
+    free(a->addr);
+    free(a);
+}
+
+static uint64_t now_s(void)
+{
+    return (uint64_t)time(NULL);
+}
+
+/* ------------------------------------------------------------------ bounded tables */
+
+static void key_of(stt_auth_t *a, unsigned char out[32], const char *p1, size_t l1, const char *p2, size_t l2,
+                   const char *p3, size_t l3)
+{
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    unsigned char z = 0;
+    EVP_DigestInit_ex(c, EVP_sha256(), NULL);
+    EVP_DigestUpdate(c, a->pepper, sizeof(a->pepper));
+    EVP_DigestUpdate(c, p1, l1);
+    EVP_DigestUpdate(c, &z, 1);
+    if (p2) EVP_DigestUpdate(c, p2, l2);
+    EVP_DigestUpdate(c, &z, 1);
+    if (p3) EVP_DigestUpdate(c, p3, l3);
+    EVP_DigestFinal_ex(c, out, NULL);
+    EVP_MD_CTX_free(c);
+}
+
+/* The slot for key among PROBE neighbours: its own, else an empty or expired one,
+ * else the oldest (which is then reused: the table never grows). */
+static limit_ent_t *limit_slot(limit_ent_t *t, const unsigned char key[32], uint64_t now, uint64_t life, bool create)
+{
+    size_t h = ((size_t)key[0] | (size_t)key[1] << 8 | (size_t)key[2] << 16) % LIMIT_SLOTS;
+    limit_ent_t *victim = NULL;
+    for (int i = 0; i < PROBE; i++) {
+        limit_ent_t *e = &t[(h + (size_t)i) % LIMIT_SLOTS];
+        if (e->count && memcmp(e->key, key, 32) == 0) {
+            if (e->start + life <= now) {
+                e->count = 0;
+                return create ? (memcpy(e->key, key, 32), e->start = now, e) : NULL;
+            }
+            return e;
+        }
+        if (!victim || !e->count || e->start + life <= now || (victim->count && e->start < victim->start)) {
+            if (!victim || victim->count) victim = e;
+        }
+    }
+    if (!create) return NULL;
+    memcpy(victim->key, key, 32);
+    victim->count = 0;
+    victim->start = now;
+    return victim;
+}
+
+/* seconds until the address may try again, 0 when it may now */
+static unsigned addr_blocked(stt_auth_t *a, const settings_t *s, const char *peer)
+{
+    if (!s->rl_on || !peer) return 0;
+    unsigned char k[32];
+    key_of(a, k, "addr", 4, peer, strlen(peer), NULL, 0);
+    uint64_t now = now_s();
+    pthread_mutex_lock(&a->mu);
+    limit_ent_t *e = limit_slot(a->addr, k, now, s->rl_window, false);
+    unsigned r = e && e->count >= s->rl_max ? (unsigned)(e->start + s->rl_window - now) : 0;
+    pthread_mutex_unlock(&a->mu);
+    return r ? r : (e && e->count >= s->rl_max ? 1 : 0);
+}
+
+static void addr_fail(stt_auth_t *a, const settings_t *s, const char *peer)
+{
+    if (!s->rl_on || !peer) return;
+    unsigned char k[32];
+    key_of(a, k, "addr", 4, peer, strlen(peer), NULL, 0);
+    pthread_mutex_lock(&a->mu);
+    limit_ent_t *e = limit_slot(a->addr, k, now_s(), s->rl_window, true);
+    e->count++;
+    pthread_mutex_unlock(&a->mu);
+}
+
+static bool locked_out(stt_auth_t *a, const settings_t *s, const char *peer, const char *name, size_t namelen,
+                       const char *salt)
+{
+    if (s->lockout_mode != 2 || !peer) return false;
+    unsigned char k[32];
+    key_of(a, k, peer, strlen(peer), name, namelen, salt, strlen(salt));
+    pthread_mutex_lock(&a->mu);
+    limit_ent_t *e = limit_slot(a->lockout, k, now_s(), s->lockout_lifetime, false);
+    bool r = e && e->count >= s->lockout_threshold;
+    pthread_mutex_unlock(&a->mu);
+    return r;
+}
+
+static void lockout_fail(stt_auth_t *a, const settings_t *s, const char *peer, const char *name, size_t namelen,
+                         const char *salt)
+{
+    if (s->lockout_mode == 0 || !peer) return;
+    unsigned char k[32];
+    key_of(a, k, peer, strlen(peer), name, namelen, salt, strlen(salt));
+    pthread_mutex_lock(&a->mu);
+    limit_ent_t *e = limit_slot(a->lockout, k, now_s(), s->lockout_lifetime, true);
+    e->count++;
+    pthread_mutex_unlock(&a->mu);
+}
+
+/* ------------------------------------------------------------------ credentials */
+
+typedef struct {
+    bool found, admin;
+    const char *salt;   /* for cookies and lockout keys */
+    const char *stored; /* admin hash, or the doc's derived key / password_sha */
+    stt_user_hash_t uh;
+    const char **roles;
+    size_t nroles;
+} creds_t;
+
+static const char *arena_str(stt_arena_t *ar, const char *s, size_t n)
+{
+    char *p = stt_arena_alloc(ar, n + 1);
+    memcpy(p, s, n);
+    p[n] = '\0';
+    return p;
+}
+
+static const stt_json_t *last(const stt_json_t *o, const char *k)
+{
+    const stt_json_t *v = NULL;
+    size_t kl = strlen(k);
+    for (uint32_t i = 0; o && o->type == STT_JSON_OBJECT && i < o->len; i++)
+        if (o->u.members[i].keylen == kl && memcmp(o->u.members[i].key, k, kl) == 0) v = &o->u.members[i].val;
+    return v;
+}
+
+static void get_creds(stt_auth_t *a, stt_arena_t *ar, const char *name, size_t namelen, creds_t *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->salt = "";
+    char *nm = stt_xstrndup(name, namelen);
+    char *adm = strlen(nm) == namelen ? stt_ini_get(a->ini, "admins", nm) : NULL;
+    free(nm);
+    if (adm) {
+        c->found = c->admin = true;
+        c->stored = arena_str(ar, adm, strlen(adm));
+        /* the salt is the hash's second comma-separated field */
+        const char *comma = strchr(adm, ',');
+        if (comma) {
+            const char *e = strchr(comma + 1, ',');
+            c->salt = arena_str(ar, comma + 1, e ? (size_t)(e - comma - 1) : strlen(comma + 1));
+        }
+        const char **r = stt_arena_alloc(ar, sizeof(*r));
+        r[0] = "_admin";
+        c->roles = r;
+        c->nroles = 1;
+        free(adm);
+        return;
+    }
+    stt_db_t *db;
+    if (stt_db_open(a->store, STT_USERS_DB, sizeof(STT_USERS_DB) - 1, &db) != 0) return;
+    stt_reader_t *rd;
+    if (stt_reader_open(db, &rd) != 0) goto exit_db;
+    stt_buf_t id = STT_BUF_INIT;
+    stt_buf_appends(&id, STT_USER_PREFIX);
+    stt_buf_append(&id, name, namelen);
+    stt_doc_t d;
+    if (stt_doc_get(rd, id.base, id.len, &d) != 0) goto exit_reader;
+    stt_rev_body_t body;
+    if ((d.tree.nodes[d.winner].flags & STT_REV_DELETED) || stt_doc_body(&d, d.winner, &body) != 0) goto exit_doc;
+    char *text = stt_arena_memdup(ar, body.json, body.jsonlen);
+    stt_json_t o;
+    if (stt_json_parse(ar, text, body.jsonlen, &o, NULL, 0) == 0 && o.type == STT_JSON_OBJECT) {
+        const stt_json_t *scheme = last(&o, "password_scheme"), *salt = last(&o, "salt"), *dk = last(&o, "derived_key"),
+                         *sha = last(&o, "password_sha"), *it = last(&o, "iterations"), *prf = last(&o, "pbkdf2_prf"),
+                         *roles = last(&o, "roles");
+        c->found = true;
+        if (stt_json_is_str(salt)) c->salt = salt->u.s;
+        snprintf(c->uh.scheme, sizeof(c->uh.scheme), "%s", stt_json_is_str(scheme) ? scheme->u.s : "simple");
+        snprintf(c->uh.prf, sizeof(c->uh.prf), "%s", stt_json_is_str(prf) ? prf->u.s : "");
+        int64_t iters = 0;
+        if (it && stt_json_int(it, &iters) == 0 && iters > 0 && iters < 1000000000) c->uh.iterations = (uint32_t)iters;
+        const stt_json_t *key = strcmp(c->uh.scheme, "pbkdf2") == 0 ? dk : sha;
+        snprintf(c->uh.derived_key, sizeof(c->uh.derived_key), "%s", stt_json_is_str(key) ? key->u.s : "");
+        snprintf(c->uh.salt, sizeof(c->uh.salt), "%s", c->salt);
+        c->stored = arena_str(ar, c->uh.derived_key, strlen(c->uh.derived_key));
+        if (roles && roles->type == STT_JSON_ARRAY) {
+            c->roles = stt_arena_alloc(ar, (roles->len + 1) * sizeof(*c->roles));
+            for (uint32_t i = 0; i < roles->len; i++)
+                if (roles->u.items[i].type == STT_JSON_STRING) c->roles[c->nroles++] = roles->u.items[i].u.s;
+        }
+    }
+    stt_rev_body_free(&body);
+exit_doc:
+    stt_doc_free(&d);
+exit_reader:
+    stt_buf_free(&id);
+    stt_reader_close(rd);
+exit_db:
+    stt_db_release(db);
+}
+
+static bool check_password(stt_auth_t *a, const creds_t *c, const char *name, size_t namelen, const char *pw,
+                           size_t pwlen)
+{
+    if (!c->stored || !c->stored[0]) return false;
+    unsigned char k[32];
+    key_of(a, k, name, namelen, pw, pwlen, "pw", 2);
+    size_t slot = ((size_t)k[0] | (size_t)k[1] << 8) % CACHE_SLOTS;
+    pthread_mutex_lock(&a->mu);
+    cache_ent_t *e = &a->cache[slot];
+    bool hit = memcmp(e->key, k, 32) == 0 && stt_ct_equal(e->stored, strlen(e->stored), c->stored, strlen(c->stored));
+    pthread_mutex_unlock(&a->mu);
+    if (hit) return true;
+    bool ok = c->admin ? stt_pw_check_admin(c->stored, pw, pwlen) == 0 : stt_pw_check_user(&c->uh, pw, pwlen) == 0;
+    if (ok && strlen(c->stored) < sizeof(e->stored)) {
+        pthread_mutex_lock(&a->mu);
+        memcpy(e->key, k, 32);
+        snprintf(e->stored, sizeof(e->stored), "%s", c->stored);
+        e->at = now_s();
+        pthread_mutex_unlock(&a->mu);
+    }
+    return ok;
+}
+
+static void fail(stt_auth_result_t *out, int status, const char *error, const char *reason)
+{
+    out->status = status;
+    out->error = error;
+    out->reason = reason;
+}
+
+#define LOCKED_MSG "Account is temporarily locked due to multiple authentication failures"
+#define BAD_PW "Name or password is incorrect."
+
+/* A password check with every limit: 0 and *c filled, or out set to the failure. */
+static int verify_password(stt_auth_t *a, stt_arena_t *ar, const settings_t *s, const char *name, size_t namelen,
+                           const char *pw, size_t pwlen, const char *peer, creds_t *c, stt_auth_result_t *out)
+{
+    unsigned wait = addr_blocked(a, s, peer);
+    if (wait) {
+        fail(out, 429, "too_many_requests", "Too many failed authentication attempts from this address.");
+        out->retry_after = wait;
+        return -1;
+    }
+    get_creds(a, ar, name, namelen, c);
+    if (!c->found) {
+        stt_user_hash_t dummy;
+        memset(&dummy, 0, sizeof(dummy));
+        strcpy(dummy.scheme, "pbkdf2");
+        strcpy(dummy.prf, "sha256");
+        dummy.iterations = STT_PBKDF2_ITERATIONS;
+        memset(dummy.derived_key, '0', 64);
+        memcpy(dummy.salt, "00000000000000000000000000000000", 33);
+        (void)stt_pw_check_user(&dummy, pw, pwlen);
+        addr_fail(a, s, peer);
+        fail(out, 401, "unauthorized", BAD_PW);
+        return -1;
+    }
+    if (locked_out(a, s, peer, name, namelen, c->salt)) {
+        fail(out, 403, "forbidden", LOCKED_MSG);
+        return -1;
+    }
+    if (!check_password(a, c, name, namelen, pw, pwlen)) {
+        lockout_fail(a, s, peer, name, namelen, c->salt);
+        addr_fail(a, s, peer);
+        fail(out, 401, "unauthorized", BAD_PW);
+        return -1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ handlers */
+
+static void set_user(stt_auth_result_t *out, stt_arena_t *ar, const char *name, size_t namelen, const creds_t *c,
+                     const char *handler)
+{
+    out->user.name = arena_str(ar, name, namelen);
+    out->user.namelen = namelen;
+    out->user.roles = c->roles;
+    out->user.nroles = c->nroles;
+    out->user.handler = handler;
+}
+
+/* 1 authenticated or failed (out says which), 0 not this handler's business */
+static int h_default(stt_auth_t *a, stt_arena_t *ar, const settings_t *s, const stt_auth_input_t *in,
+                     stt_auth_result_t *out)
+{
+    if (!in->authorization || in->authorization_len < 6 || memcmp(in->authorization, "Basic ", 6) != 0) return 0;
+    stt_buf_t dec = STT_BUF_INIT;
+    if (stt_base64_decode(&dec, in->authorization + 6, in->authorization_len - 6) != 0) {
+        stt_buf_free(&dec);
+        fail(out, 400, "bad_request", "Authorization header has invalid base64 value");
+        return 1;
+    }
+    const char *colon = dec.base ? memchr(dec.base, ':', dec.len) : NULL;
+    if (!colon || (dec.len == 3 && memcmp(dec.base, "_:_", 3) == 0)) {
+        stt_buf_free(&dec);
+        return 0;
+    }
+    size_t namelen = (size_t)(colon - dec.base);
+    const char *name = arena_str(ar, dec.base, namelen);
+    const char *pw = colon + 1;
+    size_t pwlen = dec.len - namelen - 1;
+    creds_t c;
+    if (verify_password(a, ar, s, name, namelen, pw, pwlen, in->peer, &c, out) == 0)
+        set_user(out, ar, name, namelen, &c, "default");
+    stt_buf_free(&dec);
+    return 1;
+}
+
+static int h_cookie(stt_auth_t *a, stt_arena_t *ar, const settings_t *s, const stt_auth_input_t *in,
+                    stt_auth_result_t *out)
+{
+    if (!in->has_cookie || in->cookie_len == 0) return 0;
+    stt_cookie_t ck;
+    int rc = stt_cookie_parse(in->cookie, in->cookie_len, &ck);
+    if (rc == -1) {
+        stt_cookie_free(&ck);
+        fail(out, 400, "bad_request", "Malformed AuthSession cookie. Please clear your cookies.");
+        return 1;
+    }
+    int result = 0;
+    if (rc != 0 || !s->has_secret) goto exit;
+    creds_t c;
+    get_creds(a, ar, ck.name, ck.namelen, &c);
+    if (!c.found) goto exit;
+    uint64_t now = now_s();
+    if (stt_cookie_verify(&ck, s->hashes, s->nhashes, s->secret, strlen(s->secret), c.salt, strlen(c.salt), now,
+                          s->timeout) != 0)
+        goto exit;
+    set_user(out, ar, ck.name, ck.namelen, &c, "cookie");
+    uint64_t left = ck.timestamp + s->timeout - now;
+    if ((double)left < (double)s->timeout * 0.9) {
+        stt_buf_t v = STT_BUF_INIT;
+        stt_cookie_make(s->hashes[0], s->secret, strlen(s->secret), c.salt, strlen(c.salt), ck.name, ck.namelen, now,
+                        &v);
+        out->refresh_cookie = arena_str(ar, v.base, v.len);
+        stt_buf_free(&v);
+    }
+    result = 1;
+exit:
+    stt_cookie_free(&ck);
+    return result;
+}
+
+typedef struct {
+    stt_arena_t *ar;
+    stt_jwt_key_t *keys;
+    size_t n, cap;
+} keys_t;
+
+static void on_key(void *ctx, const char *section, const char *key, const char *value)
+{
+    keys_t *k = ctx;
+    if (k->n == k->cap) return;
+    k->keys[k->n].name = arena_str(k->ar, key, strlen(key));
+    k->keys[k->n].value = arena_str(k->ar, value, strlen(value));
+    k->n++;
+}
+
+static int h_jwt(stt_auth_t *a, stt_arena_t *ar, const settings_t *s, const stt_auth_input_t *in,
+                 stt_auth_result_t *out)
+{
+    if (!in->authorization || in->authorization_len < 7 || memcmp(in->authorization, "Bearer ", 7) != 0) return 0;
+    const char *tok = in->authorization + 7;
+    size_t len = in->authorization_len - 7;
+    if (len == 0) return 0;
+    keys_t k = {ar, stt_arena_alloc(ar, 64 * sizeof(stt_jwt_key_t)), 0, 64};
+    stt_ini_each(a->ini, "jwt_keys", on_key, &k);
+    stt_jwt_opts_t o = {.keys = k.keys,
+                        .nkeys = k.n,
+                        .required_claims = s->jwt_required,
+                        .roles_claim_path = s->jwt_roles_path,
+                        .roles_claim_name = s->jwt_roles_name,
+                        .now = now_s(),
+                        .leeway = s->jwt_leeway,
+                        .strict = s->jwt_strict};
+    stt_jwt_result_t r;
+    stt_jwt_verify(ar, tok, len, &o, &r);
+    if (r.status) {
+        fail(out, r.status,
+             r.status == 401   ? "unauthorized"
+             : r.status == 404 ? "not_found"
+             : r.status >= 500 ? "unknown_error"
+                               : "bad_request",
+             r.reason);
+        return 1;
+    }
+    if (r.sub->type == STT_JSON_STRING) {
+        out->user.name = r.sub->u.s;
+    } else {
+        out->user.name = r.sub->u.s;
+        out->user.name_is_number = true;
+    }
+    out->user.namelen = r.sub->len;
+    out->user.roles = r.roles;
+    out->user.nroles = r.nroles;
+    out->user.handler = "jwt";
+    return 1;
+}
+
+static const char *trim(const char *s, size_t *len)
+{
+    while (*len && (*s == ' ' || *s == '\t'))
+        s++, (*len)--;
+    while (*len && (s[*len - 1] == ' ' || s[*len - 1] == '\t'))
+        (*len)--;
+    return s;
+}
+
+static int h_proxy(stt_auth_t *a, stt_arena_t *ar, const settings_t *s, const stt_auth_input_t *in,
+                   stt_auth_result_t *out)
+{
+    if (!in->proxy_name) return 0;
+    size_t nlen = in->proxy_name_len;
+    const char *name = trim(in->proxy_name, &nlen);
+    if (s->proxy_use_secret) {
+        if (!s->has_secret || !in->proxy_token) return 0;
+        size_t tlen = in->proxy_token_len;
+        const char *tok = trim(in->proxy_token, &tlen);
+        if (!stt_proxy_token_ok(s->hashes, s->nhashes, s->secret, strlen(s->secret), name, nlen, tok, tlen)) return 0;
+    }
+    size_t cap = 1;
+    for (size_t i = 0; in->proxy_roles && i < in->proxy_roles_len; i++)
+        cap += in->proxy_roles[i] == ',';
+    const char **roles = stt_arena_alloc(ar, cap * sizeof(*roles));
+    size_t n = 0;
+    for (size_t i = 0; in->proxy_roles && i <= in->proxy_roles_len;) {
+        size_t j = i;
+        while (j < in->proxy_roles_len && in->proxy_roles[j] != ',')
+            j++;
+        size_t l = j - i;
+        const char *r = trim(in->proxy_roles + i, &l);
+        if (l) roles[n++] = arena_str(ar, r, l);
+        i = j + 1;
+    }
+    out->user.name = arena_str(ar, name, nlen);
+    out->user.namelen = nlen;
+    out->user.roles = roles;
+    out->user.nroles = n;
+    out->user.handler = "proxy";
+    return 1;
+}
+
+void stt_auth_request(stt_auth_t *a, stt_arena_t *ar, const stt_auth_input_t *in, stt_auth_result_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    settings_t s;
+    settings(a, &s);
+    int hs[MAX_HANDLERS];
+    pthread_mutex_lock(&a->mu);
+    size_t nh = a->nhandlers;
+    memcpy(hs, a->handlers, sizeof(hs));
+    pthread_mutex_unlock(&a->mu);
+    for (size_t i = 0; i < nh; i++) {
+        int done = 0;
+        switch (hs[i]) {
+        case H_COOKIE:
+            done = h_cookie(a, ar, &s, in, out);
+            break;
+        case H_DEFAULT:
+            done = h_default(a, ar, &s, in, out);
+            break;
+        case H_JWT:
+            done = h_jwt(a, ar, &s, in, out);
+            break;
+        case H_PROXY:
+            done = h_proxy(a, ar, &s, in, out);
+            break;
+        }
+        if (done) return;
+    }
+}
+
+/* ------------------------------------------------------------------ sessions */
+
+static void ensure_secret(stt_auth_t *a, settings_t *s)
+{
+    if (s->has_secret) return;
+    char hex[33];
+    unsigned char raw[16];
+    stt_random_bytes(raw, sizeof(raw));
+    for (int i = 0; i < 16; i++)
+        snprintf(hex + 2 * i, 3, "%02x", raw[i]);
+    /* persisted so that cookies survive a restart, as CouchDB's
+     * ensure_cookie_auth_secret does */
+    if (stt_ini_set(a->ini, "chttpd_auth", "secret", hex, true, NULL) != 0)
+        stt_ini_set(a->ini, "chttpd_auth", "secret", hex, false, NULL);
+    snprintf(s->secret, sizeof(s->secret), "%s", hex);
+    s->has_secret = true;
+}
+
+void stt_auth_login(stt_auth_t *a, stt_arena_t *ar, const char *name, size_t namelen, const char *password,
+                    size_t pwlen, const char *peer, stt_auth_result_t *out, const char **cookie)
+{
+    memset(out, 0, sizeof(*out));
+    *cookie = NULL;
+    settings_t s;
+    settings(a, &s);
+    creds_t c;
+    if (verify_password(a, ar, &s, name, namelen, password ? password : "", password ? pwlen : 0, peer, &c, out) != 0)
+        return;
+    if (!password) { /* CouchDB checks a missing password as a wrong one */
+        fail(out, 401, "unauthorized", BAD_PW);
+        return;
+    }
+    set_user(out, ar, name, namelen, &c, "cookie");
+    ensure_secret(a, &s);
+    stt_buf_t v = STT_BUF_INIT;
+    stt_cookie_make(s.hashes[0], s.secret, strlen(s.secret), c.salt, strlen(c.salt), name, namelen, now_s(), &v);
+    *cookie = arena_str(ar, v.base, v.len);
+    stt_buf_free(&v);
+}
+
+void stt_auth_cookie_header(stt_auth_t *a, const char *value, bool secure_request, stt_buf_t *out)
+{
+    settings_t s;
+    settings(a, &s);
+    stt_buf_appends(out, "AuthSession=");
+    if (value) stt_buf_appends(out, value);
+    stt_buf_appends(out, "; Version=1");
+    if (s.persistent_cookies) {
+        time_t t = (time_t)(now_s() + s.timeout);
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        char date[64];
+        strftime(date, sizeof(date), "%a, %d-%b-%Y %H:%M:%S GMT", &tm);
+        stt_buf_appendf(out, "; Expires=%s; Max-Age=%llu", date, (unsigned long long)s.timeout);
+    }
+    if (s.cookie_domain[0]) stt_buf_appendf(out, "; Domain=%s", s.cookie_domain);
+    stt_buf_appends(out, "; Path=/");
+    if (s.cookie_secure || secure_request) stt_buf_appends(out, "; Secure");
+    stt_buf_appends(out, "; HttpOnly");
+    if (s.same_site[0] && strcasecmp(s.same_site, "none") != 0) {
+        stt_buf_appendf(out, "; SameSite=%c%s", s.same_site[0] & ~0x20, s.same_site + 1);
+    } else if (s.same_site[0]) {
+        stt_buf_appends(out, "; SameSite=None");
+    }
+}
+
+typedef struct {
+    bool any;
+} anyadm_t;
+static void on_admin(void *ctx, const char *section, const char *key, const char *value)
+{
+    ((anyadm_t *)ctx)->any = true;
+}
+bool stt_auth_has_admin(stt_auth_t *a)
+{
+    anyadm_t x = {false};
+    stt_ini_each(a->ini, "admins", on_admin, &x);
+    return x.any;
+}
