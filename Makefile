@@ -4,6 +4,7 @@
 #   make test       install deps, sanitizer build, C unit tests, compat tests
 #   make asan       sanitizer build only (build/asan/)
 #   make bench      side-by-side benchmark (tools/bench)
+#   make bench-auth what authentication costs settee (tools/bench/auth.mjs)
 #   make check-includes   the include direction of DESIGN.md
 CC       ?= cc
 BUILD    ?= build
@@ -23,7 +24,7 @@ TOOLS     = $(TOOL_SRCS:tools/%.c=$(BUILD)/%)
 UNIT_SRCS = $(wildcard tests/unit/test_*.c)
 UNITS     = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all run test asan unit bench check-includes clean format deps test-browser
+.PHONY: all run test asan unit bench bench-auth check-includes clean format deps test-browser
 # keep the objects of tools and tests (make would delete them as intermediates)
 .SECONDARY: $(TOOL_SRCS:%.c=$(BUILD)/obj/%.o) $(UNIT_SRCS:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/src/main.o
 all: $(BUILD)/settee $(TOOLS)
@@ -71,6 +72,10 @@ test:
 bench: deps
 	$(MAKE) all
 	tools/bench/run.sh
+
+bench-auth: deps
+	$(MAKE) all
+	tools/bench/run.sh auth
 
 # Dependencies point one way: common <- store <- replication, security <- http <- main.
 check-includes:

@@ -80,6 +80,19 @@ struct stt_auth {
     unsigned char pepper[32];
     cache_ent_t *cache;
     limit_ent_t *lockout, *addr;
+    bool deferred; /* PBKDF2 runs elsewhere: password checks return STT_AUTH_PENDING */
+};
+
+/* A password check waiting for its PBKDF2: everything it needs, owned (the
+ * request's arena may be gone by the time it runs). */
+struct stt_auth_job {
+    bool login; /* POST /_session (else Basic on a request) */
+    char *name, *pw, *peer, *stored, *salt;
+    size_t namelen, pwlen;
+    bool found, admin, has_password, ok;
+    stt_user_hash_t uh;
+    char **roles;
+    size_t nroles;
 };
 
 /* ------------------------------------------------------------------ settings */
@@ -486,27 +499,103 @@ exit_db:
     stt_db_release(db);
 }
 
-static bool check_password(stt_auth_t *a, const creds_t *c, const char *name, size_t namelen, const char *pw,
-                           size_t pwlen)
+static bool cache_hit(stt_auth_t *a, const char *stored, const char *name, size_t namelen, const char *pw, size_t pwlen)
 {
-    if (!c->stored || !c->stored[0]) return false;
+    if (!stored || !stored[0]) return false;
     unsigned char k[32];
     key_of(a, k, name, namelen, pw, pwlen, "pw", 2);
     size_t slot = ((size_t)k[0] | (size_t)k[1] << 8) % CACHE_SLOTS;
     pthread_mutex_lock(&a->mu);
     cache_ent_t *e = &a->cache[slot];
-    bool hit = memcmp(e->key, k, 32) == 0 && stt_ct_equal(e->stored, strlen(e->stored), c->stored, strlen(c->stored));
+    bool hit = memcmp(e->key, k, 32) == 0 && stt_ct_equal(e->stored, strlen(e->stored), stored, strlen(stored));
     pthread_mutex_unlock(&a->mu);
-    if (hit) return true;
-    bool ok = c->admin ? stt_pw_check_admin(c->stored, pw, pwlen) == 0 : stt_pw_check_user(&c->uh, pw, pwlen) == 0;
-    if (ok && strlen(c->stored) < sizeof(e->stored)) {
-        pthread_mutex_lock(&a->mu);
+    return hit;
+}
+
+static void cache_put(stt_auth_t *a, const char *stored, const char *name, size_t namelen, const char *pw, size_t pwlen)
+{
+    unsigned char k[32];
+    key_of(a, k, name, namelen, pw, pwlen, "pw", 2);
+    size_t slot = ((size_t)k[0] | (size_t)k[1] << 8) % CACHE_SLOTS;
+    pthread_mutex_lock(&a->mu);
+    cache_ent_t *e = &a->cache[slot];
+    if (strlen(stored) < sizeof(e->stored)) {
         memcpy(e->key, k, 32);
-        snprintf(e->stored, sizeof(e->stored), "%s", c->stored);
+        snprintf(e->stored, sizeof(e->stored), "%s", stored);
         e->at = now_s();
-        pthread_mutex_unlock(&a->mu);
     }
-    return ok;
+    pthread_mutex_unlock(&a->mu);
+}
+
+/* The PBKDF2 itself. A name that does not exist is checked against a dummy hash of
+ * the same cost, so timing does not tell which names exist. */
+static bool hash_check(bool found, bool admin, const char *stored, const stt_user_hash_t *uh, const char *pw,
+                       size_t pwlen)
+{
+    if (!found) {
+        stt_user_hash_t dummy;
+        memset(&dummy, 0, sizeof(dummy));
+        strcpy(dummy.scheme, "pbkdf2");
+        strcpy(dummy.prf, "sha256");
+        dummy.iterations = STT_PBKDF2_ITERATIONS;
+        memset(dummy.derived_key, '0', 64);
+        memcpy(dummy.salt, "00000000000000000000000000000000", 33);
+        (void)stt_pw_check_user(&dummy, pw, pwlen);
+        return false;
+    }
+    if (!stored || !stored[0]) return false;
+    return admin ? stt_pw_check_admin(stored, pw, pwlen) == 0 : stt_pw_check_user(uh, pw, pwlen) == 0;
+}
+
+static char *dupn(const char *s, size_t n)
+{
+    return stt_xstrndup(s ? s : "", s ? n : 0);
+}
+
+static stt_auth_job_t *make_job(const creds_t *c, const char *name, size_t namelen, const char *pw, size_t pwlen,
+                                const char *peer)
+{
+    stt_auth_job_t *j = stt_xcalloc(1, sizeof(*j));
+    j->name = dupn(name, namelen);
+    j->namelen = namelen;
+    j->pw = dupn(pw, pwlen);
+    j->pwlen = pwlen;
+    j->peer = peer ? stt_xstrndup(peer, strlen(peer)) : NULL;
+    j->found = c->found;
+    j->admin = c->admin;
+    j->stored = c->stored ? stt_xstrndup(c->stored, strlen(c->stored)) : NULL;
+    j->salt = stt_xstrndup(c->salt, strlen(c->salt));
+    j->uh = c->uh;
+    j->roles = stt_xcalloc(c->nroles + 1, sizeof(char *));
+    for (size_t i = 0; i < c->nroles; i++)
+        j->roles[i] = stt_xstrndup(c->roles[i], strlen(c->roles[i]));
+    j->nroles = c->nroles;
+    return j;
+}
+
+void stt_auth_job_free(stt_auth_job_t *j)
+{
+    if (!j) return;
+    if (j->pw) memset(j->pw, 0, j->pwlen);
+    free(j->name);
+    free(j->pw);
+    free(j->peer);
+    free(j->stored);
+    free(j->salt);
+    for (size_t i = 0; i < j->nroles; i++)
+        free(j->roles[i]);
+    free(j->roles);
+    free(j);
+}
+
+void stt_auth_job_run(stt_auth_job_t *j)
+{
+    j->ok = hash_check(j->found, j->admin, j->stored, &j->uh, j->pw, j->pwlen);
+}
+
+void stt_auth_set_deferred(stt_auth_t *a, bool deferred)
+{
+    a->deferred = deferred;
 }
 
 static void fail(stt_auth_result_t *out, int status, const char *error, const char *reason)
@@ -519,9 +608,27 @@ static void fail(stt_auth_result_t *out, int status, const char *error, const ch
 #define LOCKED_MSG "Account is temporarily locked due to multiple authentication failures"
 #define BAD_PW "Name or password is incorrect."
 
-/* A password check with every limit: 0 and *c filled, or out set to the failure. */
+/* What follows the hash: the cache on success, the lockout and address counts on
+ * failure. 0 ok, -1 out set to the failure. */
+static int after_check(stt_auth_t *a, const settings_t *s, bool ok, bool found, const char *stored, const char *salt,
+                       const char *name, size_t namelen, const char *pw, size_t pwlen, const char *peer,
+                       stt_auth_result_t *out)
+{
+    if (ok) {
+        cache_put(a, stored, name, namelen, pw, pwlen);
+        return 0;
+    }
+    if (found) lockout_fail(a, s, peer, name, namelen, salt);
+    addr_fail(a, s, peer);
+    fail(out, 401, "unauthorized", BAD_PW);
+    return -1;
+}
+
+/* A password check with every limit: 0 and *c filled, -1 with out set to the
+ * failure, or 1 with *job set when the hash must run elsewhere (deferred). */
 static int verify_password(stt_auth_t *a, stt_arena_t *ar, const settings_t *s, const char *name, size_t namelen,
-                           const char *pw, size_t pwlen, const char *peer, creds_t *c, stt_auth_result_t *out)
+                           const char *pw, size_t pwlen, const char *peer, creds_t *c, stt_auth_result_t *out,
+                           stt_auth_job_t **job)
 {
     unsigned wait = addr_blocked(a, s, peer);
     if (wait) {
@@ -530,30 +637,19 @@ static int verify_password(stt_auth_t *a, stt_arena_t *ar, const settings_t *s, 
         return -1;
     }
     get_creds(a, ar, name, namelen, c);
-    if (!c->found) {
-        stt_user_hash_t dummy;
-        memset(&dummy, 0, sizeof(dummy));
-        strcpy(dummy.scheme, "pbkdf2");
-        strcpy(dummy.prf, "sha256");
-        dummy.iterations = STT_PBKDF2_ITERATIONS;
-        memset(dummy.derived_key, '0', 64);
-        memcpy(dummy.salt, "00000000000000000000000000000000", 33);
-        (void)stt_pw_check_user(&dummy, pw, pwlen);
-        addr_fail(a, s, peer);
-        fail(out, 401, "unauthorized", BAD_PW);
-        return -1;
-    }
-    if (locked_out(a, s, peer, name, namelen, c->salt)) {
+    if (c->found && locked_out(a, s, peer, name, namelen, c->salt)) {
         fail(out, 403, "forbidden", LOCKED_MSG);
         return -1;
     }
-    if (!check_password(a, c, name, namelen, pw, pwlen)) {
-        lockout_fail(a, s, peer, name, namelen, c->salt);
-        addr_fail(a, s, peer);
-        fail(out, 401, "unauthorized", BAD_PW);
-        return -1;
+    if (c->found && cache_hit(a, c->stored, name, namelen, pw, pwlen)) return 0;
+    if (a->deferred) {
+        *job = make_job(c, name, namelen, pw, pwlen, peer);
+        out->status = STT_AUTH_PENDING;
+        out->job = *job;
+        return 1;
     }
-    return 0;
+    bool ok = hash_check(c->found, c->admin, c->stored, &c->uh, pw, pwlen);
+    return after_check(a, s, ok, c->found, c->stored, c->salt, name, namelen, pw, pwlen, peer, out);
 }
 
 /* ------------------------------------------------------------------ handlers */
@@ -589,7 +685,8 @@ static int h_default(stt_auth_t *a, stt_arena_t *ar, const settings_t *s, const 
     const char *pw = colon + 1;
     size_t pwlen = dec.len - namelen - 1;
     creds_t c;
-    if (verify_password(a, ar, s, name, namelen, pw, pwlen, in->peer, &c, out) == 0)
+    stt_auth_job_t *job = NULL;
+    if (verify_password(a, ar, s, name, namelen, pw, pwlen, in->peer, &c, out, &job) == 0)
         set_user(out, ar, name, namelen, &c, "default");
     stt_buf_free(&dec);
     return 1;
@@ -777,6 +874,16 @@ static void ensure_secret(stt_auth_t *a, settings_t *s)
     s->has_secret = true;
 }
 
+static void login_ok(stt_auth_t *a, stt_arena_t *ar, settings_t *s, const char *name, size_t namelen, const char *salt,
+                     stt_auth_result_t *out, const char **cookie)
+{
+    ensure_secret(a, s);
+    stt_buf_t v = STT_BUF_INIT;
+    stt_cookie_make(s->hashes[0], s->secret, strlen(s->secret), salt, strlen(salt), name, namelen, now_s(), &v);
+    *cookie = arena_str(ar, v.base, v.len);
+    stt_buf_free(&v);
+}
+
 void stt_auth_login(stt_auth_t *a, stt_arena_t *ar, const char *name, size_t namelen, const char *password,
                     size_t pwlen, const char *peer, stt_auth_result_t *out, const char **cookie)
 {
@@ -785,18 +892,42 @@ void stt_auth_login(stt_auth_t *a, stt_arena_t *ar, const char *name, size_t nam
     settings_t s;
     settings(a, &s);
     creds_t c;
-    if (verify_password(a, ar, &s, name, namelen, password ? password : "", password ? pwlen : 0, peer, &c, out) != 0)
+    stt_auth_job_t *job = NULL;
+    int rc =
+        verify_password(a, ar, &s, name, namelen, password ? password : "", password ? pwlen : 0, peer, &c, out, &job);
+    if (rc == 1) {
+        job->login = true;
+        job->has_password = password != NULL;
         return;
+    }
+    if (rc != 0) return;
     if (!password) { /* CouchDB checks a missing password as a wrong one */
         fail(out, 401, "unauthorized", BAD_PW);
         return;
     }
     set_user(out, ar, name, namelen, &c, "cookie");
-    ensure_secret(a, &s);
-    stt_buf_t v = STT_BUF_INIT;
-    stt_cookie_make(s.hashes[0], s.secret, strlen(s.secret), c.salt, strlen(c.salt), name, namelen, now_s(), &v);
-    *cookie = arena_str(ar, v.base, v.len);
-    stt_buf_free(&v);
+    login_ok(a, ar, &s, name, namelen, c.salt, out, cookie);
+}
+
+void stt_auth_job_finish(stt_auth_t *a, stt_arena_t *ar, stt_auth_job_t *j, stt_auth_result_t *out, const char **cookie)
+{
+    memset(out, 0, sizeof(*out));
+    if (cookie) *cookie = NULL;
+    settings_t s;
+    settings(a, &s);
+    if (after_check(a, &s, j->ok, j->found, j->stored, j->salt, j->name, j->namelen, j->pw, j->pwlen, j->peer, out))
+        return;
+    if (j->login && !j->has_password) {
+        fail(out, 401, "unauthorized", BAD_PW);
+        return;
+    }
+    creds_t c = {.found = true, .admin = j->admin, .salt = j->salt, .nroles = j->nroles};
+    const char **roles = stt_arena_alloc(ar, (j->nroles + 1) * sizeof(*roles));
+    for (size_t i = 0; i < j->nroles; i++)
+        roles[i] = arena_str(ar, j->roles[i], strlen(j->roles[i]));
+    c.roles = roles;
+    set_user(out, ar, j->name, j->namelen, &c, j->login ? "cookie" : "default");
+    if (j->login && cookie) login_ok(a, ar, &s, j->name, j->namelen, j->salt, out, cookie);
 }
 
 void stt_auth_cookie_header(stt_auth_t *a, const char *value, bool secure_request, stt_buf_t *out)

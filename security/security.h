@@ -85,15 +85,34 @@ typedef struct {
     const char *peer; /* client address, "127.0.0.1" */
 } stt_auth_input_t;
 
+typedef struct stt_auth_job stt_auth_job_t;
+
+/* status of a check whose PBKDF2 must run off the caller's thread (see
+ * stt_auth_set_deferred) */
+#define STT_AUTH_PENDING 1
+
 typedef struct {
-    int status;           /* 0 ok (possibly anonymous), else the HTTP status to answer */
+    int status;           /* 0 ok (possibly anonymous), STT_AUTH_PENDING, else the HTTP status */
     const char *error;    /* "unauthorized", "forbidden", "bad_request", "too_many_requests" */
     const char *reason;   /* static or arena */
     unsigned retry_after; /* seconds, with 429 */
     stt_user_ctx_t user;
     /* a fresh AuthSession cookie value to send (cookie refresh); NULL when none */
     const char *refresh_cookie;
+    stt_auth_job_t *job; /* with STT_AUTH_PENDING: the check to run */
 } stt_auth_result_t;
+
+/* Deferred mode (the server's): a password check that misses the credential
+ * cache does not hash on the caller's thread; stt_auth_request and stt_auth_login
+ * answer STT_AUTH_PENDING with out->job. The caller runs stt_auth_job_run(job) on
+ * any thread (it only hashes), then stt_auth_job_finish on a thread of its choice
+ * (it updates the cache and limits and fills out, and for a login *cookie), then
+ * stt_auth_job_free. Off by default: checks hash inline. */
+void stt_auth_set_deferred(stt_auth_t *a, bool deferred);
+void stt_auth_job_run(stt_auth_job_t *j);
+void stt_auth_job_finish(stt_auth_t *a, stt_arena_t *arena, stt_auth_job_t *j, stt_auth_result_t *out,
+                         const char **cookie);
+void stt_auth_job_free(stt_auth_job_t *j);
 
 /* Runs the authentication handlers in order, as CouchDB's chttpd does. */
 void stt_auth_request(stt_auth_t *a, stt_arena_t *arena, const stt_auth_input_t *in, stt_auth_result_t *out);

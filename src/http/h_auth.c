@@ -3,6 +3,7 @@
  * refusals that CouchDB makes before a doc reaches the store (design docs by
  * non-admins, the _users rules). The rules themselves live in security/. */
 #include "src/http/http.h"
+#include "src/http/authpool.h"
 #include "src/common/err.h"
 #include "src/common/log.h"
 #include <arpa/inet.h>
@@ -91,14 +92,52 @@ static bool is_path(stt_hreq_t *r, const char *seg0)
     return r->nseg == 1 && r->seg[0].len == strlen(seg0) && memcmp(r->seg[0].base, seg0, r->seg[0].len) == 0;
 }
 
-bool stt__authenticate(stt_hreq_t *r)
+/* what follows the handlers: 1 go on, 0 replied */
+static int auth_tail(stt_hreq_t *r, const stt_auth_result_t *res)
+{
+    if (res->status) {
+        reply_auth_error(r, res);
+        return 0;
+    }
+    r->user = res->user;
+    if (res->refresh_cookie) set_cookie(r, res->refresh_cookie);
+    if (r->user.name) return 1;
+    /* require_valid_user: anonymous clients only log in (and, with the _except_for_up
+     * variant, ask /_up) */
+    stt_auth_settings_t st;
+    stt_auth_settings(stt__server->auth, &st);
+    bool rvu = st.require_valid_user, rvu_up = st.require_valid_user_except_for_up;
+    if (!rvu && !rvu_up) return 1;
+    if (is_path(r, "_session") && r->method == STT_M_POST) return 1;
+    if (rvu_up && is_path(r, "_up")) return 1;
+    stt_buf_t b = STT_BUF_INIT;
+    stt_buf_appends(&b, "{\"error\":\"unauthorized\",\"reason\":\"Authentication required.\"}");
+    stt_reply_json(r, 401, &b);
+    return 0;
+}
+
+static void auth_done(stt_hreq_t *r, stt_auth_job_t *job)
+{
+    stt_auth_result_t res;
+    stt_auth_job_finish(stt__server->auth, &r->arena, job, &res, NULL);
+    if (auth_tail(r, &res) == 1) stt__route_authenticated(r);
+}
+
+/* the auth pool's queue is full */
+static void reply_busy(stt_hreq_t *r)
+{
+    stt_buf_t b = STT_BUF_INIT;
+    stt_buf_appends(&b, "{\"error\":\"too_many_requests\",\"reason\":\"Too many password checks at once.\"}");
+    const char *h[] = {"retry-after", "1", NULL};
+    stt_reply_json_h(r, 429, &b, h);
+}
+
+int stt__authenticate(stt_hreq_t *r)
 {
     stt_auth_input_t in = {0};
     const h2o_iovec_t *h = stt_header(r, "authorization");
     if (h) in.authorization = h->base, in.authorization_len = h->len;
     in.has_cookie = find_cookie(r, &in.cookie, &in.cookie_len);
-    stt_auth_settings_t st;
-    stt_auth_settings(stt__server->auth, &st);
     if ((h = header_ci(r, "x-auth-couchdb-username")) != NULL) in.proxy_name = h->base, in.proxy_name_len = h->len;
     if ((h = header_ci(r, "x-auth-couchdb-roles")) != NULL) in.proxy_roles = h->base, in.proxy_roles_len = h->len;
     if ((h = header_ci(r, "x-auth-couchdb-token")) != NULL) in.proxy_token = h->base, in.proxy_token_len = h->len;
@@ -107,23 +146,14 @@ bool stt__authenticate(stt_hreq_t *r)
     in.peer = peer[0] ? peer : NULL;
     stt_auth_result_t res;
     stt_auth_request(stt__server->auth, &r->arena, &in, &res);
-    if (res.status) {
-        reply_auth_error(r, &res);
-        return false;
+    if (res.status == STT_AUTH_PENDING) {
+        if (stt_authpool_submit(r, res.job, auth_done) != 0) {
+            reply_busy(r);
+            return 0;
+        }
+        return 2;
     }
-    r->user = res.user;
-    if (res.refresh_cookie) set_cookie(r, res.refresh_cookie);
-    if (r->user.name) return true;
-    /* require_valid_user: anonymous clients only log in (and, with the _except_for_up
-     * variant, ask /_up) */
-    bool rvu = st.require_valid_user, rvu_up = st.require_valid_user_except_for_up;
-    if (!rvu && !rvu_up) return true;
-    if (is_path(r, "_session") && r->method == STT_M_POST) return true;
-    if (rvu_up && is_path(r, "_up")) return true;
-    stt_buf_t b = STT_BUF_INIT;
-    stt_buf_appends(&b, "{\"error\":\"unauthorized\",\"reason\":\"Authentication required.\"}");
-    stt_reply_json(r, 401, &b);
-    return false;
+    return auth_tail(r, &res);
 }
 
 /* ------------------------------------------------------------------ authorization */
@@ -417,6 +447,44 @@ static const char *form_get(stt_hreq_t *r, const char *body, size_t len, const c
     return NULL;
 }
 
+static void login_reply(stt_hreq_t *r, const stt_auth_result_t *res, const char *cookie)
+{
+    if (res->status) {
+        if (res->status == 401) set_cookie(r, NULL);
+        reply_auth_error(r, res);
+        return;
+    }
+    r->user = res->user;
+    set_cookie(r, cookie);
+    stt_buf_t b = STT_BUF_INIT;
+    stt_buf_appends(&b, "{\"ok\":true,\"name\":");
+    stt_json_write_str(&b, res->user.name, res->user.namelen);
+    stt_buf_appends(&b, ",\"roles\":[");
+    for (size_t i = 0; i < res->user.nroles; i++) {
+        if (i) stt_buf_appendc(&b, ',');
+        stt_json_write_cstr(&b, res->user.roles[i]);
+    }
+    stt_buf_appends(&b, "]}");
+    const stt_qparam_t *next = stt_q_get(r, "next");
+    if (next) {
+        stt_buf_t loc = STT_BUF_INIT;
+        stt_reply_location(r, &loc, next->val, next->vallen);
+        const char *h[] = {"location", loc.base, NULL};
+        stt_reply_json_h(r, 302, &b, h);
+        stt_buf_free(&loc);
+        return;
+    }
+    stt_reply_json(r, 200, &b);
+}
+
+static void login_done(stt_hreq_t *r, stt_auth_job_t *job)
+{
+    stt_auth_result_t res;
+    const char *cookie;
+    stt_auth_job_finish(stt__server->auth, &r->arena, job, &res, &cookie);
+    login_reply(r, &res, cookie);
+}
+
 static void session_post(stt_hreq_t *r)
 {
     const h2o_iovec_t *ct = stt_header(r, "content-type");
@@ -463,31 +531,11 @@ static void session_post(stt_hreq_t *r)
     stt_auth_result_t res;
     const char *cookie;
     stt_auth_login(stt__server->auth, &r->arena, name, namelen, pw, pwlen, peer[0] ? peer : NULL, &res, &cookie);
-    if (res.status) {
-        if (res.status == 401) set_cookie(r, NULL);
-        reply_auth_error(r, &res);
+    if (res.status == STT_AUTH_PENDING) {
+        if (stt_authpool_submit(r, res.job, login_done) != 0) reply_busy(r);
         return;
     }
-    r->user = res.user;
-    set_cookie(r, cookie);
-    stt_buf_t b = STT_BUF_INIT;
-    stt_buf_appends(&b, "{\"ok\":true,\"name\":");
-    stt_json_write_str(&b, res.user.name, res.user.namelen);
-    stt_buf_appends(&b, ",\"roles\":[");
-    for (size_t i = 0; i < res.user.nroles; i++) {
-        if (i) stt_buf_appendc(&b, ',');
-        stt_json_write_cstr(&b, res.user.roles[i]);
-    }
-    stt_buf_appends(&b, "]}");
-    if (next) {
-        stt_buf_t loc = STT_BUF_INIT;
-        stt_reply_location(r, &loc, next->val, next->vallen);
-        const char *h[] = {"location", loc.base, NULL};
-        stt_reply_json_h(r, 302, &b, h);
-        stt_buf_free(&loc);
-        return;
-    }
-    stt_reply_json(r, 200, &b);
+    login_reply(r, &res, cookie);
 }
 
 void stt_h_session(stt_hreq_t *r)

@@ -74,6 +74,7 @@ typedef struct stt_hreq {
     stt_user_ctx_t user;       /* who sent it (anonymous: name NULL) */
     const char *set_cookie;    /* a Set-Cookie line every reply carries (cookie refresh) */
     const stt_json_t *sec;     /* the db's _security, parsed on first use */
+    struct stt_authwait *authwait; /* a password check running in the auth pool */
 } stt_hreq_t;
 
 /* ------------------------------------------------------------------ replies */
@@ -198,9 +199,13 @@ bool stt_require_server_admin(stt_hreq_t *r); /* 401 "You are not a server admin
  * reads only at start-up ([chttpd] authentication_handlers), without exiting. */
 void stt_auth_restart(void);
 
-/* Authentication of a request (h_auth.c): fills r->user, or replies and returns
- * false. Also applies [chttpd] require_valid_user. */
-bool stt__authenticate(stt_hreq_t *r);
+/* Authentication of a request (h_auth.c): fills r->user and returns 1, or replies
+ * and returns 0, or returns 2 when a password check went to the auth pool (the
+ * request then goes on in stt__route_authenticated). Also applies [chttpd]
+ * require_valid_user. */
+int stt__authenticate(stt_hreq_t *r);
+/* The routing that follows authentication (routes.c). */
+void stt__route_authenticated(stt_hreq_t *r);
 /* r->db's _security (parsed once per request). */
 const stt_json_t *stt__db_security(stt_hreq_t *r);
 /* Member of r->db: else 401/403 "You are not ... access this db." */

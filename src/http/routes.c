@@ -184,7 +184,11 @@ void stt_route(stt_hreq_t *r)
         stt_reply_bytes(r, 200, NULL, NULL, 0, false, NULL);
         return;
     }
-    if (!stt__authenticate(r)) return;
+    if (stt__authenticate(r) == 1) stt__route_authenticated(r);
+}
+
+void stt__route_authenticated(stt_hreq_t *r)
+{
     stt__peruser_poll();
     if (r->nseg == 0 || (r->nseg == 1 && r->seg[0].len == 0)) {
         if (!(r->method & GETS)) {

@@ -9,6 +9,7 @@
 #include "src/http/server.h"
 #include "src/http/http.h"
 #include "src/http/writer.h"
+#include "src/http/authpool.h"
 #include "src/common/log.h"
 #include <arpa/inet.h>
 #include <errno.h>
@@ -89,6 +90,7 @@ static void on_dispose(void *p)
     stt_hreq_t *r = p;
     r->w->inflight--;
     if (r->inflight) stt_writer_orphan(r);
+    if (r->authwait) stt_authpool_orphan(r);
     stt_arena_free(&r->arena);
     if (r->db) stt_db_release(r->db);
 }
@@ -310,6 +312,7 @@ static void worker_setup(stt_worker_t *w)
     h2o_multithread_register_receiver(w->ctx.queue, &w->ctl, on_ctl);
     stt_changes_worker_init(w, w->loop);
     stt_writer_worker_init(w->index, w->loop);
+    stt_authpool_worker_init(w->index, w->loop);
     for (int i = 0; i < 2; i++) {
         if (w->listen_fds[i] < 0) continue;
         w->listeners[i] = h2o_evloop_socket_create(w->loop, w->listen_fds[i], H2O_SOCKET_FLAG_DONT_READ);
@@ -382,6 +385,7 @@ int stt_server_run(const stt_config_t *cfg, stt_store_t *store, stt_ini_t *ini, 
     srv.workers = stt_xcalloc(n, sizeof(*srv.workers));
     stt_store_set_commit_hook(store, stt_changes_notify, &srv);
     stt_writer_init(n);
+    stt_authpool_init(n);
     char err[256];
     /* listening sockets are opened here so that a bind error stops the start;
      * everything h2o allocates per thread is made on the worker itself */
@@ -400,6 +404,8 @@ int stt_server_run(const stt_config_t *cfg, stt_store_t *store, stt_ini_t *ini, 
     }
     stt__system_dbs_init();
     stt_writer_start();
+    stt_authpool_start();
+    stt_auth_set_deferred(auth, true);
     pthread_barrier_init(&srv_ready, NULL, (unsigned)n + 1);
     for (size_t i = 0; i < n; i++)
         pthread_create(&srv.workers[i]->tid, NULL, worker_main, srv.workers[i]);
@@ -440,6 +446,8 @@ int stt_server_run(const stt_config_t *cfg, stt_store_t *store, stt_ini_t *ini, 
     }
     for (size_t i = 0; i < n; i++)
         pthread_join(srv.workers[i]->tid, NULL);
+    stt_auth_set_deferred(auth, false);
+    stt_authpool_stop();
     stt_writer_stop();
     stt_store_set_commit_hook(store, NULL, NULL);
     stt_log(STT_LOG_INFO, "stopped");
