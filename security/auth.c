@@ -369,14 +369,20 @@ static unsigned addr_blocked(stt_auth_t *a, const settings_t *s, const char *pee
     return r ? r : (e && e->count >= s->rl_max ? 1 : 0);
 }
 
+static void addr_add(stt_auth_t *a, const settings_t *s, const char *peer, int delta);
 static void addr_fail(stt_auth_t *a, const settings_t *s, const char *peer)
+{
+    addr_add(a, s, peer, 1);
+}
+
+static void addr_add(stt_auth_t *a, const settings_t *s, const char *peer, int delta)
 {
     if (!s->rl_on || !peer) return;
     unsigned char k[32];
     key_of(a, k, "addr", 4, peer, strlen(peer), NULL, 0);
     pthread_mutex_lock(&a->mu);
     limit_ent_t *e = limit_slot(a->addr, k, now_s(), s->rl_window, true);
-    e->count++;
+    if (delta > 0 || e->count >= (uint32_t)-delta) e->count = (uint32_t)((int64_t)e->count + delta);
     pthread_mutex_unlock(&a->mu);
 }
 
@@ -393,15 +399,23 @@ static bool locked_out(stt_auth_t *a, const settings_t *s, const char *peer, con
     return r;
 }
 
+static void lockout_add(stt_auth_t *a, const settings_t *s, const char *peer, const char *name, size_t namelen,
+                        const char *salt, int delta);
 static void lockout_fail(stt_auth_t *a, const settings_t *s, const char *peer, const char *name, size_t namelen,
                          const char *salt)
+{
+    lockout_add(a, s, peer, name, namelen, salt, 1);
+}
+
+static void lockout_add(stt_auth_t *a, const settings_t *s, const char *peer, const char *name, size_t namelen,
+                        const char *salt, int delta)
 {
     if (s->lockout_mode == 0 || !peer) return;
     unsigned char k[32];
     key_of(a, k, peer, strlen(peer), name, namelen, salt, strlen(salt));
     pthread_mutex_lock(&a->mu);
     limit_ent_t *e = limit_slot(a->lockout, k, now_s(), s->lockout_lifetime, true);
-    e->count++;
+    if (delta > 0 || e->count >= (uint32_t)-delta) e->count = (uint32_t)((int64_t)e->count + delta);
     pthread_mutex_unlock(&a->mu);
 }
 
@@ -612,11 +626,19 @@ static void fail(stt_auth_result_t *out, int status, const char *error, const ch
  * failure. 0 ok, -1 out set to the failure. */
 static int after_check(stt_auth_t *a, const settings_t *s, bool ok, bool found, const char *stored, const char *salt,
                        const char *name, size_t namelen, const char *pw, size_t pwlen, const char *peer,
-                       stt_auth_result_t *out)
+                       bool precounted, stt_auth_result_t *out)
 {
     if (ok) {
         cache_put(a, stored, name, namelen, pw, pwlen);
+        if (precounted) { /* it was counted as a failure while it ran */
+            if (found) lockout_add(a, s, peer, name, namelen, salt, -1);
+            addr_add(a, s, peer, -1);
+        }
         return 0;
+    }
+    if (precounted) {
+        fail(out, 401, "unauthorized", BAD_PW);
+        return -1;
     }
     if (found) lockout_fail(a, s, peer, name, namelen, salt);
     addr_fail(a, s, peer);
@@ -643,13 +665,17 @@ static int verify_password(stt_auth_t *a, stt_arena_t *ar, const settings_t *s, 
     }
     if (c->found && cache_hit(a, c->stored, name, namelen, pw, pwlen)) return 0;
     if (a->deferred) {
+        /* counted as a failure until it proves right, so checks running at once
+         * cannot pass the limits together */
+        if (c->found) lockout_fail(a, s, peer, name, namelen, c->salt);
+        addr_fail(a, s, peer);
         *job = make_job(c, name, namelen, pw, pwlen, peer);
         out->status = STT_AUTH_PENDING;
         out->job = *job;
         return 1;
     }
     bool ok = hash_check(c->found, c->admin, c->stored, &c->uh, pw, pwlen);
-    return after_check(a, s, ok, c->found, c->stored, c->salt, name, namelen, pw, pwlen, peer, out);
+    return after_check(a, s, ok, c->found, c->stored, c->salt, name, namelen, pw, pwlen, peer, false, out);
 }
 
 /* ------------------------------------------------------------------ handlers */
@@ -915,7 +941,8 @@ void stt_auth_job_finish(stt_auth_t *a, stt_arena_t *ar, stt_auth_job_t *j, stt_
     if (cookie) *cookie = NULL;
     settings_t s;
     settings(a, &s);
-    if (after_check(a, &s, j->ok, j->found, j->stored, j->salt, j->name, j->namelen, j->pw, j->pwlen, j->peer, out))
+    if (after_check(a, &s, j->ok, j->found, j->stored, j->salt, j->name, j->namelen, j->pw, j->pwlen, j->peer, true,
+                    out))
         return;
     if (j->login && !j->has_password) {
         fail(out, 401, "unauthorized", BAD_PW);
@@ -949,11 +976,10 @@ void stt_auth_cookie_header(stt_auth_t *a, const char *value, bool secure_reques
     stt_buf_appends(out, "; Path=/");
     if (s.cookie_secure || secure_request) stt_buf_appends(out, "; Secure");
     stt_buf_appends(out, "; HttpOnly");
-    if (s.same_site[0] && strcasecmp(s.same_site, "none") != 0) {
-        stt_buf_appendf(out, "; SameSite=%c%s", s.same_site[0] & ~0x20, s.same_site + 1);
-    } else if (s.same_site[0]) {
-        stt_buf_appends(out, "; SameSite=None");
-    }
+    /* CouchDB takes strict, lax and none in any case and drops anything else */
+    static const char *const same[] = {"Strict", "Lax", "None"};
+    for (size_t i = 0; i < 3; i++)
+        if (strcasecmp(s.same_site, same[i]) == 0) stt_buf_appendf(out, "; SameSite=%s", same[i]);
 }
 
 typedef struct {

@@ -49,8 +49,11 @@ int stt_security_validate(const stt_json_t *sec, const char **reason)
         *reason = "Security Object must be a JSON object";
         return -1;
     }
-    static const char *const groups[] = {"admins", "members"};
-    for (int g = 0; g < 2; g++) {
+    /* "readers" is checked as members when there are none, as CouchDB reads it then */
+    bool legacy = !stt_json_get(sec, "members");
+    static const char *const groups[] = {"admins", "members", "readers"};
+    for (int g = 0; g < 3; g++) {
+        if (g == 2 && !legacy) break;
         const stt_json_t *grp = stt_json_get(sec, groups[g]);
         if (!grp) continue;
         if (grp->type != STT_JSON_OBJECT) {
