@@ -69,7 +69,7 @@ export function parseTarget(url) {
         host: u.hostname, port: Number(u.port || 80), prefix: u.pathname.replace(/\/$/, '') };
 }
 
-// request(target, 'GET', '/db/_changes') -> { status, body (Buffer), ms }.
+// request(target, 'GET', '/db/_changes') -> { status, headers, body (Buffer), ms }.
 // timeoutMs bounds a single request so that a stuck server cannot hang the run.
 export function request(target, method, path, body, { timeoutMs = 600000, headers = {} } = {}) {
     return new Promise((resolve, reject) => {
@@ -86,7 +86,7 @@ export function request(target, method, path, body, { timeoutMs = 600000, header
         const req = http.request(u, { method, headers: h, agent }, (res) => {
             const chunks = [];
             res.on('data', (c) => chunks.push(c));
-            res.on('end', () => resolve({ status: res.statusCode, body: Buffer.concat(chunks), ms: performance.now() - t0 }));
+            res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks), ms: performance.now() - t0 }));
             res.on('error', reject);
         });
         req.setTimeout(timeoutMs, () => req.destroy(new Error(`${method} ${path}: no answer in ${timeoutMs / 1000} s`)));

@@ -3,6 +3,10 @@
 //   node replicate.mjs pull URL COUNT   remote db -> fresh memory db
 //   node replicate.mjs push URL COUNT   memory db of COUNT docs -> remote (empty) db
 //   node replicate.mjs mem  -   COUNT   memory db -> memory db: the client-only ceiling
+// With BENCH_REPL_SESSION='{"name":..,"password":..}' in the environment it first logs
+// in with POST /_session (untimed) through PouchDB's own fetch, whose cookie jar then
+// sends the AuthSession cookie with every request of the replication (the URL then
+// carries no credentials): the cookie-session mode of auth.mjs.
 // Protocol with bench.mjs: after the untimed setup (filling the source) it prints
 // {"ready":true} and waits for one line on stdin, so the parent can sample the
 // server's CPU right before the timed part; then it prints the result as JSON.
@@ -24,6 +28,18 @@ async function fill(db) {
         const res = await db.bulkDocs(makeDocs(i, Math.min(1000, count - i)));
         const bad = res.find((r) => r.error);
         if (bad) throw new Error(`filling the source: ${JSON.stringify(bad)}`);
+    }
+}
+
+if (process.env.BENCH_REPL_SESSION && mode !== 'mem') {
+    const u = new URL(url);
+    const r = await PouchDB.fetch(`${u.origin}/_session`, {
+        method: 'POST', headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
+        body: process.env.BENCH_REPL_SESSION,
+    });
+    const text = await r.text();
+    if (r.status !== 200 || !/AuthSession=/.test(r.headers.get('set-cookie') || '')) {
+        throw new Error(`POST /_session -> ${r.status} ${text.slice(0, 200)}`);
     }
 }
 

@@ -3,7 +3,11 @@
 # (the Makefile's bench target runs `make all` first); sets up the tools, a private
 # copy of build/settee and a temp dir, then runs bench.mjs. See bench.mjs for the
 # environment it reads (BENCH_QUICK=1, BENCH_TARGETS, BENCH_ROUNDS, BENCH_OUT).
+# `run.sh auth` (make bench-auth) runs auth.mjs instead: settee's authentication
+# costs, settee alone (see auth.mjs; BENCH_TARGETS does not apply).
 set -euo pipefail
+driver=bench.mjs
+if [ "${1:-}" = auth ]; then driver=auth.mjs; unset BENCH_TARGETS; fi
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 
@@ -59,4 +63,4 @@ fi
 export BENCH_COMMIT
 
 cd "$root"
-node "$here/bench.mjs"
+node "$here/$driver"

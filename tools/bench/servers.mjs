@@ -45,13 +45,13 @@ function freePort() {
     });
 }
 
-function launch(kind, port, dir) {
+function launch(kind, port, dir, opts) {
     const log = fs.openSync(path.join(dir, 'server.log'), 'w');
     const stdio = ['ignore', log, log];
     if (kind === 'settee') {
         // The access log costs a write per request: warning level keeps it quiet, as a
         // production deployment under load would.
-        fs.writeFileSync(path.join(dir, 'settee.ini'), '[log]\nlevel = warning\n');
+        fs.writeFileSync(path.join(dir, 'settee.ini'), '[log]\nlevel = warning\n' + (opts.ini || ''));
         fs.mkdirSync(path.join(dir, 'data'));
         const env = { ...process.env, SETTEE_ADMIN_USER: SETTEE_ADMIN.name, SETTEE_ADMIN_PASSWORD: SETTEE_ADMIN.password };
         return spawn(SETTEE, ['--bind', '127.0.0.1', '--port', String(port),
@@ -72,11 +72,12 @@ function launch(kind, port, dir) {
 // Starts one server and waits until it answers GET / (for settee, as its admin: that
 // first request pays the one PBKDF2 and fills the credential cache). Returns a target:
 // { name, url (with any credentials), base, auth, pid, dataDir, stop() }.
-export async function start(kind) {
+// opts.ini: more text for settee's ini file (auth.mjs adds a second admin).
+export async function start(kind, opts = {}) {
     const dir = path.join(TMP, `${kind}-${++serial}`);
     fs.mkdirSync(dir);
     const port = await freePort();
-    const child = launch(kind, port, dir);
+    const child = launch(kind, port, dir, opts);
     live.add(child);
     let exited = null;
     const exitP = new Promise((r) => child.on('exit', (code, sig) => { exited = { code, sig }; live.delete(child); r(); }));

@@ -60,12 +60,13 @@ export function singleDocs(t, cfg, mode, getDb, putDb) {
 }
 
 // Runs replicate.mjs (see there) and samples the server's CPU and peak RSS around
-// the timed part only.
-function replicate(mode, t, cfg, db) {
+// the timed part only. env adds to the child's environment (auth.mjs passes
+// BENCH_REPL_SESSION for a cookie session).
+export function replicate(mode, t, cfg, db, env = {}) {
     return new Promise((resolve, reject) => {
         const url = t ? `${t.url}/${db}` : '-'; // t.url keeps any credentials: PouchDB takes them from there
         const child = spawn(process.execPath, [path.join(HERE, 'replicate.mjs'), mode, url, String(cfg.docs)],
-            { stdio: ['pipe', 'pipe', 'pipe'] });
+            { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...env } });
         let err = '';
         let cpu0 = 0;
         let result = null;

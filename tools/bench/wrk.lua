@@ -6,6 +6,7 @@
 --   BENCH_WRK_NDOCS  how many docs that database holds
 --   BENCH_WRK_PUTDB  database the new docs go to
 --   BENCH_WRK_AUTH   optional Authorization header value
+--   BENCH_WRK_COOKIE optional Cookie header value (auth.mjs: a session cookie)
 --   BENCH_WRK_PREFIX optional path the server is mounted under (from BENCH_TARGETS)
 -- done() prints one JSON line that bench.mjs reads.
 
@@ -14,6 +15,7 @@ local getdb = os.getenv("BENCH_WRK_GETDB")
 local putdb = os.getenv("BENCH_WRK_PUTDB")
 local ndocs = tonumber(os.getenv("BENCH_WRK_NDOCS") or "1")
 local auth  = os.getenv("BENCH_WRK_AUTH")
+local cookie = os.getenv("BENCH_WRK_COOKIE")
 local prefix = os.getenv("BENCH_WRK_PREFIX") or ""
 
 -- Each thread gets a number so that the ids of the docs it PUTs never collide.
@@ -25,6 +27,7 @@ end
 
 local headers = { ["Content-Type"] = "application/json", ["Accept"] = "application/json" }
 if auth and auth ~= "" then headers["Authorization"] = auth end
+if cookie and cookie ~= "" then headers["Cookie"] = cookie end
 
 -- A ~1 KB body, like the other workloads' docs; built once per thread.
 local filler = string.rep("lorem ipsum dolor sit amet consectetur adipiscing elit ", 18)
