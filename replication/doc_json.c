@@ -37,11 +37,67 @@ static bool is_key(const stt_json_member_t *m, const char *k)
     return m->keylen == n && memcmp(m->key, k, n) == 0;
 }
 
-static int parse_revisions(stt_arena_t *a, const stt_json_t *v, stt_doc_write_t *out, const char **reason)
+/* The history a doc names, built as couch_doc:transfer_fields builds #doc.revs:
+ * members are read in order, "_rev" counts only while nothing has set the history
+ * yet (so "_revisions" wins over "_rev" wherever it stands, and a "_rev" after it
+ * is not even parsed), "_revisions" always replaces it. Empty: start 0, no ids. */
+typedef struct {
+    int64_t start;
+    const char **ids;
+    size_t *idlens;
+    size_t n;
+} revs_t;
+
+/* CouchDB reads a 32-character rev id as a 128-bit hex number and writes it back
+ * in lower case; any other id is kept as given. -1: 32 characters, not hex. */
+static int norm_revid(stt_arena_t *a, const char *id, size_t len, const char **out)
 {
+    *out = id;
+    if (len != 32) return 0;
+    bool upper = false;
+    for (size_t i = 0; i < len; i++) {
+        char c = id[i];
+        if (c >= 'A' && c <= 'F')
+            upper = true;
+        else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+            return -1;
+    }
+    if (upper) {
+        char *low = stt_arena_memdup(a, id, len);
+        for (size_t i = 0; i < len; i++)
+            if (low[i] >= 'A' && low[i] <= 'F') low[i] = (char)(low[i] - 'A' + 'a');
+        *out = low;
+    }
+    return 0;
+}
+
+static int parse_rev_member(stt_arena_t *a, const stt_json_t *v, revs_t *h, const char **reason)
+{
+    if (h->start != 0 || h->n != 0) return 0; /* _revisions came first: it wins */
+    stt_rev_t r;
+    if (v->type != STT_JSON_STRING || stt_rev_parse(v->u.s, v->len, &r) != 0 ||
+        norm_revid(a, r.id, r.idlen, &r.id) != 0) {
+        *reason = "Invalid rev format";
+        return STT_E_BAD_REV;
+    }
+    h->ids = stt_arena_alloc(a, sizeof(*h->ids));
+    h->idlens = stt_arena_alloc(a, sizeof(*h->idlens));
+    h->start = (int64_t)r.gen;
+    h->ids[0] = r.id;
+    h->idlens[0] = r.idlen;
+    h->n = 1;
+    return 0;
+}
+
+static int parse_revisions(stt_arena_t *a, const stt_json_t *v, revs_t *h, const char **reason)
+{
+    if (v->type != STT_JSON_OBJECT) {
+        *reason = "Bad special document member: _revisions";
+        return STT_E_DOC_VALIDATION;
+    }
     const stt_json_t *start = stt_json_get(v, "start"), *ids = stt_json_get(v, "ids");
     int64_t s;
-    if (!start || stt_json_int(start, &s) || s < 0) {
+    if (stt_json_int(start, &s) != 0) {
         *reason = "_revisions.start isn't an integer.";
         return STT_E_DOC_VALIDATION;
     }
@@ -49,33 +105,75 @@ static int parse_revisions(stt_arena_t *a, const stt_json_t *v, stt_doc_write_t 
         *reason = "_revisions.ids isn't a array.";
         return STT_E_DOC_VALIDATION;
     }
-    if (ids->len == 0) {
-        *reason = "_revisions.ids is empty";
-        return STT_E_DOC_VALIDATION;
-    }
-    stt_rev_t *path = stt_arena_alloc(a, ids->len * sizeof(*path));
-    for (uint32_t i = 0; i < ids->len; i++) {
+    size_t n = ids->len;
+    h->ids = stt_arena_alloc(a, (n ? n : 1) * sizeof(*h->ids));
+    h->idlens = stt_arena_alloc(a, (n ? n : 1) * sizeof(*h->idlens));
+    for (size_t i = 0; i < n; i++) {
         const stt_json_t *id = &ids->u.items[i];
         if (id->type != STT_JSON_STRING) {
             *reason = "RevId isn't a string";
             return STT_E_DOC_VALIDATION;
         }
-        if (id->len == 0 || id->len > STT_REV_ID_MAX) {
+        if (norm_revid(a, id->u.s, id->len, &h->ids[i]) != 0) {
+            *reason = "RevId isn't a valid hexadecimal";
+            return STT_E_DOC_VALIDATION;
+        }
+        if (id->len > STT_REV_ID_MAX) {
             *reason = "Invalid rev format";
             return STT_E_BAD_REV;
         }
-        path[i].gen = (uint64_t)s - i;
-        path[i].id = id->u.s;
-        path[i].idlen = id->len;
+        h->idlens[i] = id->len;
     }
-    if ((uint64_t)s < ids->len) {
-        *reason = "Invalid rev format";
-        return STT_E_BAD_REV;
-    }
-    out->gen = (uint64_t)s;
-    out->path = path;
-    out->npath = ids->len;
+    h->start = s;
+    h->n = n;
     return 0;
+}
+
+/* The history into the write: new_edits=true takes its leaf as the edit's base
+ * (couch_db reads #doc.revs the same way), new_edits=false the whole path. */
+static int apply_revs(stt_arena_t *a, const revs_t *h, bool new_edits, stt_doc_write_t *out, const char **reason)
+{
+    if (h->n == 0) {
+        if (new_edits) return 0;
+        /* CouchDB: 400 on a PUT; inside _bulk_docs an empty _revisions.ids is a 500
+         * (couch_db crashes on the empty path); settee answers 400 for both */
+        *reason = "When `new_edits: false`, the document needs `_rev` or `_revisions` specified";
+        return STT_E_BAD_REQUEST;
+    }
+    if (h->start < 1 || (new_edits ? 1 : h->n) > (uint64_t)h->start) {
+        /* CouchDB stores such paths (revs "0-x", "-1-x"); settee's rev trees start
+         * at generation 1 */
+        *reason = new_edits ? "Invalid rev format"
+                            : "_revisions.start must be at least the number of _revisions.ids: settee stores no "
+                              "revision below generation 1";
+        return new_edits ? STT_E_BAD_REV : STT_E_BAD_REQUEST;
+    }
+    out->has_prev = true;
+    out->prev.gen = (uint64_t)h->start;
+    out->prev.id = h->ids[0];
+    out->prev.idlen = h->idlens[0];
+    if (new_edits) return 0;
+    stt_rev_t *path = stt_arena_alloc(a, h->n * sizeof(*path));
+    for (size_t i = 0; i < h->n; i++) {
+        path[i].gen = (uint64_t)h->start - i;
+        path[i].id = h->ids[i];
+        path[i].idlen = h->idlens[i];
+    }
+    out->gen = (uint64_t)h->start;
+    out->path = path;
+    out->npath = h->n;
+    return 0;
+}
+
+/* Special members CouchDB keeps in the body: the replicator's state fields (legal
+ * in any database) and _access (kept for per-doc access control). */
+static bool is_kept_special(const stt_json_member_t *m)
+{
+    static const char *const kept[] = {"_replication_id",           "_replication_state", "_replication_state_time",
+                                       "_replication_state_reason", "_replication_stats", "_access"};
+    for (size_t i = 0; i < sizeof(kept) / sizeof(kept[0]); i++)
+        if (is_key(m, kept[i])) return true;
+    return false;
 }
 
 static int parse_atts(stt_arena_t *a, const stt_json_t *v, const stt_doc_parse_opts_t *o, stt_doc_write_t *out,
@@ -159,15 +257,15 @@ int stt_doc_parse(stt_arena_t *a, const stt_json_t *obj, const stt_doc_parse_opt
         *reason = "Document must be a JSON object";
         return STT_E_BAD_REQUEST;
     }
-    const stt_json_t *revs = NULL, *atts = NULL;
-    const stt_json_t *rev = NULL;
+    const stt_json_t *atts = NULL;
+    revs_t hist = {0};
     stt_buf_t body = STT_BUF_INIT;
     stt_buf_appendc(&body, '{');
     bool first = true;
     int rc = 0;
     for (uint32_t i = 0; i < obj->len; i++) {
         const stt_json_member_t *m = &obj->u.members[i];
-        if (m->keylen == 0 || m->key[0] != '_') {
+        if (m->keylen == 0 || m->key[0] != '_' || is_kept_special(m)) {
             if (!first) stt_buf_appendc(&body, ',');
             first = false;
             stt_json_write_str(&body, m->key, m->keylen);
@@ -184,22 +282,13 @@ int stt_doc_parse(stt_arena_t *a, const stt_json_t *obj, const stt_doc_parse_opt
             out->id = m->val.u.s;
             out->idlen = m->val.len;
         } else if (is_key(m, "_rev")) {
-            rev = &m->val;
-        } else if (is_key(m, "_deleted")) {
-            if (m->val.type != STT_JSON_TRUE && m->val.type != STT_JSON_FALSE) {
-                *reason = "Bad special document member: _deleted";
-                rc = STT_E_DOC_VALIDATION;
-                goto exit;
-            }
+            /* a _local doc's "0-N" is read by its writer, not as a tree rev */
+            if (!o->is_local && (rc = parse_rev_member(a, &m->val, &hist, reason)) != 0) goto exit;
+        } else if (is_key(m, "_deleted") && (m->val.type == STT_JSON_TRUE || m->val.type == STT_JSON_FALSE)) {
             out->deleted = m->val.type == STT_JSON_TRUE;
         } else if (is_key(m, "_revisions")) {
-            revs = &m->val;
-        } else if (is_key(m, "_attachments")) {
-            if (m->val.type != STT_JSON_OBJECT) {
-                *reason = "Bad special document member: _attachments";
-                rc = STT_E_DOC_VALIDATION;
-                goto exit;
-            }
+            if (!o->is_local && (rc = parse_revisions(a, &m->val, &hist, reason)) != 0) goto exit;
+        } else if (is_key(m, "_attachments") && m->val.type == STT_JSON_OBJECT) {
             atts = &m->val;
         } else if (is_key(m, "_revs_info") || is_key(m, "_conflicts") || is_key(m, "_deleted_conflicts") ||
                    is_key(m, "_local_seq")) {
@@ -224,41 +313,7 @@ int stt_doc_parse(stt_arena_t *a, const stt_json_t *obj, const stt_doc_parse_opt
     out->body = stt_arena_memdup(a, body.base, body.len);
     out->bodylen = body.len;
     if (o->is_local) goto exit;
-    if (rev) {
-        if (rev->type != STT_JSON_STRING || stt_rev_parse(rev->u.s, rev->len, &out->prev) != 0) {
-            *reason = "Invalid rev format";
-            rc = STT_E_BAD_REV;
-            goto exit;
-        }
-        out->has_prev = true;
-    }
-    if (!o->new_edits) {
-        if (revs && revs->type != STT_JSON_OBJECT) {
-            *reason = "_revisions is not an object";
-            rc = STT_E_DOC_VALIDATION;
-            goto exit;
-        }
-        if (revs) {
-            if ((rc = parse_revisions(a, revs, out, reason)) != 0) goto exit;
-            if (out->has_prev && (out->prev.gen != out->gen || out->prev.idlen != out->path[0].idlen ||
-                                  memcmp(out->prev.id, out->path[0].id, out->prev.idlen) != 0)) {
-                /* CouchDB takes _revisions; a contradicting _rev is the client's error */
-                *reason = "_rev does not match _revisions";
-                rc = STT_E_BAD_REQUEST;
-                goto exit;
-            }
-        } else if (out->has_prev) {
-            stt_rev_t *p = stt_arena_alloc(a, sizeof(*p));
-            *p = out->prev;
-            out->gen = p->gen;
-            out->path = p;
-            out->npath = 1;
-        } else {
-            *reason = "When `new_edits: false`, the document needs `_rev` or `_revisions` specified";
-            rc = STT_E_BAD_REQUEST;
-            goto exit;
-        }
-    }
+    if ((rc = apply_revs(a, &hist, o->new_edits, out, reason)) != 0) goto exit;
     if (atts && (rc = parse_atts(a, atts, o, out, reason)) != 0) goto exit;
 exit:
     stt_buf_free(&body);

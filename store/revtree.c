@@ -101,7 +101,8 @@ int stt_rev_parse(const char *s, size_t len, stt_rev_t *out)
         if (gen > GEN_MAX) return STT_E_BAD_REV;
     }
     size_t idlen = len - (size_t)(dash + 1 - s);
-    if (gen < 1 || idlen < 1 || idlen > STT_REV_ID_MAX) return STT_E_BAD_REV;
+    /* an empty id ("1-") is a rev for couch_doc:parse_rev too */
+    if (gen < 1 || idlen > STT_REV_ID_MAX) return STT_E_BAD_REV;
     const char *id = dash + 1;
     /* couch_doc:parse_rev reads a 32-character id as a 128-bit hex number, so a
      * 32-character id that is not hex is a bad rev there too. */
@@ -340,7 +341,7 @@ int stt_revtree_merge_path(stt_revtree_t *t, uint64_t gen, const stt_rev_t *ids,
 {
     if (nids == 0 || gen < nids || gen > GEN_MAX) return STT_E_BAD_REV;
     for (size_t k = 0; k < nids; k++)
-        if (ids[k].idlen < 1 || ids[k].idlen > STT_REV_ID_MAX) return STT_E_BAD_REV;
+        if (ids[k].idlen > STT_REV_ID_MAX) return STT_E_BAD_REV; /* "1-" is a rev */
     uint32_t n0 = t->n;
     /* The youngest rev of the path that the tree already has. The usual replicated
      * write finds it at k = 1 (a new leaf on a known parent) or k = 0 (a resend). */
@@ -367,7 +368,7 @@ int stt_revtree_merge_path(stt_revtree_t *t, uint64_t gen, const stt_rev_t *ids,
 
 int stt_revtree_add_leaf(stt_revtree_t *t, int parent, const char *id, size_t idlen, uint8_t flags)
 {
-    if (idlen < 1 || idlen > STT_REV_ID_MAX) return -1;
+    if (idlen > STT_REV_ID_MAX) return -1;
     uint32_t n0 = t->n;
     int i = push_node(t, parent >= 0 ? t->nodes[parent].gen + 1 : 1, parent, id, idlen, flags & KNOWN_FLAGS);
     normalize(t, n0, &i);
@@ -686,8 +687,7 @@ int stt_revtree_decode(stt_revtree_t *t, const void *data, size_t len)
             nd->idlen = 32;
             p += 16;
         } else {
-            if (stt_varint_read(&p, end, &v) < 0 || v < 1 || v > STT_REV_ID_MAX || v > (uint64_t)(end - p))
-                goto corrupt;
+            if (stt_varint_read(&p, end, &v) < 0 || v > STT_REV_ID_MAX || v > (uint64_t)(end - p)) goto corrupt;
             stt_buf_append(&t->ids, p, (size_t)v);
             stt_buf_appendc(&t->ids, '\0');
             nd->idlen = (uint8_t)v;
@@ -711,7 +711,7 @@ int stt_revtree_check(const stt_revtree_t *t, char *err, size_t errlen)
     for (uint32_t i = 0; i < t->n; i++) {
         const stt_rev_node_t *nd = &t->nodes[i];
         const char *why = NULL;
-        if (nd->idlen < 1 || (size_t)nd->idoff + nd->idlen >= t->ids.len)
+        if ((size_t)nd->idoff + nd->idlen >= t->ids.len)
             why = "id out of the pool";
         else if (nd->flags & ~(KNOWN_FLAGS | MARKS))
             why = "unknown flags";

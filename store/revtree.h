@@ -65,7 +65,7 @@ typedef struct {
 void stt_revtree_free(stt_revtree_t *t);
 void stt_revtree_clear(stt_revtree_t *t);
 
-/* Parses "N-id" (N a decimal integer >= 1, id 1..STT_REV_ID_MAX bytes without
+/* Parses "N-id" (N a decimal integer >= 1, id 0..STT_REV_ID_MAX bytes without
  * '-'-prefix constraints, as CouchDB's couch_doc:parse_rev, which also refuses a
  * 32-character id that is not hex). 0 or STT_E_BAD_REV. */
 int stt_rev_parse(const char *s, size_t len, stt_rev_t *out);

@@ -8,6 +8,7 @@
 #include "replication/replication.h"
 #include "src/common/codec.h"
 #include "src/common/err.h"
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -18,7 +19,46 @@ typedef struct {
     stt_doc_write_t *w, *todo;
     size_t n, ntodo, *todo_idx;
     bool new_edits;
+    int *local_err;        /* per doc: a _local doc's outcome, written before the job */
+    char (*local_rev)[24]; /* its "0-N" */
 } bulk_t;
+
+/* A _local doc's "_rev" as couch_db_updater reads it: "0-N" with N an integer
+ * gives N; anything else that parses as a rev is "Invalid rev format" for that doc
+ * alone (-1); a _rev that does not parse at all fails the request (-2), as
+ * couch_doc:parse_rev throws. */
+static int local_prev(const stt_json_t *jr, uint64_t *prev)
+{
+    *prev = 0;
+    if (!jr) return 0;
+    if (jr->type != STT_JSON_STRING) return -2;
+    const char *s = jr->u.s, *dash = memchr(s, '-', jr->len);
+    if (!dash || dash == s) return -2;
+    for (const char *p = s; p < dash; p++)
+        if (*p < '0' || *p > '9') return -2;
+    if (dash - s != 1 || s[0] != '0') return -1;
+    const char *n = dash + 1, *end = s + jr->len;
+    if (n == end || end - n > 18) return -1;
+    uint64_t v = 0;
+    for (const char *p = n; p < end; p++) {
+        if (*p < '0' || *p > '9') return -1;
+        v = v * 10 + (uint64_t)(*p - '0');
+    }
+    *prev = v;
+    return 0;
+}
+
+/* A _local doc inside _bulk_docs, written here at once (no rev tree, no writer
+ * job), by couch_db_updater's rule: a deletion answers "0-0" whether the doc
+ * existed or not; a write gets one more than the N of the "0-N" it names. */
+static int bulk_local(stt_hreq_t *r, const stt_doc_write_t *w, uint64_t prev, char rev[24])
+{
+    uint64_t n = 0;
+    int rc = stt_local_put(r->db, w->id + 7, w->idlen - 7, prev, w->body, w->bodylen, w->deleted, &n);
+    if (rc == STT_E_NOT_FOUND && w->deleted) rc = 0, n = 0;
+    if (!rc) snprintf(rev, 24, "0-%llu", (unsigned long long)n);
+    return rc;
+}
 
 static void bulk_done(stt_wjob_t *j)
 {
@@ -35,8 +75,8 @@ static void bulk_done(stt_wjob_t *j)
     for (size_t i = 0; i < c->n; i++) {
         const stt_doc_write_t *w = &c->w[i];
         bool written = k < c->ntodo && c->todo_idx[k] == i;
-        int err = written ? j->job.res[k].err : STT_E_BAD_REQUEST;
-        const char *rev = written ? j->job.res[k].rev : NULL;
+        int err = written ? j->job.res[k].err : c->local_err[i];
+        const char *rev = written ? j->job.res[k].rev : c->local_rev[i];
         const char *why = written ? j->job.res[k].reason : NULL;
         if (written) k++;
         if (!c->new_edits && !err) continue; /* replicated writes report errors only */
@@ -54,7 +94,7 @@ static void bulk_done(stt_wjob_t *j)
         stt_buf_appends(&b, ",\"error\":");
         stt_json_write_cstr(&b, e->error);
         stt_buf_appends(&b, ",\"reason\":");
-        stt_json_write_cstr(&b, why ? why : written ? e->reason : "_local documents are not accepted in _bulk_docs");
+        stt_json_write_cstr(&b, why ? why : e->reason);
         stt_buf_appendc(&b, '}');
     }
     stt_buf_appendc(&b, ']');
@@ -103,12 +143,25 @@ void stt_h_bulk_docs(stt_hreq_t *r)
     c->w = stt_arena_alloc(&r->arena, (n ? n : 1) * sizeof(*c->w));
     c->todo = stt_arena_alloc(&r->arena, (n ? n : 1) * sizeof(*c->todo));
     c->todo_idx = stt_arena_alloc(&r->arena, (n ? n : 1) * sizeof(size_t));
+    c->local_err = stt_arena_alloc(&r->arena, (n ? n : 1) * sizeof(*c->local_err));
+    c->local_rev = stt_arena_alloc(&r->arena, (n ? n : 1) * sizeof(*c->local_rev));
     c->ntodo = 0;
-    stt_doc_parse_opts_t po = {.new_edits = new_edits};
+    stt_doc_parse_opts_t po = {.new_edits = new_edits}, po_local = {.new_edits = new_edits, .is_local = true};
+    uint64_t *local_prevs = stt_arena_alloc(&r->arena, (n ? n : 1) * sizeof(*local_prevs));
     for (size_t i = 0; i < n; i++) {
         stt_doc_write_t *w = &c->w[i];
         const char *reason = NULL;
-        int rc = stt_doc_parse(&r->arena, &docs->u.items[i], &po, w, &reason);
+        const stt_json_t *doc = &docs->u.items[i];
+        const stt_json_t *jid = stt_json_get(doc, "_id");
+        bool local = stt_json_is_str(jid) && jid->len >= 7 && memcmp(jid->u.s, "_local/", 7) == 0;
+        c->local_err[i] = 0;
+        c->local_rev[i][0] = '\0';
+        int rc = stt_doc_parse(&r->arena, doc, local ? &po_local : &po, w, &reason);
+        if (!rc && local) {
+            int lp = local_prev(stt_json_get(doc, "_rev"), &local_prevs[i]);
+            if (lp == -2) rc = STT_E_BAD_REV, reason = NULL;
+            if (lp == -1) c->local_err[i] = STT_E_BAD_REV;
+        }
         /* a doc that does not parse fails the whole request, as CouchDB's
          * from_json_obj_validate throws out of the batch */
         if (rc) {
@@ -125,10 +178,19 @@ void stt_h_bulk_docs(stt_hreq_t *r)
             w->id = u;
             w->idlen = 32;
         }
-        if (w->idlen >= 7 && memcmp(w->id, "_local/", 7) == 0)
-            continue; /* answered as an error row: _local docs are written through their own URL */
+        if (local) continue; /* written below, once the whole request parsed */
         c->todo[c->ntodo] = *w;
         c->todo_idx[c->ntodo++] = i;
+    }
+    for (size_t i = 0, k = 0; i < n; i++) {
+        if (k < c->ntodo && c->todo_idx[k] == i) {
+            k++;
+            continue;
+        }
+        if (!c->local_err[i]) c->local_err[i] = bulk_local(r, &c->w[i], local_prevs[i], c->local_rev[i]);
+        /* replicated writes of _local docs report nothing, not even a refused rev
+         * (CouchDB drops "1-x" on a _local doc silently) */
+        if (!new_edits) c->local_err[i] = 0;
     }
     stt_writer_submit(stt_writer_job(r, c->todo, c->ntodo, new_edits, bulk_done, c));
 }
@@ -243,6 +305,37 @@ static int on_local_row(void *ctx, const char *id, size_t idlen, uint64_t rev, c
     return out->len >= 64 * 1024 ? 1 : 0;
 }
 
+/* _all_docs keys may name _local docs: CouchDB answers them like any doc */
+static void local_key_row(alldocs_t *c, const stt_json_t *k, stt_buf_t *out)
+{
+    uint64_t rev;
+    stt_buf_t body = STT_BUF_INIT;
+    if (stt_local_get(c->r->db, k->u.s + 7, k->len - 7, &rev, &body) != 0) {
+        stt_buf_appends(out, "{\"key\":");
+        stt_json_write(out, k);
+        stt_buf_appends(out, ",\"error\":\"not_found\"}");
+        stt_buf_free(&body);
+        return;
+    }
+    stt_buf_appends(out, "{\"id\":");
+    stt_json_write(out, k);
+    stt_buf_appends(out, ",\"key\":");
+    stt_json_write(out, k);
+    stt_buf_appendf(out, ",\"value\":{\"rev\":\"0-%llu\"}", (unsigned long long)rev);
+    if (c->include_docs) {
+        stt_buf_appends(out, ",\"doc\":{\"_id\":");
+        stt_json_write(out, k);
+        stt_buf_appendf(out, ",\"_rev\":\"0-%llu\"", (unsigned long long)rev);
+        if (body.len > 2) {
+            stt_buf_appendc(out, ',');
+            stt_buf_append(out, body.base + 1, body.len - 2);
+        }
+        stt_buf_appendc(out, '}');
+    }
+    stt_buf_appendc(out, '}');
+    stt_buf_free(&body);
+}
+
 static void key_row(alldocs_t *c, const stt_json_t *k, stt_buf_t *out)
 {
     if (c->keyi) stt_buf_appendc(out, ',');
@@ -250,6 +343,10 @@ static void key_row(alldocs_t *c, const stt_json_t *k, stt_buf_t *out)
         stt_buf_appends(out, "{\"key\":");
         stt_json_write(out, k);
         stt_buf_appends(out, ",\"error\":\"not_found\"}");
+        return;
+    }
+    if (k->len > 7 && memcmp(k->u.s, "_local/", 7) == 0) {
+        local_key_row(c, k, out);
         return;
     }
     stt_doc_t d;
@@ -303,9 +400,15 @@ static int alldocs_produce(stt_stream_t *s, stt_buf_t *out)
         return 1;
     }
     if (c->keys) {
-        for (; c->keyi < c->keys->len && out->len < 64 * 1024; c->keyi++)
-            key_row(c, &c->keys->u.items[c->keyi], out);
-        if (c->keyi < c->keys->len) return 1;
+        /* skip, limit and descending apply to the keys list: rows keyi = 0.. of
+         * the list, reversed when descending, after skip */
+        uint64_t len = c->keys->len, nrows = len > c->skip ? len - c->skip : 0;
+        if (nrows > c->limit) nrows = c->limit;
+        for (; c->keyi < nrows && out->len < 64 * 1024; c->keyi++) {
+            uint64_t at = c->skip + c->keyi;
+            key_row(c, &c->keys->u.items[c->range.descending ? len - 1 - at : at], out);
+        }
+        if (c->keyi < nrows) return 1;
     } else if (!c->done) {
         stt_range_t rg = c->range;
         if (c->have_last) {
@@ -348,6 +451,26 @@ static int key_param(stt_hreq_t *r, const char *a, const char *b, const stt_json
     return 0;
 }
 
+static bool json_eq(const stt_json_t *a, const stt_json_t *b)
+{
+    stt_buf_t x = STT_BUF_INIT, y = STT_BUF_INIT;
+    stt_json_write(&x, a);
+    stt_json_write(&y, b);
+    bool eq = x.len == y.len && memcmp(x.base, y.base, x.len) == 0;
+    stt_buf_free(&x);
+    stt_buf_free(&y);
+    return eq;
+}
+
+/* couch_mrview_util's check: `keys` goes with no start or end key, except an empty
+ * list, or one key that the start and end key both equal (a POST {"keys":[k]} is
+ * read as key=k too). */
+static bool keys_compatible(const stt_json_t *keys, const stt_json_t *sk, const stt_json_t *ek)
+{
+    if (keys->len == 0 || (!sk && !ek)) return true;
+    return keys->len == 1 && sk && ek && json_eq(sk, &keys->u.items[0]) && json_eq(ek, &keys->u.items[0]);
+}
+
 static void all_docs(stt_hreq_t *r, int kind /* 0 all, 1 design, 2 local */)
 {
     alldocs_t *c = stt_arena_alloc(&r->arena, sizeof(*c));
@@ -373,6 +496,15 @@ static void all_docs(stt_hreq_t *r, int kind /* 0 all, 1 design, 2 local */)
         if (stt_body_json(r, body, "Request body must be a JSON object") != 0) return;
         const stt_json_t *k = stt_json_get(body, "keys");
         if (k) c->keys = k;
+        /* CouchDB reads the body's view parameters first, the query string over
+         * them; the key ones matter for the `keys` check below */
+        const stt_json_t *bk = stt_json_get(body, "key"), *bs = stt_json_get(body, "startkey"),
+                         *be = stt_json_get(body, "endkey");
+        if (!bs) bs = stt_json_get(body, "start_key");
+        if (!be) be = stt_json_get(body, "end_key");
+        if (!key && bk) key = bk;
+        if (!sk && bs) sk = bs;
+        if (!ek && be) ek = be;
     }
     if (c->keys && c->keys->type != STT_JSON_ARRAY) {
         stt_reply_error_raw(r, 400, "bad_request",
@@ -383,6 +515,11 @@ static void all_docs(stt_hreq_t *r, int kind /* 0 all, 1 design, 2 local */)
     if (key) {
         sk = ek = key;
         c->range.inclusive_end = true;
+    }
+    if (c->keys && !keys_compatible(c->keys, sk, ek)) {
+        stt_reply_error_raw(r, 400, "query_parse_error",
+                            "`keys` is incompatible with `key`, `start_key` and `end_key`");
+        return;
     }
     const stt_qparam_t *skd = stt_q_get(r, "startkey_docid");
     if (!sk && skd) c->range.start = skd->val, c->range.startlen = skd->vallen;

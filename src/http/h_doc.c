@@ -393,7 +393,9 @@ static void get_doc(stt_hreq_t *r)
             stt_reply_error(r, STT_E_BAD_REV, NULL);
             return;
         }
-        has_rev = true;
+        /* latest=true opens the winner whatever rev was named (chttpd_db passes
+         * nil to couch_doc_open); the rev must still parse */
+        has_rev = !stt_q_flag(r, "latest");
     } else {
         has_rev = false;
     }

@@ -171,7 +171,7 @@ static void test_rev_parse(void **state)
         /* 2 */ {"10-x", 0, 10, "x"},
         /* 3 */ {"0-a", STT_E_BAD_REV, 0, NULL},
         /* 4 */ {"-a", STT_E_BAD_REV, 0, NULL},
-        /* 5 */ {"1-", STT_E_BAD_REV, 0, NULL},
+        /* 5 */ {"1-", 0, 1, ""},
         /* 6 */ {"abc", STT_E_BAD_REV, 0, NULL},
         /* 7 */ {"1a-b", STT_E_BAD_REV, 0, NULL},
         /* 8 */ {"01-a", 0, 1, "a"},
@@ -355,13 +355,20 @@ static void test_merge_bad(void **state)
     assert_int_equal(stt_revtree_merge_path(&t, 2, ids, 3, false, &leaf, &added), STT_E_BAD_REV);
     /* 2: an empty path */
     assert_int_equal(stt_revtree_merge_path(&t, 2, ids, 0, false, &leaf, &added), STT_E_BAD_REV);
-    /* 3: an empty id */
-    stt_rev_t empty[1] = {{1, "", 0}};
-    assert_int_equal(stt_revtree_merge_path(&t, 1, empty, 1, false, &leaf, &added), STT_E_BAD_REV);
+    /* 3: an id longer than STT_REV_ID_MAX */
+    static char longid[STT_REV_ID_MAX + 1];
+    memset(longid, 'x', sizeof(longid));
+    stt_rev_t toolong[1] = {{1, longid, sizeof(longid)}};
+    assert_int_equal(stt_revtree_merge_path(&t, 1, toolong, 1, false, &leaf, &added), STT_E_BAD_REV);
     assert_int_equal(t.n, 0);
     assert_int_equal(leaf, 7);
     /* add_leaf refuses an id it cannot store */
-    assert_int_equal(stt_revtree_add_leaf(&t, -1, "", 0, 0), -1);
+    assert_int_equal(stt_revtree_add_leaf(&t, -1, longid, sizeof(longid), 0), -1);
+    /* 4: an empty id is a rev ("1-" in CouchDB's new_edits=false) */
+    stt_rev_t empty[1] = {{1, "", 0}};
+    assert_int_equal(stt_revtree_merge_path(&t, 1, empty, 1, false, &leaf, &added), 0);
+    assert_true(added);
+    assert_int_equal(t.nodes[leaf].idlen, 0);
     stt_revtree_free(&t);
 }
 
@@ -592,9 +599,12 @@ static void test_encoding(void **state)
          "a"
          "\x00\x00\x01"
          "b",
-         10},                                 /* parent distance 0 */
-        /* 12 */ {"\x01\x01\x20\x01\x00", 5}, /* empty id */
-                                              /* 13 */
+         10}, /* parent distance 0 */
+              /* 12 */
+        {"\x01\x01\x20\x01\x80\x02"
+         "a",
+         7}, /* id longer than STT_REV_ID_MAX */
+             /* 13 */
         {"\x01\x01\x60\x01\x01"
          "a",
          6}, /* unknown tag bit */
@@ -624,6 +634,11 @@ static void test_encoding(void **state)
         if (stt_revtree_decode(&u, bad[c].bytes, bad[c].len) != STT_E_IO) fail_msg("corrupt case %zu decoded", c + 6);
         assert_int_equal(u.n, 0);
     }
+    /* an empty id is a rev ("1-", as couch_doc:parse_rev reads it) */
+    assert_int_equal(stt_revtree_decode(&u, "\x01\x01\x20\x01\x00", 5), 0);
+    assert_int_equal(u.n, 1);
+    assert_int_equal(u.nodes[0].idlen, 0);
+    assert_int_equal(stt_revtree_check(&u, NULL, 0), 0);
     /* 18: the good twin of 15 decodes */
     assert_int_equal(stt_revtree_decode(&u,
                                         "\x01\x02\x20\x01\x01"
