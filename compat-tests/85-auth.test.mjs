@@ -28,6 +28,7 @@ const U = {
   db_admin: { name: `a${RUN}`, password: `a${RUN}pw`, roles: [] },
   nonmember: { name: `n${RUN}`, password: `n${RUN}pw`, roles: [] },
   locky: { name: `l${RUN}`, password: `l${RUN}pw`, roles: [] },
+  burst: { name: `b${RUN}`, password: `b${RUN}pw`, roles: [] },
 };
 const ROLE = U.member_role.roles[0];
 const SEC = `auth85_sec_${RUN}`; // members: member_name by name, ROLE by role; admins: db_admin
@@ -169,6 +170,36 @@ test('basic auth: /_session names the user; wrong password and unknown user are 
   assert.equal(a0.json.info.authenticated, undefined);
 });
 
+
+test('an edited or deleted user doc takes effect on the very next request (basic and cookie)', T, async () => {
+  const name = `e${RUN}`;
+  await createUser(name, 'first', ['before']);
+  const r1 = await as(name, 'first', 'GET', '/_session');
+  assert.deepEqual(r1.json.userCtx, { name, roles: ['before'] });
+  const login = await request('POST', '/_session', { body: { name, password: 'first' } });
+  assert.equal(login.status, 200);
+  const cookie = cookieHeader(authSession(login));
+  // roles change: the next request, by either handler, sees the new roles
+  const doc = (await admin('GET', userDocPath(name))).json;
+  const put = await admin('PUT', userDocPath(name), { body: { ...doc, roles: ['after'] } });
+  assert.equal(put.status, 201, put.text);
+  assert.deepEqual((await as(name, 'first', 'GET', '/_session')).json.userCtx, { name, roles: ['after'] });
+  const viaCookie = await request('GET', '/_session', { headers: cookie });
+  assert.deepEqual(viaCookie.json.userCtx, { name, roles: ['after'] });
+  // password change: the old one stops working at once, the new one works
+  const doc2 = (await admin('GET', userDocPath(name))).json;
+  assert.equal((await admin('PUT', userDocPath(name), { body: { ...doc2, password: 'second' } })).status, 201);
+  const old = await request('GET', '/_session', { auth: { basic: `${name}:first` }, localAddress: '127.0.0.3' });
+  assert.deepEqual([old.status, old.json], [401, E.badLogin]);
+  assert.deepEqual((await as(name, 'second', 'GET', '/_session')).json.userCtx, { name, roles: ['after'] });
+  // the cookie was signed with the old salt: the new password doc makes it anonymous
+  const stale = await request('GET', '/_session', { headers: cookie });
+  assert.deepEqual(stale.json.userCtx, { name: null, roles: [] });
+  // deleted: 401 with the password that worked a moment ago
+  assert.ok(await deleteUser(name));
+  const gone = await request('GET', '/_session', { auth: { basic: `${name}:second` }, localAddress: '127.0.0.3' });
+  assert.deepEqual([gone.status, gone.json], [401, E.badLogin]);
+});
 test('cookie auth: POST /_session (JSON and form), GET /_session, the cookie opens the db, logout', T, async () => {
   const m = U.member_name;
   const j = await anon('POST', '/_session', { body: { name: m.name, password: m.password } });
@@ -238,6 +269,18 @@ test('lockout: 5 wrong passwords, then 403 locked even with the right one (per u
   assert.deepEqual([post.status, post.json], [403, E.locked]);
   const other = await request('GET', '/_session', { auth: { basic: `${U.member_role.name}:${U.member_role.password}` }, ...from });
   assert.equal(other.status, 200, 'another user from the same address is not locked');
+});
+
+test('the right password sent on 32 connections at once, before any check has finished, is never locked out', T, async () => {
+  // A client that opens many connections at once (a replicator, a browser) must not lock
+  // itself out while the first password check is still running.
+  const b = U.burst;
+  const from = { localAddress: '127.0.0.5' };
+  const rs = await Promise.all(Array.from({ length: 32 }, () =>
+    request('GET', '/_session', { auth: { basic: `${b.name}:${b.password}` }, ...from })));
+  assert.deepEqual(rs.map((r) => [r.status, r.json?.userCtx?.name]), rs.map(() => [200, b.name]));
+  const after = await request('GET', '/_session', { auth: { basic: `${b.name}:${b.password}` }, ...from });
+  assert.deepEqual([after.status, after.json?.userCtx?.name], [200, b.name]);
 });
 
 test('settee only: repeated failed logins from one address answer 429 with Retry-After; other addresses still log in', T, async (t) => {

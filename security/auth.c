@@ -32,14 +32,38 @@
 enum { H_COOKIE = 1, H_DEFAULT, H_JWT, H_PROXY };
 #define MAX_HANDLERS 8
 #define CACHE_SLOTS 4096
+#define USER_SLOTS 512
 #define LIMIT_SLOTS 16384
 #define PROBE 8
+#define PEND_SLOTS 1024
+
+/* Password checks running elsewhere, by (name, password, address): the same guess
+ * sent on many connections at once is one guess. Only the first is counted as a
+ * failure while it runs; counting every copy would lock out a client that opens
+ * 32 connections with the right password before the first check has cached it. */
+typedef struct {
+    unsigned char key[32];
+    uint32_t n;
+} pend_ent_t;
 
 typedef struct {
     unsigned char key[32];
     char stored[200]; /* the stored hash the pair was verified against */
     uint64_t at;
 } cache_ent_t;
+
+/* A _users doc's credentials as last read, valid while the db's mark is the same:
+ * a request with Basic auth or a cookie then costs no doc read and no JSON parse. */
+typedef struct {
+    uint64_t mark[3];
+    bool used, found;
+    uint8_t namelen, nroles;
+    char name[128];
+    char salt[129];
+    stt_user_hash_t uh;
+    uint16_t roleslen;
+    char roles[512]; /* NUL-terminated, one after the other */
+} user_ent_t;
 
 typedef struct {
     unsigned char key[32]; /* sha256 of what is counted */
@@ -79,17 +103,23 @@ struct stt_auth {
     size_t nhandlers;
     unsigned char pepper[32];
     cache_ent_t *cache;
+    user_ent_t *users;
     limit_ent_t *lockout, *addr;
+    pend_ent_t *pend;
     bool deferred; /* PBKDF2 runs elsewhere: password checks return STT_AUTH_PENDING */
 };
 
 /* A password check waiting for its PBKDF2: everything it needs, owned (the
  * request's arena may be gone by the time it runs). */
 struct stt_auth_job {
+    stt_auth_t *auth;
     bool login; /* POST /_session (else Basic on a request) */
     char *name, *pw, *peer, *stored, *salt;
     size_t namelen, pwlen;
     bool found, admin, has_password, ok;
+    bool pending; /* holds a pend_ent_t; counted: the copy that carries the count */
+    bool counted;
+    unsigned char pend_key[32];
     stt_user_hash_t uh;
     char **roles;
     size_t nroles;
@@ -289,8 +319,10 @@ int stt_auth_open(stt_store_t *store, stt_ini_t *ini, stt_auth_t **out)
     load_settings(a);
     stt_random_bytes(a->pepper, sizeof(a->pepper));
     a->cache = stt_xcalloc(CACHE_SLOTS, sizeof(*a->cache));
+    a->users = stt_xcalloc(USER_SLOTS, sizeof(*a->users));
     a->lockout = stt_xcalloc(LIMIT_SLOTS, sizeof(*a->lockout));
     a->addr = stt_xcalloc(LIMIT_SLOTS, sizeof(*a->addr));
+    a->pend = stt_xcalloc(PEND_SLOTS, sizeof(*a->pend));
     stt_auth_reload_handlers(a);
     *out = a;
     return 0;
@@ -301,8 +333,10 @@ void stt_auth_close(stt_auth_t *a)
     if (!a) return;
     pthread_mutex_destroy(&a->mu);
     free(a->cache);
+    free(a->users);
     free(a->lockout);
     free(a->addr);
+    free(a->pend);
     free(a);
 }
 
@@ -419,6 +453,50 @@ static void lockout_add(stt_auth_t *a, const settings_t *s, const char *peer, co
     pthread_mutex_unlock(&a->mu);
 }
 
+/* Registers job as running; true when no copy of it was running already (this one
+ * is then counted). A full neighbourhood makes the job count on its own. */
+static bool pend_enter(stt_auth_t *a, stt_auth_job_t *j)
+{
+    key_of(a, j->pend_key, j->name, j->namelen, j->pw, j->pwlen, j->peer ? j->peer : "", j->peer ? strlen(j->peer) : 0);
+    size_t h = ((size_t)j->pend_key[0] | (size_t)j->pend_key[1] << 8) % PEND_SLOTS;
+    pend_ent_t *free_e = NULL;
+    bool first = true;
+    pthread_mutex_lock(&a->mu);
+    for (int i = 0; i < PROBE; i++) {
+        pend_ent_t *e = &a->pend[(h + (size_t)i) % PEND_SLOTS];
+        if (e->n && memcmp(e->key, j->pend_key, 32) == 0) {
+            e->n++;
+            j->pending = true;
+            first = false;
+            break;
+        }
+        if (!e->n && !free_e) free_e = e;
+    }
+    if (first && free_e) {
+        memcpy(free_e->key, j->pend_key, 32);
+        free_e->n = 1;
+        j->pending = true;
+    }
+    pthread_mutex_unlock(&a->mu);
+    return first;
+}
+
+static void pend_leave(stt_auth_t *a, stt_auth_job_t *j)
+{
+    if (!j->pending) return;
+    size_t h = ((size_t)j->pend_key[0] | (size_t)j->pend_key[1] << 8) % PEND_SLOTS;
+    pthread_mutex_lock(&a->mu);
+    for (int i = 0; i < PROBE; i++) {
+        pend_ent_t *e = &a->pend[(h + (size_t)i) % PEND_SLOTS];
+        if (e->n && memcmp(e->key, j->pend_key, 32) == 0) {
+            e->n--;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&a->mu);
+    j->pending = false;
+}
+
 /* ------------------------------------------------------------------ credentials */
 
 typedef struct {
@@ -447,40 +525,90 @@ static const stt_json_t *last(const stt_json_t *o, const char *k)
     return v;
 }
 
-static void get_creds(stt_auth_t *a, stt_arena_t *ar, const char *name, size_t namelen, creds_t *c)
+static size_t user_slot(const char *name, size_t namelen)
 {
-    memset(c, 0, sizeof(*c));
-    c->salt = "";
-    char *nm = stt_xstrndup(name, namelen);
-    char *adm = strlen(nm) == namelen ? stt_ini_get(a->ini, "admins", nm) : NULL;
-    free(nm);
-    if (adm) {
-        c->found = c->admin = true;
-        c->stored = arena_str(ar, adm, strlen(adm));
-        /* the salt is the hash's second comma-separated field */
-        const char *comma = strchr(adm, ',');
-        if (comma) {
-            const char *e = strchr(comma + 1, ',');
-            c->salt = arena_str(ar, comma + 1, e ? (size_t)(e - comma - 1) : strlen(comma + 1));
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < namelen; i++)
+        h = (h ^ (unsigned char)name[i]) * 1099511628211ULL;
+    return (size_t)(h % USER_SLOTS);
+}
+
+static bool user_cached(stt_auth_t *a, stt_arena_t *ar, const uint64_t mark[3], const char *name, size_t namelen,
+                        creds_t *c)
+{
+    if (namelen >= sizeof(((user_ent_t *)0)->name)) return false;
+    bool hit = false;
+    pthread_mutex_lock(&a->mu);
+    const user_ent_t *e = &a->users[user_slot(name, namelen)];
+    if (e->used && e->namelen == namelen && memcmp(e->name, name, namelen) == 0 && memcmp(e->mark, mark, 24) == 0) {
+        hit = true;
+        c->found = e->found;
+        if (e->found) {
+            c->uh = e->uh;
+            c->salt = arena_str(ar, e->salt, strlen(e->salt));
+            c->stored = arena_str(ar, e->uh.derived_key, strlen(e->uh.derived_key));
+            c->roles = stt_arena_alloc(ar, (e->nroles + 1) * sizeof(*c->roles));
+            const char *p = e->roles;
+            for (size_t i = 0; i < e->nroles; i++) {
+                size_t l = strlen(p);
+                c->roles[c->nroles++] = arena_str(ar, p, l);
+                p += l + 1;
+            }
         }
-        const char **r = stt_arena_alloc(ar, sizeof(*r));
-        r[0] = "_admin";
-        c->roles = r;
-        c->nroles = 1;
-        free(adm);
-        return;
     }
-    stt_db_t *db;
-    if (stt_db_open(a->store, STT_USERS_DB, sizeof(STT_USERS_DB) - 1, &db) != 0) return;
+    pthread_mutex_unlock(&a->mu);
+    return hit;
+}
+
+/* Only what fits whole is cached; anything larger is read from the doc each time. */
+static void user_store(stt_auth_t *a, const uint64_t mark[3], const char *name, size_t namelen, const creds_t *c)
+{
+    user_ent_t e;
+    if (namelen >= sizeof(e.name) || strlen(c->salt) >= sizeof(e.salt)) return;
+    memset(&e, 0, sizeof(e));
+    size_t off = 0;
+    for (size_t i = 0; i < c->nroles; i++) {
+        size_t l = strlen(c->roles[i]);
+        if (i >= 255 || off + l + 1 > sizeof(e.roles)) return;
+        memcpy(e.roles + off, c->roles[i], l + 1);
+        off += l + 1;
+    }
+    memcpy(e.mark, mark, sizeof(e.mark));
+    e.used = true;
+    e.found = c->found;
+    e.namelen = (uint8_t)namelen;
+    memcpy(e.name, name, namelen);
+    strcpy(e.salt, c->salt);
+    e.uh = c->uh;
+    e.nroles = (uint8_t)c->nroles;
+    e.roleslen = (uint16_t)off;
+    pthread_mutex_lock(&a->mu);
+    a->users[user_slot(name, namelen)] = e;
+    pthread_mutex_unlock(&a->mu);
+}
+
+/* 0 when the doc was read or is missing/deleted (an answer worth caching), -1 when
+ * the store failed to say */
+static int read_user_doc(stt_db_t *db, stt_arena_t *ar, const char *name, size_t namelen, creds_t *c)
+{
     stt_reader_t *rd;
-    if (stt_reader_open(db, &rd) != 0) goto exit_db;
+    if (stt_reader_open(db, &rd) != 0) return -1;
+    int rc = 0;
     stt_buf_t id = STT_BUF_INIT;
     stt_buf_appends(&id, STT_USER_PREFIX);
     stt_buf_append(&id, name, namelen);
     stt_doc_t d;
-    if (stt_doc_get(rd, id.base, id.len, &d) != 0) goto exit_reader;
+    int got = stt_doc_get(rd, id.base, id.len, &d);
+    if (got != 0) {
+        if (got != STT_E_NOT_FOUND) rc = -1;
+        goto exit_reader;
+    }
     stt_rev_body_t body;
-    if ((d.tree.nodes[d.winner].flags & STT_REV_DELETED) || stt_doc_body(&d, d.winner, &body) != 0) goto exit_doc;
+    if (d.tree.nodes[d.winner].flags & STT_REV_DELETED) goto exit_doc;
+    if (stt_doc_body(&d, d.winner, &body) != 0) {
+        rc = -1;
+        goto exit_doc;
+    }
     char *text = stt_arena_memdup(ar, body.json, body.jsonlen);
     stt_json_t o;
     if (stt_json_parse(ar, text, body.jsonlen, &o, NULL, 0) == 0 && o.type == STT_JSON_OBJECT) {
@@ -509,7 +637,41 @@ exit_doc:
 exit_reader:
     stt_buf_free(&id);
     stt_reader_close(rd);
-exit_db:
+    return rc;
+}
+
+static void get_creds(stt_auth_t *a, stt_arena_t *ar, const char *name, size_t namelen, creds_t *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->salt = "";
+    char *nm = stt_xstrndup(name, namelen);
+    char *adm = strlen(nm) == namelen ? stt_ini_get(a->ini, "admins", nm) : NULL;
+    free(nm);
+    if (adm) {
+        c->found = c->admin = true;
+        c->stored = arena_str(ar, adm, strlen(adm));
+        /* the salt is the hash's second comma-separated field */
+        const char *comma = strchr(adm, ',');
+        if (comma) {
+            const char *e = strchr(comma + 1, ',');
+            c->salt = arena_str(ar, comma + 1, e ? (size_t)(e - comma - 1) : strlen(comma + 1));
+        }
+        const char **r = stt_arena_alloc(ar, sizeof(*r));
+        r[0] = "_admin";
+        c->roles = r;
+        c->nroles = 1;
+        free(adm);
+        return;
+    }
+    stt_db_t *db;
+    if (stt_db_open(a->store, STT_USERS_DB, sizeof(STT_USERS_DB) - 1, &db) != 0) return;
+    /* the mark is read before the doc: a write landing in between leaves a newer
+     * mark than the cached entry's, never an older one */
+    uint64_t mark[3];
+    stt_db_mark(db, mark);
+    if (!user_cached(a, ar, mark, name, namelen, c)) {
+        if (read_user_doc(db, ar, name, namelen, c) == 0) user_store(a, mark, name, namelen, c);
+    }
     stt_db_release(db);
 }
 
@@ -590,6 +752,7 @@ static stt_auth_job_t *make_job(const creds_t *c, const char *name, size_t namel
 void stt_auth_job_free(stt_auth_job_t *j)
 {
     if (!j) return;
+    if (j->pending) pend_leave(j->auth, j); /* never finished: its request went away */
     if (j->pw) memset(j->pw, 0, j->pwlen);
     free(j->name);
     free(j->pw);
@@ -622,26 +785,28 @@ static void fail(stt_auth_result_t *out, int status, const char *error, const ch
 #define LOCKED_MSG "Account is temporarily locked due to multiple authentication failures"
 #define BAD_PW "Name or password is incorrect."
 
+/* How a finished check was counted: now (it ran inline), already (a deferred check
+ * counted as a failure while it ran) or never (a copy of a guess already counted). */
+enum { COUNT_NOW, COUNT_DONE, COUNT_NONE };
+
 /* What follows the hash: the cache on success, the lockout and address counts on
  * failure. 0 ok, -1 out set to the failure. */
 static int after_check(stt_auth_t *a, const settings_t *s, bool ok, bool found, const char *stored, const char *salt,
-                       const char *name, size_t namelen, const char *pw, size_t pwlen, const char *peer,
-                       bool precounted, stt_auth_result_t *out)
+                       const char *name, size_t namelen, const char *pw, size_t pwlen, const char *peer, int counted,
+                       stt_auth_result_t *out)
 {
     if (ok) {
         cache_put(a, stored, name, namelen, pw, pwlen);
-        if (precounted) { /* it was counted as a failure while it ran */
+        if (counted == COUNT_DONE) {
             if (found) lockout_add(a, s, peer, name, namelen, salt, -1);
             addr_add(a, s, peer, -1);
         }
         return 0;
     }
-    if (precounted) {
-        fail(out, 401, "unauthorized", BAD_PW);
-        return -1;
+    if (counted == COUNT_NOW) {
+        if (found) lockout_fail(a, s, peer, name, namelen, salt);
+        addr_fail(a, s, peer);
     }
-    if (found) lockout_fail(a, s, peer, name, namelen, salt);
-    addr_fail(a, s, peer);
     fail(out, 401, "unauthorized", BAD_PW);
     return -1;
 }
@@ -667,15 +832,19 @@ static int verify_password(stt_auth_t *a, stt_arena_t *ar, const settings_t *s, 
     if (a->deferred) {
         /* counted as a failure until it proves right, so checks running at once
          * cannot pass the limits together */
-        if (c->found) lockout_fail(a, s, peer, name, namelen, c->salt);
-        addr_fail(a, s, peer);
         *job = make_job(c, name, namelen, pw, pwlen, peer);
+        (*job)->auth = a;
+        if (pend_enter(a, *job)) {
+            (*job)->counted = true;
+            if (c->found) lockout_fail(a, s, peer, name, namelen, c->salt);
+            addr_fail(a, s, peer);
+        }
         out->status = STT_AUTH_PENDING;
         out->job = *job;
         return 1;
     }
     bool ok = hash_check(c->found, c->admin, c->stored, &c->uh, pw, pwlen);
-    return after_check(a, s, ok, c->found, c->stored, c->salt, name, namelen, pw, pwlen, peer, false, out);
+    return after_check(a, s, ok, c->found, c->stored, c->salt, name, namelen, pw, pwlen, peer, COUNT_NOW, out);
 }
 
 /* ------------------------------------------------------------------ handlers */
@@ -941,8 +1110,9 @@ void stt_auth_job_finish(stt_auth_t *a, stt_arena_t *ar, stt_auth_job_t *j, stt_
     if (cookie) *cookie = NULL;
     settings_t s;
     settings(a, &s);
-    if (after_check(a, &s, j->ok, j->found, j->stored, j->salt, j->name, j->namelen, j->pw, j->pwlen, j->peer, true,
-                    out))
+    pend_leave(a, j);
+    if (after_check(a, &s, j->ok, j->found, j->stored, j->salt, j->name, j->namelen, j->pw, j->pwlen, j->peer,
+                    j->counted ? COUNT_DONE : COUNT_NONE, out))
         return;
     if (j->login && !j->has_password) {
         fail(out, 401, "unauthorized", BAD_PW);

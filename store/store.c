@@ -489,6 +489,15 @@ void stt_db_list(stt_store_t *s, int (*fn)(void *ctx, const char *name, size_t l
     leveldb_iter_destroy(it);
 }
 
+void stt_db_mark(stt_db_t *db, uint64_t mark[3])
+{
+    pthread_mutex_lock(&db->wlock);
+    mark[0] = db->id;
+    mark[1] = db->update_seq;
+    mark[2] = db->purge_seq;
+    pthread_mutex_unlock(&db->wlock);
+}
+
 void stt_db_info(stt_db_t *db, stt_db_info_t *out)
 {
     pthread_mutex_lock(&db->wlock);

@@ -83,6 +83,10 @@ typedef struct {
 } stt_db_info_t;
 
 void stt_db_info(stt_db_t *db, stt_db_info_t *out);
+/* Changes whenever any doc of the db may have (its id, update_seq and purge_seq; a
+ * recreated db has a new id): a validity mark for caches of data read from docs,
+ * cheaper than stt_db_info. */
+void stt_db_mark(stt_db_t *db, uint64_t mark[3]);
 int stt_db_set_revs_limit(stt_db_t *db, uint32_t limit);
 /* Stems every doc's tree to the current revs_limit (CouchDB's compaction; bodies
  * of old revisions are already gone). Blocks the caller; writers wait at most one

@@ -70,10 +70,10 @@ typedef struct stt_hreq {
     /* what the route resolved */
     h2o_iovec_t dbname, docid, attname;
     bool responded;
-    struct stt_wjob *inflight; /* a write queued on the writer thread */
-    stt_user_ctx_t user;       /* who sent it (anonymous: name NULL) */
-    const char *set_cookie;    /* a Set-Cookie line every reply carries (cookie refresh) */
-    const stt_json_t *sec;     /* the db's _security, parsed on first use */
+    struct stt_wjob *inflight;     /* a write queued on the writer thread */
+    stt_user_ctx_t user;           /* who sent it (anonymous: name NULL) */
+    const char *set_cookie;        /* a Set-Cookie line every reply carries (cookie refresh) */
+    const stt_json_t *sec;         /* the db's _security, parsed on first use */
     struct stt_authwait *authwait; /* a password check running in the auth pool */
 } stt_hreq_t;
 
