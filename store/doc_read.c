@@ -1,6 +1,7 @@
 /* Reading: snapshots, doc records, the by-seq index and id-ordered scans.
  * Record formats are described in store_int.h. */
 #include "store/store_int.h"
+#include "src/common/stats.h"
 #include <leveldb/c.h>
 #include "src/common/codec.h"
 #include "src/common/err.h"
@@ -173,6 +174,7 @@ int stt_doc_get(stt_reader_t *r, const char *id, size_t idlen, stt_doc_t *out)
         return STT_E_IO;
     }
     if (!v) return STT_E_NOT_FOUND;
+    stt_stats_inc(STT_ST_DATABASE_READS);
     int rc = stt__doc_decode(v, vlen, out);
     if (rc) {
         leveldb_free(v);

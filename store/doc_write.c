@@ -9,6 +9,7 @@
  * failed write the in-memory counters are restored, so memory never runs ahead of
  * the disk. */
 #include "store/store_int.h"
+#include "src/common/stats.h"
 #include <leveldb/c.h>
 #include "src/common/codec.h"
 #include "src/common/err.h"
@@ -637,6 +638,7 @@ int stt_doc_write_group(stt_write_job_t *jobs, size_t njobs)
     if (!rc && total) {
         char *lerr = NULL;
         leveldb_write(g[0].bt.db->store->ldb, g[0].bt.db->store->wsync, wb, &lerr);
+        stt_stats_inc(STT_ST_FSYNC_COUNT); /* one synced batch per group */
         if (lerr) {
             leveldb_free(lerr);
             rc = STT_E_IO;
@@ -657,7 +659,11 @@ int stt_doc_write_group(stt_write_job_t *jobs, size_t njobs)
             if (!jobs[j].rc) jobs[j].rc = rc;
     for (size_t k = 0; k < ng; k++) {
         stt_db_t *db = g[k].bt.db;
-        if (!rc && g[k].changed && db->store->hook) db->store->hook(db->store->hook_ctx, db, db->update_seq);
+        if (!rc && g[k].changed) {
+            stt_stats_inc(STT_ST_DATABASE_WRITES);
+            stt_stats_add(STT_ST_DOCUMENT_WRITES, (uint64_t)g[k].changed);
+            if (db->store->hook) db->store->hook(db->store->hook_ctx, db, db->update_seq);
+        }
         batch_free(&g[k].bt);
     }
     free(g);

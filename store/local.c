@@ -2,6 +2,7 @@
  * CouchDB does not check the rev a client sends for them: a stale or missing _rev
  * simply restarts the count from what was given. */
 #include "store/store_int.h"
+#include "src/common/stats.h"
 #include <leveldb/c.h>
 #include "src/common/err.h"
 #include <stdlib.h>
@@ -59,6 +60,8 @@ int stt_local_put(stt_db_t *db, const char *id, size_t idlen, uint64_t prev, con
     if (lerr) {
         leveldb_free(lerr);
         rc = STT_E_IO;
+    } else {
+        stt_stats_inc(STT_ST_LOCAL_DOCUMENT_WRITES);
     }
 exit:
     pthread_mutex_unlock(&db->wlock);

@@ -5,6 +5,7 @@
  * without leaves disappears with its by-seq entry. The change takes a new seq so
  * that replicas following _changes see the surviving leaves. */
 #include "store/store_int.h"
+#include "src/common/stats.h"
 #include <leveldb/c.h>
 #include "src/common/err.h"
 #include <stdlib.h>
@@ -156,6 +157,7 @@ int stt_doc_purge(stt_db_t *db, const char *id, size_t idlen, const stt_rev_t *r
         db->purge_seq++;
         stt__db_put_record(db, wb);
         leveldb_write(s->ldb, s->wsync, wb, &lerr);
+        stt_stats_inc(STT_ST_DATABASE_PURGES);
         leveldb_writebatch_destroy(wb);
         if (lerr) {
             leveldb_free(lerr);

@@ -144,6 +144,12 @@ void stt_store_set_commit_hook(stt_store_t *s, stt_commit_hook_t fn, void *ctx)
     s->hook_ctx = ctx;
 }
 
+void stt_store_set_db_hook(stt_store_t *s, stt_db_event_hook_t fn, void *ctx)
+{
+    s->db_hook = fn;
+    s->db_hook_ctx = ctx;
+}
+
 int stt_store_meta_get(stt_store_t *s, const char *key, stt_buf_t *out)
 {
     stt_buf_t k = STT_BUF_INIT;
@@ -367,6 +373,7 @@ exit:
     pthread_mutex_unlock(&s->lock);
     stt_buf_free(&k);
     stt_buf_free(&v);
+    if (!rc && s->db_hook) s->db_hook(s->db_hook_ctx, name, len, true);
     return rc;
 }
 
@@ -473,6 +480,7 @@ exit:
     pthread_mutex_unlock(&s->lock);
     pthread_mutex_unlock(&db->wlock);
     stt_db_release(db);
+    if (!rc && s->db_hook) s->db_hook(s->db_hook_ctx, name, len, false);
     return rc;
 }
 

@@ -48,6 +48,20 @@ int stt_store_meta_put(stt_store_t *s, const char *key, const void *val, size_t 
 typedef void (*stt_commit_hook_t)(void *ctx, stt_db_t *db, uint64_t update_seq);
 void stt_store_set_commit_hook(stt_store_t *s, stt_commit_hook_t fn, void *ctx);
 
+/* Called after a database was created (created true) or deleted, on the caller's
+ * thread, with no lock held (the _db_updates feed records these). */
+typedef void (*stt_db_event_hook_t)(void *ctx, const char *name, size_t len, bool created);
+void stt_store_set_db_hook(stt_store_t *s, stt_db_event_hook_t fn, void *ctx);
+
+/* What the store can tell about itself for /_node/_local/_system (store/stats.c). */
+typedef struct {
+    uint64_t open_dbs;     /* database handles held open */
+    uint64_t leveldb_mem;  /* LevelDB's approximate memory usage (memtables, caches) */
+    uint64_t cache_size;   /* the configured block cache, bytes */
+    uint64_t write_buffer; /* the configured memtable size, bytes */
+} stt_store_stats_t;
+void stt_store_stats(stt_store_t *s, stt_store_stats_t *out);
+
 /* Waits until background sweeps of deleted databases have finished (tests, tools). */
 void stt_store_wait_sweeps(stt_store_t *s);
 

@@ -67,6 +67,8 @@ struct stt_store {
     uint64_t next_dbid;
     stt_commit_hook_t hook;
     void *hook_ctx;
+    stt_db_event_hook_t db_hook;
+    void *db_hook_ctx;
     /* sweeper */
     pthread_t sweeper;
     pthread_cond_t sweep_cond;

@@ -16,8 +16,8 @@
  * DELETE refuse the sections CouchDB blacklists; a plaintext [admins] value is
  * hashed before it is stored, so the file never holds it.
  *
- * Not here: _stats, _system, _prometheus, _versions, _smoosh (404), what a setting
- * means (each user reads the store). */
+ * Not here: _stats, _system, _prometheus (h_stats.c), _versions, _smoosh (404), what
+ * a setting means (each user reads the store). */
 #include "src/http/http.h"
 #include "security/admins.h"
 #include "security/crypto.h"
@@ -366,8 +366,10 @@ void stt_h_node(stt_hreq_t *r)
 {
     path_t p;
 
-    if (!stt_require_server_admin(r)) return;
     split(r, &p);
+    /* these have their own access rule (admin or the _metrics role) */
+    if (stt__node_metrics(r, p.part, p.n)) return;
+    if (!stt_require_server_admin(r)) return;
     if (p.n < 2) {
         stt_reply_error_raw(r, 400, "bad_request", "Incomplete path to _node request");
         return;

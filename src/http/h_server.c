@@ -18,9 +18,20 @@ void stt_h_root(stt_hreq_t *r)
     stt_reply_json(r, 200, &b);
 }
 
+/* A load balancer's health check: [couchdb] maintenance_mode "true" or "nolb"
+ * takes the node out with a 404, as chttpd_misc:handle_up_req (live: read on
+ * each request). */
 void stt_h_up(stt_hreq_t *r)
 {
     stt_buf_t b = STT_BUF_INIT;
+    char *mode = stt_ini_get(stt__server->ini, "couchdb", "maintenance_mode");
+    if (mode && (!strcmp(mode, "true") || !strcmp(mode, "nolb"))) {
+        stt_buf_appendf(&b, "{\"status\":\"%s\"}", !strcmp(mode, "true") ? "maintenance_mode" : "nolb");
+        free(mode);
+        stt_reply_json(r, 404, &b);
+        return;
+    }
+    free(mode);
     stt_buf_appends(&b, "{\"status\":\"ok\",\"seeds\":{}}");
     stt_reply_json(r, 200, &b);
 }

@@ -192,6 +192,20 @@ void stt_h_attachment(stt_hreq_t *r);
 void stt_h_node(stt_hreq_t *r);
 #define STT_NODE_NAME "settee@127.0.0.1"
 
+/* Metrics (h_stats.c): _stats, _system and _prometheus under /_node/{node}/, given
+ * the non-empty path parts; false when the path is none of them. */
+bool stt__node_metrics(stt_hreq_t *r, const char *const *parts, size_t n);
+/* A request that came in on the [prometheus] additional_port listener. */
+void stt__prometheus_port_req(stt_hreq_t *r);
+/* Counts a reply in the httpd stats (reply.c's send_head calls it). */
+void stt__stats_reply(stt_hreq_t *r, int status);
+void stt_h_membership(stt_hreq_t *r);
+/* GET /_db_updates (h_db_updates.c); its wakeups from the store's commit hook, and
+ * the end of its waiting feeds at shutdown. */
+void stt_h_db_updates(stt_hreq_t *r);
+void stt_db_updates_notify(stt_db_t *db);
+void stt_db_updates_shutdown(stt_worker_t *w);
+
 /* Authorization helpers (auth glue, h_auth.c). Each replies with CouchDB's error and
  * returns false when the request may not go on. */
 bool stt_require_server_admin(stt_hreq_t *r); /* 401 "You are not a server admin." */

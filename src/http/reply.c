@@ -130,6 +130,7 @@ static void send_head(stt_hreq_t *r, int status, const char *ctype, const char *
         if (st.require_valid_user) stt_reply_add_header(r, "www-authenticate", "Basic realm=\"server\"", 20);
     }
     add_cors(r, r->method == STT_M_OPTIONS);
+    stt__stats_reply(r, status);
     if (stt_log_enabled(STT_LOG_INFO)) {
         struct timeval now;
         gettimeofday(&now, NULL);

@@ -35,6 +35,8 @@ static const route_t server_routes[] = {
     {"_session", GETS | STT_M_POST | STT_M_DELETE, 0, stt_h_session, "GET,HEAD,POST,DELETE"},
     {"_active_tasks", GETS, A_ADMIN, stt_h_active_tasks},
     {"_node", GETS | STT_M_PUT | STT_M_POST | STT_M_DELETE, SUBPATH, stt_h_node},
+    {"_membership", GETS, A_ADMIN, stt_h_membership, "GET"},
+    {"_db_updates", GETS, A_ADMIN, stt_h_db_updates, "GET"},
     {NULL, 0, 0, NULL},
 };
 

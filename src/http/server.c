@@ -10,6 +10,7 @@
 #include "src/http/http.h"
 #include "src/http/writer.h"
 #include "src/http/authpool.h"
+#include "replication/global_changes.h"
 #include "src/common/log.h"
 #include <arpa/inet.h>
 #include <errno.h>
@@ -34,9 +35,9 @@ struct stt_worker {
     pthread_t tid;
     h2o_evloop_t *loop;
     h2o_context_t ctx;
-    h2o_accept_ctx_t accept_plain, accept_tls;
-    h2o_socket_t *listeners[2];
-    int listen_fds[2];
+    h2o_accept_ctx_t accept_plain, accept_tls, accept_metrics;
+    h2o_socket_t *listeners[3];
+    int listen_fds[3]; /* plain, TLS, [prometheus] additional_port (worker 0 only) */
     h2o_multithread_receiver_t ctl;
     atomic_int phase; /* 0 running, 1 draining, 2 stop */
     atomic_int drained;
@@ -188,7 +189,7 @@ static uint64_t rng_next(void)
     return s;
 }
 
-static int on_req(h2o_handler_t *self, h2o_req_t *req)
+static stt_hreq_t *begin_req(h2o_req_t *req)
 {
     stt_worker_t *w = (stt_worker_t *)((char *)req->conn->ctx - offsetof(stt_worker_t, ctx));
     stt_hreq_t *r = h2o_mem_alloc_shared(&req->pool, sizeof(*r), on_dispose);
@@ -203,8 +204,31 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         r->reqid[i] = hex[(id >> (4 * i)) & 15];
     r->reqid[10] = '\0';
     parse_target(r);
-    stt_route(r);
+    return r;
+}
+
+static int on_req(h2o_handler_t *self, h2o_req_t *req)
+{
+    stt_route(begin_req(req));
     return 0;
+}
+
+/* The [prometheus] additional_port listener's requests (no authentication). */
+static h2o_globalconf_t metrics_conf;
+
+static int on_metrics_req(h2o_handler_t *self, h2o_req_t *req)
+{
+    stt__prometheus_port_req(begin_req(req));
+    return 0;
+}
+
+/* Commits wake _changes feeds, then feed _db_updates: its recorder, and its
+ * waiting feeds when the commit was to _global_changes. */
+static void on_commit(void *ctx, stt_db_t *db, uint64_t seq)
+{
+    stt_changes_notify(ctx, db, seq);
+    stt_global_changes_updated(db);
+    stt_db_updates_notify(db);
 }
 
 /* ------------------------------------------------------------------ listeners */
@@ -272,7 +296,7 @@ static int open_listener(const char *bind_addr, int port, char *err, size_t errl
 
 static void close_listeners(stt_worker_t *w)
 {
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < 3; i++) {
         if (w->listeners[i]) {
             h2o_socket_read_stop(w->listeners[i]);
             h2o_socket_close(w->listeners[i]);
@@ -290,6 +314,7 @@ static void on_ctl(h2o_multithread_receiver_t *recv, h2o_linklist_t *messages)
         if (m->phase == 1) {
             close_listeners(w);
             stt_changes_shutdown(w); /* waiting feeds end now with their last_seq */
+            stt_db_updates_shutdown(w);
             h2o_context_request_shutdown(&w->ctx);
         }
         free(m);
@@ -309,14 +334,18 @@ static void worker_setup(stt_worker_t *w)
     w->accept_plain.hosts = stt__server->h2o.hosts;
     w->accept_tls = w->accept_plain;
     w->accept_tls.ssl_ctx = w->ssl;
+    /* same loop and context, but its own host list: every request on it goes to
+     * on_metrics_req, whatever its path */
+    w->accept_metrics = w->accept_plain;
+    w->accept_metrics.hosts = metrics_conf.hosts;
     h2o_multithread_register_receiver(w->ctx.queue, &w->ctl, on_ctl);
     stt_changes_worker_init(w, w->loop);
     stt_writer_worker_init(w->index, w->loop);
     stt_authpool_worker_init(w->index, w->loop);
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < 3; i++) {
         if (w->listen_fds[i] < 0) continue;
         w->listeners[i] = h2o_evloop_socket_create(w->loop, w->listen_fds[i], H2O_SOCKET_FLAG_DONT_READ);
-        w->listeners[i]->data = i == 0 ? &w->accept_plain : &w->accept_tls;
+        w->listeners[i]->data = i == 0 ? &w->accept_plain : i == 1 ? &w->accept_tls : &w->accept_metrics;
         h2o_socket_read_start(w->listeners[i], on_accept);
     }
 }
@@ -376,6 +405,19 @@ int stt_server_run(const stt_config_t *cfg, stt_store_t *store, stt_ini_t *ini, 
     h2o_handler_t *handler = h2o_create_handler(path, sizeof(*handler));
     handler->on_req = on_req;
 
+    /* [prometheus] additional_port: a second plain listener, on worker 0 */
+    int metrics_port = 0;
+    char *metrics_bind = NULL;
+    if (stt_ini_get_bool(ini, "prometheus", "additional_port", false)) {
+        metrics_port = (int)stt_ini_get_int(ini, "prometheus", "port", 17986);
+        metrics_bind = stt_ini_get(ini, "prometheus", "bind_address");
+        h2o_config_init(&metrics_conf);
+        metrics_conf.server_name = srv.h2o.server_name;
+        h2o_hostconf_t *mhost = h2o_config_register_host(&metrics_conf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+        h2o_handler_t *mh = h2o_create_handler(h2o_config_register_path(mhost, "/", 0), sizeof(*mh));
+        mh->on_req = on_metrics_req;
+    }
+
     SSL_CTX *ssl = NULL;
     if (cfg->cert_file[0] && cfg->key_file[0] && !(ssl = make_ssl_ctx(cfg))) return 1;
 
@@ -383,7 +425,8 @@ int stt_server_run(const stt_config_t *cfg, stt_store_t *store, stt_ini_t *ini, 
     if (n < 1) n = 1;
     srv.nworkers = n;
     srv.workers = stt_xcalloc(n, sizeof(*srv.workers));
-    stt_store_set_commit_hook(store, stt_changes_notify, &srv);
+    stt_store_set_commit_hook(store, on_commit, &srv);
+    stt_store_set_db_hook(store, stt_global_changes_db_event, NULL);
     stt_writer_init(n);
     stt_authpool_init(n);
     char err[256];
@@ -395,14 +438,23 @@ int stt_server_run(const stt_config_t *cfg, stt_store_t *store, stt_ini_t *ini, 
         w->index = i;
         w->ssl = ssl;
         w->listen_fds[0] = open_listener(cfg->bind, cfg->port, err, sizeof(err));
-        w->listen_fds[1] = -1;
+        w->listen_fds[1] = w->listen_fds[2] = -1;
         if (w->listen_fds[0] >= 0 && ssl) w->listen_fds[1] = open_listener(cfg->bind, cfg->tls_port, err, sizeof(err));
+        if (i == 0 && metrics_port && w->listen_fds[0] >= 0 && (!ssl || w->listen_fds[1] >= 0)) {
+            w->listen_fds[2] = open_listener(metrics_bind ? metrics_bind : "127.0.0.1", metrics_port, err, sizeof(err));
+            if (w->listen_fds[2] < 0) {
+                fprintf(stderr, "settee: [prometheus] additional_port: %s\n", err);
+                free(metrics_bind);
+                return 1;
+            }
+        }
         if (w->listen_fds[0] < 0 || (ssl && w->listen_fds[1] < 0)) {
             fprintf(stderr, "settee: %s\n", err);
             return 1;
         }
     }
     stt__system_dbs_init();
+    stt_global_changes_start(store, ini);
     stt_writer_start();
     stt_authpool_start();
     stt_auth_set_deferred(auth, true);
@@ -412,6 +464,11 @@ int stt_server_run(const stt_config_t *cfg, stt_store_t *store, stt_ini_t *ini, 
     pthread_barrier_wait(&srv_ready);
     stt_log(STT_LOG_INFO, "settee listening on http://%s:%d/ (%zu threads)%s", cfg->bind, cfg->port, n,
             ssl ? " and https" : "");
+    if (metrics_port)
+        stt_log(STT_LOG_INFO, "prometheus metrics on http://%s:%d/_node/_local/_prometheus",
+                metrics_bind ? metrics_bind : "127.0.0.1", metrics_port);
+    free(metrics_bind);
+    metrics_bind = NULL;
 
     int sig = 0;
     sigwait(&sigs, &sig);
@@ -449,7 +506,9 @@ int stt_server_run(const stt_config_t *cfg, stt_store_t *store, stt_ini_t *ini, 
     stt_auth_set_deferred(auth, false);
     stt_authpool_stop();
     stt_writer_stop();
+    stt_global_changes_stop();
     stt_store_set_commit_hook(store, NULL, NULL);
+    stt_store_set_db_hook(store, NULL, NULL);
     stt_log(STT_LOG_INFO, "stopped");
     return 0;
 }
