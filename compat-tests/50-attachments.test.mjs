@@ -7,7 +7,7 @@ import zlib from 'node:zlib';
 import { req } from './lib.mjs';
 import {
   T, enc, withDb, assertJsonHeaders, assertError, CONFLICT, putDoc, md5b64, randomBytes, rawHttp,
-  multipartRelated, parseMultipart, boundaryOf, assertAlive,
+  multipartRelated, parseMultipart, boundaryOf, assertAlive, compact,
 } from './lib-docs.mjs';
 
 const HELLO = Buffer.from('hello attachment\n');
@@ -227,12 +227,15 @@ test('atts_since: attachments at or before the given revs come as stubs (golden)
   });
 });
 
-test('DELETE attachment → 200 new rev; then 404; stale rev 409; missing 404 (golden)', T, async () => {
+test('DELETE attachment → 200 new rev; then 404; stale rev 409 (or 404 when it lacks the attachment); missing 404 (golden)', T, async () => {
   await withDb(async (db, p) => {
     const rev1 = await putHello(db);
     const rev2 = (await req('PUT', `${p}/adoc/data.bin?rev=${rev1}`, { body: BIN, headers: { 'Content-Type': 'application/octet-stream' } })).json.rev;
-    const stale = await req('DELETE', `${p}/adoc/data.bin?rev=${rev1}`);
-    assert.equal(stale.status, 409);
+    // a superseded rev is still readable (not compacted): CouchDB opens it, checks that the
+    // attachment is there (chttpd_db get_existing_attachment), then the update conflicts
+    const stale = await req('DELETE', `${p}/adoc/hello.txt?rev=${rev1}`);
+    assertError(stale, 409, 'conflict', 'Document update conflict.');
+    assertError(await req('DELETE', `${p}/adoc/data.bin?rev=${rev1}`), 404, 'not_found', 'Document is missing attachment');
     const d = await req('DELETE', `${p}/adoc/data.bin?rev=${rev2}`);
     assert.equal(d.status, 200, d.text);
     assertJsonHeaders(d, 'attachment DELETE');
@@ -454,5 +457,41 @@ test('inline attachment without content_type defaults to application/octet-strea
     const a = await rawHttp('GET', `${p}/d/x.dat`);
     assert.equal(a.headers['content-type'], 'application/octet-stream');
     assert.ok(a.buf.equals(BIN));
+  });
+});
+
+test('a superseded revision keeps its attachments until compaction: GET ?rev=, and stubs against it in new_edits=false', T, async () => {
+  await withDb(async (db, p) => {
+    const rev1 = await putHello(db);
+    const other = Buffer.from('a different text\n');
+    const r2 = await req('PUT', `${p}/adoc/hello.txt?rev=${rev1}`, { body: other, headers: { 'Content-Type': 'text/plain' } });
+    assert.equal(r2.status, 201, r2.text);
+    const old = await req('GET', `${p}/adoc/hello.txt?rev=${rev1}`);
+    assert.equal(old.status, 200, old.text);
+    assert.equal(old.text, HELLO.toString());
+    assert.equal((await req('GET', `${p}/adoc/hello.txt`)).text, other.toString());
+    const full = await req('GET', `${p}/adoc?rev=${rev1}&attachments=true`);
+    assert.equal(Buffer.from(full.json._attachments['hello.txt'].data, 'base64').toString(), HELLO.toString());
+    // a replicator's branch off rev1 sends a stub for rev1's attachment: resolved, as CouchDB
+    // resolves it while rev1 is not compacted
+    const h1 = rev1.split('-')[1];
+    const branch = await req('POST', `${p}/_bulk_docs`, {
+      body: {
+        new_edits: false,
+        docs: [{
+          _id: 'adoc', _rev: '2-' + 'b'.repeat(32), v: 'branch', _revisions: { start: 2, ids: ['b'.repeat(32), h1] },
+          _attachments: { 'hello.txt': { stub: true, revpos: 1 } },
+        }],
+      },
+    });
+    assert.equal(branch.status, 201, branch.text);
+    assert.deepEqual(branch.json, []);
+    const b = await req('GET', `${p}/adoc/hello.txt?rev=2-${'b'.repeat(32)}`);
+    assert.equal(b.text, HELLO.toString());
+    // compaction drops rev1's body; the leaves keep theirs
+    await compact(db, async () => (await req('GET', `${p}/adoc?rev=${rev1}`)).status === 404);
+    assertError(await req('GET', `${p}/adoc?rev=${rev1}`), 404, 'not_found', 'missing');
+    assert.equal((await req('GET', `${p}/adoc/hello.txt?rev=2-${'b'.repeat(32)}`)).text, HELLO.toString());
+    assert.equal((await req('GET', `${p}/adoc/hello.txt?rev=${r2.json.rev}`)).text, other.toString());
   });
 });

@@ -2,8 +2,8 @@
 // revision trees) over HTTP: ops in order on a fresh database, then every read-back compared.
 //
 // Comparisons are exact, with these deliberate, narrow exceptions:
-//  1. settee drops the bodies of non-leaf revisions at once (like a CouchDB compacting after each
-//     write): in `_revs_info`, a NON-LEAF entry CouchDB reports "available" may be "missing".
+//  1. (none any more: superseded bodies are kept until compaction, as CouchDB keeps them, so
+//     `_revs_info` statuses are compared exactly)
 //  2. Revisions assigned by `put` ops are server hashes: they are mapped (golden README 1.2). Where
 //     such a rev ties on generation with another rev, CouchDB orders by hash, so:
 //     - ordered lists holding a mapped rev are compared as multisets, and their order is checked
@@ -192,8 +192,6 @@ function checkRevsInfo(actual, expected, msg) {
   a.forEach((x, i) => {
     const want = e[i].status;
     if (x.status === want) return;
-    // tolerance 1: non-leaf bodies dropped
-    if (i > 0 && want === 'available' && x.status === 'missing') return;
     assert.fail(`${msg}: ${x.rev} status ${x.status}, CouchDB says ${want}`);
   });
   assert.deepEqual(a.map((x) => Object.keys(x).sort().join()), e.map(() => 'rev,status'));

@@ -69,7 +69,10 @@ typedef struct {
     unsigned char key[32]; /* sha256 of what is counted */
     uint32_t count;
     uint64_t start; /* first failure of the window, unix seconds */
+    uint64_t tick;  /* when it was created, in creations: seconds tie under a flood */
 } limit_ent_t;
+
+static uint64_t limit_ticks;
 
 typedef struct {
     stt_auth_settings_t pub;
@@ -374,18 +377,22 @@ static limit_ent_t *limit_slot(limit_ent_t *t, const unsigned char key[32], uint
         if (e->count && memcmp(e->key, key, 32) == 0) {
             if (e->start + life <= now) {
                 e->count = 0;
-                return create ? (memcpy(e->key, key, 32), e->start = now, e) : NULL;
+                if (!create) return NULL;
+                e->start = now;
+                e->tick = __atomic_add_fetch(&limit_ticks, 1, __ATOMIC_RELAXED);
+                return e;
             }
             return e;
         }
-        if (!victim || !e->count || e->start + life <= now || (victim->count && e->start < victim->start)) {
-            if (!victim || victim->count) victim = e;
-        }
+        bool free_e = !e->count || e->start + life <= now;
+        bool victim_free = victim && (!victim->count || victim->start + life <= now);
+        if (!victim || (free_e && !victim_free) || (!victim_free && !free_e && e->tick < victim->tick)) victim = e;
     }
     if (!create) return NULL;
     memcpy(victim->key, key, 32);
     victim->count = 0;
     victim->start = now;
+    victim->tick = __atomic_add_fetch(&limit_ticks, 1, __ATOMIC_RELAXED);
     return victim;
 }
 

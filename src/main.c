@@ -78,6 +78,7 @@ int main(int argc, char **argv)
     so.cache_size = cfg.cache_size;
     so.write_buffer_size = cfg.write_buffer_size;
     so.default_revs_limit = cfg.revs_limit_default;
+    so.auto_compact_min_size = cfg.auto_compact_min_size;
     stt_store_t *store;
     if (stt_store_open(cfg.data_dir, &so, &store, err, sizeof(err)) != 0) {
         fprintf(stderr, "settee: %s\n", err);

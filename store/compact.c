@@ -1,9 +1,15 @@
-/* Compaction. settee drops superseded bodies on every write, so the one thing a
- * compaction still does is CouchDB's other job: stem every doc's tree to the
- * database's current revs_limit (lowering _revs_limit leaves stored trees alone
- * until the doc is written again or the db is compacted). Docs are rewritten in
- * batches under the write lock, in id order, resuming after the last id, so
- * writers are held up for one batch at a time. Seqs do not change. */
+/* Compaction: what CouchDB's does, done in place. The bodies of superseded
+ * revisions (kept under 'O' keys since they stopped being leaves) are deleted
+ * with their attachment references, their nodes lose STT_REV_HAS_BODY ("missing"
+ * in revs_info, as after a CouchDB compaction), and every tree is stemmed to the
+ * db's current revs_limit (lowering _revs_limit leaves stored trees alone until
+ * the doc is written again or the db is compacted).
+ *
+ * Two passes share the per-doc step. _compact walks every doc record in id order
+ * (stemming needs them all). The automatic compaction (stt__maybe_autocompact)
+ * walks only the 'O' keys, so its cost follows the superseded bodies, not the
+ * size of the db. Both work in batches under the write lock, resuming after the
+ * last key, so writers are held up for one batch at a time. Seqs do not change. */
 #include "store/store_int.h"
 #include "src/common/err.h"
 #include <leveldb/c.h>
@@ -19,10 +25,191 @@ void stt_db_compact_begin(stt_db_t *db)
     pthread_mutex_unlock(&db->wlock);
 }
 
+typedef struct {
+    stt_db_t *db;
+    leveldb_writebatch_t *wb;
+    stt__refdrop_t refs;
+    uint64_t freed; /* bytes of kept bodies deleted */
+} pass_t;
+
+/* Deletes d's kept bodies (a body stored for a node but not in the record) and
+ * clears their flag in nt, the tree the record is rewritten with; a kept body of
+ * a node that is a leaf of nt stays. 1 when nt changed, 0, or STT_E_IO. */
+static int drop_kept(pass_t *p, const stt_doc_t *d, stt_revtree_t *nt)
+{
+    stt_store_t *s = p->db->store;
+    stt_buf_t k = STT_BUF_INIT;
+    int changed = 0;
+    for (uint32_t i = 0; i < d->tree.n; i++) {
+        const stt_rev_node_t *nd = &d->tree.nodes[i];
+        if (!(nd->flags & STT_REV_HAS_BODY)) continue;
+        stt_rev_body_t b;
+        if (stt__body_at(d, (int)i, &b) == 0) {
+            stt_rev_body_free(&b);
+            continue;
+        }
+        const char *rid = stt_revtree_id(&d->tree, (int)i);
+        int j = stt_revtree_find(nt, nd->gen, rid, nd->idlen);
+        if (j >= 0 && stt_revtree_is_leaf(nt, j)) continue;
+        stt__key_old(&k, p->db->id, d->id, d->idlen, nd->gen, rid, nd->idlen);
+        char *lerr = NULL;
+        size_t vlen;
+        char *v = leveldb_get(s->ldb, s->ropts, k.base, k.len, &vlen, &lerr);
+        if (lerr) {
+            leveldb_free(lerr);
+            changed = STT_E_IO;
+            break;
+        }
+        if (v && stt__old_body_decode(v, vlen, &b) == 0) {
+            for (size_t a = 0; a < b.natts; a++)
+                stt__refdrop_add(&p->refs, b.atts[a].digest);
+            p->freed += b.jsonlen;
+            stt_rev_body_free(&b);
+        }
+        leveldb_writebatch_delete(p->wb, k.base, k.len);
+        if (j >= 0) {
+            nt->nodes[j].flags &= (uint8_t)~STT_REV_HAS_BODY;
+            changed = 1;
+        }
+    }
+    stt_buf_free(&k);
+    return changed;
+}
+
+/* One doc: kept bodies dropped, tree stemmed (stem) and the record rewritten if
+ * anything changed. key/klen: its 'D' key; v/vlen: its record. */
+static int compact_doc(pass_t *p, const char *key, size_t klen, const char *v, size_t vlen, size_t pfx, bool stem)
+{
+    stt_doc_t d;
+    if (stt__doc_decode(v, vlen, &d) != 0) return STT_E_IO;
+    d.id = key + pfx;
+    d.idlen = klen - pfx;
+    d._borrowed = true;
+    /* a copy to change, so that d's node indices stay valid for its bodies */
+    stt_revtree_t nt = STT_REVTREE_INIT;
+    stt_buf_t enc = STT_BUF_INIT;
+    stt_revtree_encode(&d.tree, &enc);
+    stt_revtree_decode(&nt, enc.base, enc.len);
+    stt_buf_free(&enc);
+    uint32_t before = nt.n;
+    if (stem) stt_revtree_stem(&nt, p->db->revs_limit);
+    int rc = drop_kept(p, &d, &nt);
+    bool flags_changed = rc == 1;
+    /* compacted away: a non-leaf revision's value is "missing" now */
+    for (uint32_t i = 0; i < nt.n && rc >= 0; i++)
+        if ((nt.nodes[i].flags & STT_REV_WRITTEN) && !stt_revtree_is_leaf(&nt, (int)i)) {
+            nt.nodes[i].flags &= (uint8_t)~STT_REV_WRITTEN;
+            flags_changed = true;
+        }
+    if (rc >= 0 && (nt.n != before || flags_changed)) {
+        stt_buf_t rec = STT_BUF_INIT;
+        stt__doc_reencode(&d, &nt, d.seq, &rec, NULL);
+        leveldb_writebatch_put(p->wb, key, klen, rec.base, rec.len);
+        stt_buf_free(&rec);
+    }
+    stt_revtree_free(&nt);
+    stt_doc_free(&d);
+    return rc < 0 ? rc : 0;
+}
+
+/* Ends a batch: references, counters and the changes in one synced write. */
+static int finish_batch(pass_t *p)
+{
+    stt_db_t *db = p->db;
+    int rc = stt__refdrop_apply(&p->refs, db, p->wb);
+    uint64_t old_size = db->old_size;
+    if (!rc) {
+        db->old_size -= p->freed < db->old_size ? p->freed : db->old_size;
+        stt__db_put_record(db, p->wb);
+        char *lerr = NULL;
+        leveldb_write(db->store->ldb, db->store->wsync, p->wb, &lerr);
+        if (lerr) {
+            leveldb_free(lerr);
+            db->old_size = old_size;
+            rc = STT_E_IO;
+        }
+    }
+    leveldb_writebatch_destroy(p->wb);
+    stt__refdrop_free(&p->refs);
+    p->wb = NULL;
+    p->freed = 0;
+    return rc;
+}
+
+int stt__compact_old_bodies(stt_db_t *db)
+{
+    stt_store_t *s = db->store;
+    /* resume: the 'O' key prefix (after the db's) of the first doc not done yet */
+    stt_buf_t resume = STT_BUF_INIT, cur = STT_BUF_INIT, k = STT_BUF_INIT, dk = STT_BUF_INIT;
+    bool done = false;
+    int rc = 0;
+    while (!done && !rc) {
+        pthread_mutex_lock(&db->wlock);
+        if (db->deleted) {
+            pthread_mutex_unlock(&db->wlock);
+            break;
+        }
+        pass_t p = {.db = db, .wb = leveldb_writebatch_create()};
+        leveldb_iterator_t *it = leveldb_create_iterator(s->ldb, s->ropts);
+        stt__key_db(&k, K_OLD, db->id);
+        size_t pfx = k.len;
+        stt_buf_append(&k, resume.base, resume.len);
+        leveldb_iter_seek(it, k.base, k.len);
+        size_t n = 0;
+        done = true;
+        stt_buf_reset(&cur);
+        for (; leveldb_iter_valid(it) && !rc; leveldb_iter_next(it)) {
+            size_t klen;
+            const char *key = leveldb_iter_key(it, &klen);
+            const char *id, *rev;
+            size_t idlen, revlen;
+            uint64_t gen;
+            if (klen < pfx || stt__key_old_parse(key, klen, db->id, &id, &idlen, &gen, &rev, &revlen) != 0) break;
+            /* a doc's keys are contiguous and one step does them all */
+            size_t doclen = (size_t)(id - key) + idlen - pfx;
+            if (cur.len == doclen && memcmp(cur.base, key + pfx, doclen) == 0) continue;
+            if (n++ == COMPACT_BATCH) {
+                stt_buf_reset(&resume);
+                stt_buf_append(&resume, key + pfx, doclen);
+                done = false;
+                break;
+            }
+            stt_buf_reset(&cur);
+            stt_buf_append(&cur, key + pfx, doclen);
+            stt__key_doc(&dk, db->id, id, idlen);
+            char *lerr = NULL;
+            size_t vlen;
+            char *v = leveldb_get(s->ldb, s->ropts, dk.base, dk.len, &vlen, &lerr);
+            if (lerr) {
+                leveldb_free(lerr);
+                rc = STT_E_IO;
+                break;
+            }
+            if (!v) {
+                /* no record (a purge or a delete takes the keys with it, so this is
+                 * debris): the key alone goes */
+                leveldb_writebatch_delete(p.wb, key, klen);
+                continue;
+            }
+            rc = compact_doc(&p, dk.base, dk.len, v, vlen, dk.len - idlen, false);
+            leveldb_free(v);
+        }
+        leveldb_iter_destroy(it);
+        int frc = finish_batch(&p);
+        if (!rc) rc = frc;
+        pthread_mutex_unlock(&db->wlock);
+    }
+    stt_buf_free(&resume);
+    stt_buf_free(&cur);
+    stt_buf_free(&k);
+    stt_buf_free(&dk);
+    return rc;
+}
+
 int stt_db_compact(stt_db_t *db, bool begun)
 {
     stt_store_t *s = db->store;
-    stt_buf_t last = STT_BUF_INIT, k = STT_BUF_INIT, rec = STT_BUF_INIT;
+    stt_buf_t last = STT_BUF_INIT, k = STT_BUF_INIT;
     bool have_last = false, done = false;
     int rc = 0;
     if (!begun) stt_db_compact_begin(db);
@@ -32,17 +219,16 @@ int stt_db_compact(stt_db_t *db, bool begun)
             pthread_mutex_unlock(&db->wlock);
             break;
         }
-        uint32_t limit = db->revs_limit;
+        pass_t p = {.db = db, .wb = leveldb_writebatch_create()};
         leveldb_iterator_t *it = leveldb_create_iterator(s->ldb, s->ropts);
-        leveldb_writebatch_t *wb = leveldb_writebatch_create();
         stt__key_db(&k, K_DOC, db->id);
         size_t pfx = k.len;
         if (have_last) stt_buf_append(&k, last.base, last.len);
         leveldb_iter_seek(it, k.base, k.len);
-        size_t n = 0, changed = 0;
+        size_t n = 0;
         done = true;
         stt__key_db(&k, K_DOC, db->id);
-        for (; leveldb_iter_valid(it); leveldb_iter_next(it)) {
+        for (; leveldb_iter_valid(it) && !rc; leveldb_iter_next(it)) {
             size_t klen, vlen;
             const char *key = leveldb_iter_key(it, &klen);
             if (klen < pfx || memcmp(key, k.base, pfx) != 0) break;
@@ -55,47 +241,11 @@ int stt_db_compact(stt_db_t *db, bool begun)
             stt_buf_append(&last, key + pfx, klen - pfx);
             have_last = true;
             const char *v = leveldb_iter_value(it, &vlen);
-            stt_doc_t d;
-            if (stt__doc_decode(v, vlen, &d) != 0) {
-                rc = STT_E_IO;
-                break;
-            }
-            d.id = key + pfx;
-            d.idlen = klen - pfx;
-            uint32_t before = d.tree.n;
-            /* stem a copy, so that the old node indices stay readable for the bodies */
-            stt_revtree_t nt = STT_REVTREE_INIT;
-            stt_buf_t enc = STT_BUF_INIT;
-            stt_revtree_encode(&d.tree, &enc);
-            stt_revtree_decode(&nt, enc.base, enc.len);
-            stt_buf_free(&enc);
-            stt_revtree_stem(&nt, limit);
-            /* compacted away: the bodies of non-leaf revisions are "missing" now */
-            bool flags_changed = false;
-            for (uint32_t i = 0; i < nt.n; i++)
-                if ((nt.nodes[i].flags & STT_REV_WRITTEN) && !stt_revtree_is_leaf(&nt, (int)i)) {
-                    nt.nodes[i].flags &= (uint8_t)~STT_REV_WRITTEN;
-                    flags_changed = true;
-                }
-            if (nt.n != before || flags_changed) {
-                stt__doc_reencode(&d, &nt, d.seq, &rec, NULL);
-                leveldb_writebatch_put(wb, key, klen, rec.base, rec.len);
-                changed++;
-            }
-            stt_revtree_free(&nt);
-            d._raw = NULL; /* borrowed from the iterator */
-            stt_doc_free(&d);
+            rc = compact_doc(&p, key, klen, v, vlen, pfx, true);
         }
         leveldb_iter_destroy(it);
-        if (changed && !rc) {
-            char *lerr = NULL;
-            leveldb_write(s->ldb, s->wsync, wb, &lerr);
-            if (lerr) {
-                leveldb_free(lerr);
-                rc = STT_E_IO;
-            }
-        }
-        leveldb_writebatch_destroy(wb);
+        int frc = finish_batch(&p);
+        if (!rc) rc = frc;
         pthread_mutex_unlock(&db->wlock);
     }
     pthread_mutex_lock(&db->wlock);
@@ -103,6 +253,5 @@ int stt_db_compact(stt_db_t *db, bool begun)
     pthread_mutex_unlock(&db->wlock);
     stt_buf_free(&last);
     stt_buf_free(&k);
-    stt_buf_free(&rec);
     return rc;
 }

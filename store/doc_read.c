@@ -150,13 +150,27 @@ int stt__body_at(const stt_doc_t *d, int node, stt_rev_body_t *out)
 
 int stt_doc_body(const stt_doc_t *d, int node, stt_rev_body_t *out)
 {
-    return stt__body_at(d, node, out);
+    int rc = stt__body_at(d, node, out);
+    if (rc != STT_E_NOT_FOUND || !d->_reader || node < 0 || (uint32_t)node >= d->tree.n ||
+        !(d->tree.nodes[node].flags & STT_REV_HAS_BODY))
+        return rc;
+    rc = stt__old_body_get(d->_reader->db, d->_reader->ro, d->id, d->idlen, &d->tree, node, out);
+    if (rc) return rc;
+    /* the doc keeps the bytes, so that the body's strings live as long as a leaf
+     * body's do: until stt_doc_free */
+    stt_doc_t *m = (stt_doc_t *)d;
+    m->_old = stt_xrealloc(m->_old, (m->_nold + 1) * sizeof(*m->_old));
+    m->_old[m->_nold++] = out->_own;
+    out->_own = NULL;
+    return 0;
 }
 
 void stt_rev_body_free(stt_rev_body_t *b)
 {
     free(b->atts);
     b->atts = NULL;
+    if (b->_own) leveldb_free(b->_own);
+    b->_own = NULL;
 }
 
 /* ------------------------------------------------------------------ point reads */
@@ -182,11 +196,17 @@ int stt_doc_get(stt_reader_t *r, const char *id, size_t idlen, stt_doc_t *out)
     }
     out->id = id;
     out->idlen = idlen;
+    out->_reader = r;
     return 0;
 }
 
 void stt_doc_free(stt_doc_t *d)
 {
+    for (size_t i = 0; i < d->_nold; i++)
+        leveldb_free(d->_old[i]);
+    free(d->_old);
+    d->_old = NULL;
+    d->_nold = 0;
     stt_revtree_free(&d->tree);
     if (d->_raw && !d->_borrowed) leveldb_free(d->_raw);
     d->_raw = NULL;

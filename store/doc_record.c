@@ -29,21 +29,7 @@ void stt__doc_encode(const stt_revtree_t *t, uint64_t seq, const char *id, size_
     for (size_t i = 0; i < nbodies; i++) {
         const stt__rec_body_t *b = &bodies[i];
         stt_buf_append_varint(v, (uint64_t)b->node);
-        stt_buf_append_varint(v, b->natts);
-        for (size_t a = 0; a < b->natts; a++) {
-            const stt_att_t *at = &b->atts[a];
-            stt_buf_append_varint(v, at->namelen);
-            stt_buf_append(v, at->name, at->namelen);
-            stt_buf_append_varint(v, at->ctlen);
-            stt_buf_append(v, at->content_type, at->ctlen);
-            stt_buf_append_varint(v, at->revpos);
-            stt_buf_append_varint(v, at->length);
-            stt_buf_append(v, at->digest, STT_DIGEST_LEN);
-            stt_buf_appendc(v, (char)at->encoding);
-            stt_buf_append_varint(v, at->encoded_length);
-        }
-        stt_buf_append_varint(v, b->jsonlen);
-        stt_buf_append(v, b->json, b->jsonlen);
+        stt__body_encode(b->atts, b->natts, b->json, b->jsonlen, v);
     }
     if (summary) {
         stt_buf_reset(summary);

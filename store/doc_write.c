@@ -2,8 +2,9 @@
  *
  * Under the database's write lock, each doc's record is loaded once into a batch
  * entry (so a batch may name the same doc several times), the edit is applied to
- * its rev tree, bodies of revisions that stopped being leaves are dropped, the
- * tree is stemmed to revs_limit, and at the end every changed doc gets its new
+ * its rev tree, bodies of revisions that stopped being leaves move to 'O' keys
+ * (kept until compaction), the tree is stemmed to revs_limit (dropping the kept
+ * bodies of the revisions stemmed away), and at the end every changed doc gets its new
  * record, its new by-seq entry and the removal of its old one, all in the same
  * batch as the database's counters and the attachment reference counts. On a
  * failed write the in-memory counters are restored, so memory never runs ahead of
@@ -50,6 +51,16 @@ typedef struct {
     size_t datalen;
 } attref_t;
 
+/* A put or delete of a superseded body's 'O' key, in the order they were decided
+ * (a body kept and stemmed away in the same batch is put, then deleted). */
+typedef struct {
+    stt_buf_t k, v; /* v unused by a delete */
+    bool del;
+    size_t jsonlen;
+    unsigned char (*dg)[STT_DIGEST_LEN]; /* its attachments' digests */
+    size_t ndg;
+} oldop_t;
+
 typedef struct {
     stt_db_t *db;
     entry_t *entries;
@@ -58,7 +69,11 @@ typedef struct {
     size_t nslots;
     attref_t *refs;
     size_t nrefs, caprefs;
-    int64_t active_delta;
+    int64_t active_delta, old_delta;
+    oldop_t *ops;
+    size_t nops, capops;
+    stt_rev_body_t *held; /* kept bodies read as stub bases, alive until the batch is written */
+    size_t nheld;
     stt_buf_t *scratch; /* encoded attachment bytes, alive until the batch is written */
     size_t nscratch;
 } batch_t;
@@ -182,8 +197,106 @@ static void add_body(batch_t *bt, entry_t *e, body_t *nb)
     bt->active_delta += (int64_t)nb->jsonlen;
 }
 
-/* Drops the bodies of revisions that are no longer leaves (or no longer in the
- * tree after stemming): settee keeps only what a compacted CouchDB keeps. */
+static oldop_t *push_op(batch_t *bt)
+{
+    if (bt->nops == bt->capops) {
+        bt->capops = bt->capops ? bt->capops * 2 : 4;
+        bt->ops = stt_xrealloc(bt->ops, bt->capops * sizeof(*bt->ops));
+    }
+    oldop_t *op = &bt->ops[bt->nops++];
+    memset(op, 0, sizeof(*op));
+    return op;
+}
+
+/* A body that stopped being a leaf's: kept under its 'O' key until compaction,
+ * with its attachment references; it no longer counts as active. */
+static void keep_old_body(batch_t *bt, entry_t *e, body_t *b)
+{
+    oldop_t *op = push_op(bt);
+    stt__key_old(&op->k, bt->db->id, e->id, e->idlen, b->gen, b->id, b->idlen);
+    stt__old_body_value(b->atts, b->natts, b->json, b->jsonlen, &op->v);
+    op->jsonlen = b->jsonlen;
+    op->ndg = b->natts;
+    op->dg = b->natts ? stt_xmalloc(b->natts * sizeof(*op->dg)) : NULL;
+    for (size_t a = 0; a < b->natts; a++)
+        memcpy(op->dg[a], b->atts[a].digest, STT_DIGEST_LEN);
+    bt->active_delta -= (int64_t)b->jsonlen;
+    bt->old_delta += (int64_t)b->jsonlen;
+}
+
+/* A kept body whose revision left the tree (stemmed): its key and references go. */
+static int drop_old_body(batch_t *bt, entry_t *e, uint64_t gen, const char *id, size_t idlen)
+{
+    oldop_t *op = push_op(bt);
+    op->del = true;
+    stt__key_old(&op->k, bt->db->id, e->id, e->idlen, gen, id, idlen);
+    for (size_t i = bt->nops - 1; i-- > 0;) {
+        oldop_t *o = &bt->ops[i];
+        if (o->k.len != op->k.len || memcmp(o->k.base, op->k.base, o->k.len) != 0) continue;
+        if (o->del) return 0; /* already dropped */
+        for (size_t a = 0; a < o->ndg; a++)
+            attref(bt, o->dg[a])->delta--;
+        bt->old_delta -= (int64_t)o->jsonlen;
+        return 0;
+    }
+    char *lerr = NULL;
+    size_t vlen;
+    char *v = leveldb_get(bt->db->store->ldb, bt->db->store->ropts, op->k.base, op->k.len, &vlen, &lerr);
+    if (lerr) {
+        leveldb_free(lerr);
+        return STT_E_IO;
+    }
+    if (!v) return 0;
+    stt_rev_body_t b;
+    if (stt__old_body_decode(v, vlen, &b) != 0) return STT_E_IO;
+    for (size_t a = 0; a < b.natts; a++)
+        attref(bt, b.atts[a].digest)->delta--;
+    bt->old_delta -= (int64_t)b.jsonlen;
+    stt_rev_body_free(&b);
+    return 0;
+}
+
+/* A kept superseded body as a base for stubs (the replicator sends stubs against
+ * the nearest ancestor it knows the server has: CouchDB still has it until a
+ * compaction). Read from this batch's ops if it decided on the key, else the db. */
+static const body_t *kept_base(batch_t *bt, entry_t *e, uint64_t gen, const char *id, size_t idlen, body_t *tmp)
+{
+    int node = stt_revtree_find(&e->tree, gen, id, idlen);
+    if (node < 0 || !(e->tree.nodes[node].flags & STT_REV_HAS_BODY)) return NULL;
+    stt_buf_t k = STT_BUF_INIT;
+    stt__key_old(&k, bt->db->id, e->id, e->idlen, gen, id, idlen);
+    char *v = NULL;
+    size_t vlen = 0;
+    bool decided = false;
+    for (size_t i = bt->nops; i-- > 0 && !decided;) {
+        const oldop_t *o = &bt->ops[i];
+        if (o->k.len != k.len || memcmp(o->k.base, k.base, k.len) != 0) continue;
+        decided = true;
+        if (!o->del) {
+            v = stt_xmalloc(o->v.len); /* leveldb_free is free() */
+            memcpy(v, o->v.base, o->v.len);
+            vlen = o->v.len;
+        }
+    }
+    if (!decided) {
+        char *lerr = NULL;
+        v = leveldb_get(bt->db->store->ldb, bt->db->store->ropts, k.base, k.len, &vlen, &lerr);
+        if (lerr) leveldb_free(lerr);
+    }
+    stt_buf_free(&k);
+    stt_rev_body_t b;
+    if (!v || stt__old_body_decode(v, vlen, &b) != 0) return NULL;
+    bt->held = stt_xrealloc(bt->held, (bt->nheld + 1) * sizeof(*bt->held));
+    bt->held[bt->nheld++] = b;
+    memset(tmp, 0, sizeof(*tmp));
+    tmp->atts = b.atts;
+    tmp->natts = b.natts;
+    return tmp;
+}
+
+/* Moves the bodies of revisions that are no longer leaves to their 'O' keys (the
+ * node keeps STT_REV_HAS_BODY: readable until compaction, as in CouchDB), and
+ * drops those of revisions no longer in the tree. */
 static void drop_stale_bodies(batch_t *bt, entry_t *e)
 {
     size_t j = 0;
@@ -194,13 +307,45 @@ static void drop_stale_bodies(batch_t *bt, entry_t *e)
             e->bodies[j++] = *b;
             continue;
         }
-        if (node >= 0) e->tree.nodes[node].flags &= (uint8_t)~STT_REV_HAS_BODY;
-        for (size_t a = 0; a < b->natts; a++)
-            attref(bt, b->atts[a].digest)->delta--;
-        bt->active_delta -= (int64_t)b->jsonlen;
+        if (node >= 0) {
+            keep_old_body(bt, e, b);
+        } else {
+            for (size_t a = 0; a < b->natts; a++)
+                attref(bt, b->atts[a].digest)->delta--;
+            bt->active_delta -= (int64_t)b->jsonlen;
+        }
         free_body(b);
     }
     e->nbodies = j;
+}
+
+/* Stems the tree to revs_limit; kept bodies of the revisions it removes go too. */
+static int stem_entry(batch_t *bt, entry_t *e)
+{
+    typedef struct {
+        uint64_t gen;
+        char id[STT_REV_ID_MAX + 1];
+        size_t idlen;
+    } kept_t;
+    kept_t *kept = NULL;
+    size_t nkept = 0;
+    for (uint32_t i = 0; i < e->tree.n; i++) {
+        const stt_rev_node_t *nd = &e->tree.nodes[i];
+        if (!(nd->flags & STT_REV_HAS_BODY) || find_body(e, nd->gen, stt_revtree_id(&e->tree, (int)i), nd->idlen))
+            continue;
+        kept = stt_xrealloc(kept, (nkept + 1) * sizeof(*kept));
+        kept[nkept].gen = nd->gen;
+        kept[nkept].idlen = nd->idlen;
+        memcpy(kept[nkept].id, stt_revtree_id(&e->tree, (int)i), nd->idlen);
+        nkept++;
+    }
+    stt_revtree_stem(&e->tree, bt->db->revs_limit);
+    int rc = 0;
+    for (size_t i = 0; i < nkept && !rc; i++)
+        if (stt_revtree_find(&e->tree, kept[i].gen, kept[i].id, kept[i].idlen) < 0)
+            rc = drop_old_body(bt, e, kept[i].gen, kept[i].id, kept[i].idlen);
+    free(kept);
+    return rc;
 }
 
 /* Builds the attachment list of a new revision: inline data gets its digest and
@@ -314,7 +459,7 @@ static int apply_interactive(batch_t *bt, entry_t *e, const stt_doc_write_t *w, 
                          (uint8_t)(STT_REV_HAS_BODY | STT_REV_WRITTEN | (w->deleted ? STT_REV_DELETED : 0)));
     add_body(bt, e, &nb);
     drop_stale_bodies(bt, e);
-    stt_revtree_stem(&e->tree, bt->db->revs_limit);
+    if ((rc = stem_entry(bt, e)) != 0) return rc;
     drop_stale_bodies(bt, e);
     e->dirty = true;
     stt_buf_t r = {res->rev, 0, sizeof(res->rev)};
@@ -343,7 +488,7 @@ static int apply_replicated(batch_t *bt, entry_t *e, const stt_doc_write_t *w)
      * takes the value of a path that ends at it; a leaf in that state (a repair
      * stem can make one) gets this body */
     bool valueless = known >= 0 && !(e->tree.nodes[known].flags & (STT_REV_HAS_BODY | STT_REV_WRITTEN));
-    bool store_body = known < 0 || (valueless && stt_revtree_is_leaf(&e->tree, known));
+    bool store_body = known < 0 || valueless;
     /* A known leaf whose path now joins its (stemmed) fragment to an older tree:
      * CouchDB merges the path into that tree, so the leaf's value becomes this
      * write's (couchdb-golden random_018). Its root before, to compare after. */
@@ -365,8 +510,11 @@ static int apply_replicated(batch_t *bt, entry_t *e, const stt_doc_write_t *w)
     if (store_body) {
         /* stubs resolve against the nearest ancestor whose body we still hold */
         const body_t *base = NULL;
-        for (size_t k = 1; k < w->npath && !base; k++)
+        body_t tmp;
+        for (size_t k = 1; k < w->npath && !base; k++) {
             base = find_body(e, w->gen - k, w->path[k].id, w->path[k].idlen);
+            if (!base) base = kept_base(bt, e, w->gen - k, w->path[k].id, w->path[k].idlen, &tmp);
+        }
         int rc = resolve_atts(bt, w, base, w->gen, &nb);
         if (rc) {
             stt_buf_free(&before);
@@ -405,7 +553,9 @@ static int apply_replicated(batch_t *bt, entry_t *e, const stt_doc_write_t *w)
         }
     }
     stt_buf_free(&root_id);
-    if (added || (store_body && stt_revtree_is_leaf(&e->tree, leaf))) {
+    /* a rev that was only an ancestor keeps the value too (kept as a superseded
+     * body when it is no leaf: "available" until compaction, as in CouchDB) */
+    if (added || store_body) {
         e->tree.nodes[leaf].flags |= STT_REV_HAS_BODY | STT_REV_WRITTEN;
         memcpy(nb.id, w->path[0].id, w->path[0].idlen);
         nb.idlen = w->path[0].idlen;
@@ -413,7 +563,10 @@ static int apply_replicated(batch_t *bt, entry_t *e, const stt_doc_write_t *w)
     } else {
         free_body(&nb);
     }
-    stt_revtree_stem(&e->tree, bt->db->revs_limit);
+    if ((rc = stem_entry(bt, e)) != 0) {
+        stt_buf_free(&before);
+        return rc;
+    }
     stt_buf_t after = STT_BUF_INIT;
     stt_revtree_encode(&e->tree, &after);
     if (added || store_body || after.len != before.len || memcmp(after.base, before.base, before.len) != 0) {
@@ -544,8 +697,16 @@ static int stage_db(batch_t *bt, leveldb_writebatch_t *wb)
         }
     }
     free(order);
+    for (size_t i = 0; i < bt->nops && changed; i++) {
+        const oldop_t *op = &bt->ops[i];
+        if (op->del)
+            leveldb_writebatch_delete(wb, op->k.base, op->k.len);
+        else
+            leveldb_writebatch_put(wb, op->k.base, op->k.len, op->v.base, op->v.len);
+    }
     if (changed) {
         db->active_size = (uint64_t)((int64_t)db->active_size + bt->active_delta);
+        db->old_size = (uint64_t)((int64_t)db->old_size + bt->old_delta);
         if ((rc = put_attrefs(bt, wb)) == 0) stt__db_put_record(db, wb);
     }
     stt_buf_free(&k);
@@ -567,6 +728,15 @@ static void batch_free(batch_t *bt)
     free(bt->entries);
     free(bt->slots);
     free(bt->refs);
+    for (size_t i = 0; i < bt->nops; i++) {
+        stt_buf_free(&bt->ops[i].k);
+        stt_buf_free(&bt->ops[i].v);
+        free(bt->ops[i].dg);
+    }
+    free(bt->ops);
+    for (size_t i = 0; i < bt->nheld; i++)
+        stt_rev_body_free(&bt->held[i]);
+    free(bt->held);
     for (size_t i = 0; i < bt->nscratch; i++)
         stt_buf_free(&bt->scratch[i]);
     free(bt->scratch);
@@ -574,7 +744,7 @@ static void batch_free(batch_t *bt)
 
 typedef struct {
     batch_t bt;
-    uint64_t saved[4]; /* update_seq, doc_count, doc_del_count, active_size */
+    uint64_t saved[5]; /* update_seq, doc_count, doc_del_count, active_size, old_size */
     int changed;
     bool dead; /* deleted db: its jobs fail */
 } group_db_t;
@@ -608,7 +778,7 @@ int stt_doc_write_group(stt_write_job_t *jobs, size_t njobs)
         pthread_mutex_lock(&bt->db->wlock);
         stt_db_t *db = bt->db;
         g[k].saved[0] = db->update_seq, g[k].saved[1] = db->doc_count;
-        g[k].saved[2] = db->doc_del_count, g[k].saved[3] = db->active_size;
+        g[k].saved[2] = db->doc_del_count, g[k].saved[3] = db->active_size, g[k].saved[4] = db->old_size;
         g[k].dead = db->deleted;
     }
     int rc = 0;
@@ -650,7 +820,7 @@ int stt_doc_write_group(stt_write_job_t *jobs, size_t njobs)
         if (rc) {
             /* nothing reached the disk: memory must not run ahead of it */
             db->update_seq = g[k].saved[0], db->doc_count = g[k].saved[1];
-            db->doc_del_count = g[k].saved[2], db->active_size = g[k].saved[3];
+            db->doc_del_count = g[k].saved[2], db->active_size = g[k].saved[3], db->old_size = g[k].saved[4];
         }
         pthread_mutex_unlock(&db->wlock);
     }
@@ -663,6 +833,7 @@ int stt_doc_write_group(stt_write_job_t *jobs, size_t njobs)
             stt_stats_inc(STT_ST_DATABASE_WRITES);
             stt_stats_add(STT_ST_DOCUMENT_WRITES, (uint64_t)g[k].changed);
             if (db->store->hook) db->store->hook(db->store->hook_ctx, db, db->update_seq);
+            stt__maybe_autocompact(db);
         }
         batch_free(&g[k].bt);
     }

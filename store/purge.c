@@ -58,7 +58,8 @@ int stt_doc_purge(stt_db_t *db, const char *id, size_t idlen, const stt_rev_t *r
     }
     if (ndrop) {
         /* counters change below; a failed write puts them back */
-        uint64_t saved[5] = {db->update_seq, db->doc_count, db->doc_del_count, db->purge_seq, db->active_size};
+        uint64_t saved[6] = {db->update_seq, db->doc_count,   db->doc_del_count,
+                             db->purge_seq,  db->active_size, db->old_size};
         leveldb_writebatch_t *wb = leveldb_writebatch_create();
         int w = stt_revtree_winner(&d.tree);
         int old_state = (d.tree.nodes[w].flags & STT_REV_DELETED) ? 2 : 1;
@@ -80,59 +81,49 @@ int stt_doc_purge(stt_db_t *db, const char *id, size_t idlen, const stt_rev_t *r
             bool added;
             stt_revtree_merge_path(&nt, ids[0].gen, ids, np, (d.tree.nodes[leaves[l]].flags & STT_REV_DELETED) != 0,
                                    &leaf, &added);
-            nt.nodes[leaf].flags |= d.tree.nodes[leaves[l]].flags & STT_REV_HAS_BODY;
+            /* a surviving revision keeps its body, kept superseded ones included */
+            for (size_t p = 0; p < np; p++) {
+                int j = stt_revtree_find(&nt, ids[p].gen, ids[p].id, ids[p].idlen);
+                if (j >= 0) nt.nodes[j].flags |= d.tree.nodes[path[p]].flags & STT_REV_HAS_BODY;
+            }
         }
         free(path);
         free(ids);
-        /* a purged leaf's attachments lose a reference each; a digest held by several
-         * purged leaves (or twice by one) is read and written once, with the sum */
-        unsigned char(*dg)[STT_DIGEST_LEN] = NULL;
-        uint64_t *ndg = NULL;
-        size_t nd = 0;
+        stt__refdrop_t refs = {0};
+        /* kept bodies ('O' keys) of revisions the purge removed go with their
+         * references (a surviving revision is on a surviving leaf's path, so it
+         * is no leaf unless it was one) */
+        for (uint32_t i = 0; i < d.tree.n && !rc; i++) {
+            const stt_rev_node_t *nd = &d.tree.nodes[i];
+            if (!(nd->flags & STT_REV_HAS_BODY) || stt_revtree_is_leaf(&d.tree, (int)i)) continue;
+            const char *rid = stt_revtree_id(&d.tree, (int)i);
+            if (stt_revtree_find(&nt, nd->gen, rid, nd->idlen) >= 0) continue;
+            stt_rev_body_t b;
+            int brc = stt__old_body_get(db, s->ropts, id, idlen, &d.tree, (int)i, &b);
+            if (brc == STT_E_NOT_FOUND) continue;
+            if (brc) {
+                rc = brc;
+                break;
+            }
+            stt__key_old(&v, db->id, id, idlen, nd->gen, rid, nd->idlen);
+            leveldb_writebatch_delete(wb, v.base, v.len);
+            db->old_size -= b.jsonlen < db->old_size ? b.jsonlen : db->old_size;
+            for (size_t a = 0; a < b.natts; a++)
+                stt__refdrop_add(&refs, b.atts[a].digest);
+            stt_rev_body_free(&b);
+        }
+        /* a purged leaf's attachments lose a reference each */
         for (size_t l = 0; l < nleaves; l++) {
             if (!drop[leaves[l]]) continue;
             stt_rev_body_t b;
             if (stt__body_at(&d, leaves[l], &b) != 0) continue;
-            for (size_t a = 0; a < b.natts; a++) {
-                size_t j = 0;
-                while (j < nd && memcmp(dg[j], b.atts[a].digest, STT_DIGEST_LEN) != 0)
-                    j++;
-                if (j == nd) {
-                    dg = stt_xrealloc(dg, (nd + 1) * sizeof(*dg));
-                    ndg = stt_xrealloc(ndg, (nd + 1) * sizeof(*ndg));
-                    memcpy(dg[nd], b.atts[a].digest, STT_DIGEST_LEN);
-                    ndg[nd++] = 0;
-                }
-                ndg[j]++;
-            }
+            for (size_t a = 0; a < b.natts; a++)
+                stt__refdrop_add(&refs, b.atts[a].digest);
             db->active_size -= b.jsonlen < db->active_size ? b.jsonlen : db->active_size;
             stt_rev_body_free(&b);
         }
-        for (size_t j = 0; j < nd; j++) {
-            stt_buf_t rk = STT_BUF_INIT;
-            stt__key_att(&rk, K_ATTREF, db->id, dg[j]);
-            size_t cl;
-            char *cv = leveldb_get(s->ldb, s->ropts, rk.base, rk.len, &cl, &lerr);
-            uint64_t cnt = 0;
-            if (cv) {
-                const unsigned char *p = (const unsigned char *)cv;
-                stt_varint_read(&p, p + cl, &cnt);
-                leveldb_free(cv);
-            }
-            if (cnt <= ndg[j]) {
-                leveldb_writebatch_delete(wb, rk.base, rk.len);
-                stt__key_att(&rk, K_ATT, db->id, dg[j]);
-                leveldb_writebatch_delete(wb, rk.base, rk.len);
-            } else {
-                stt_buf_t cv2 = STT_BUF_INIT;
-                stt_buf_append_varint(&cv2, cnt - ndg[j]);
-                leveldb_writebatch_put(wb, rk.base, rk.len, cv2.base, cv2.len);
-                stt_buf_free(&cv2);
-            }
-            stt_buf_free(&rk);
-        }
-        free(dg);
-        free(ndg);
+        if (!rc) rc = stt__refdrop_apply(&refs, db, wb);
+        stt__refdrop_free(&refs);
         if (old_state == 1)
             db->doc_count--;
         else
@@ -155,15 +146,20 @@ int stt_doc_purge(stt_db_t *db, const char *id, size_t idlen, const stt_rev_t *r
             stt_buf_free(&sum);
         }
         db->purge_seq++;
-        stt__db_put_record(db, wb);
-        leveldb_write(s->ldb, s->wsync, wb, &lerr);
-        stt_stats_inc(STT_ST_DATABASE_PURGES);
+        if (!rc) {
+            stt__db_put_record(db, wb);
+            leveldb_write(s->ldb, s->wsync, wb, &lerr);
+            if (lerr) {
+                leveldb_free(lerr);
+                rc = STT_E_IO;
+            } else {
+                stt_stats_inc(STT_ST_DATABASE_PURGES);
+            }
+        }
         leveldb_writebatch_destroy(wb);
-        if (lerr) {
-            leveldb_free(lerr);
-            rc = STT_E_IO;
+        if (rc) {
             db->update_seq = saved[0], db->doc_count = saved[1], db->doc_del_count = saved[2];
-            db->purge_seq = saved[3], db->active_size = saved[4];
+            db->purge_seq = saved[3], db->active_size = saved[4], db->old_size = saved[5];
         }
         stt_revtree_free(&nt);
     }

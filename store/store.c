@@ -49,6 +49,7 @@ void stt_store_opts_default(stt_store_opts_t *o)
     o->write_buffer_size = 16u << 20;
     o->default_revs_limit = STT_REVS_LIMIT_DEFAULT;
     o->paranoid = false;
+    o->auto_compact_min_size = 1u << 20; /* smoosh's min_size */
 }
 
 static void *sweeper_main(void *arg);
@@ -113,6 +114,9 @@ void stt_store_close(stt_store_t *s)
         pthread_mutex_unlock(&s->lock);
         pthread_join(s->sweeper, NULL);
     }
+    for (size_t i = 0; i < s->ncq; i++)
+        s->cq[i]->refs--;
+    free(s->cq);
     for (size_t i = 0; i < s->capdbs; i++) {
         stt_db_t *db = s->dbs[i];
         if (db) {
@@ -205,7 +209,7 @@ static int load_next_dbid(stt_store_t *s)
 void stt__db_record(const stt_db_t *db, stt_buf_t *out)
 {
     stt_buf_reset(out);
-    stt_buf_appendc(out, 1); /* version */
+    stt_buf_appendc(out, 2); /* version: 2 added old_size */
     stt_buf_append_be64(out, db->id);
     stt_buf_append_varint(out, db->created);
     stt_buf_append_varint(out, db->revs_limit);
@@ -216,12 +220,14 @@ void stt__db_record(const stt_db_t *db, stt_buf_t *out)
     stt_buf_append_varint(out, db->active_size);
     stt_buf_append_varint(out, db->seclen);
     if (db->seclen) stt_buf_append(out, db->security, db->seclen);
+    stt_buf_append_varint(out, db->old_size);
 }
 
 static int db_record_decode(stt_db_t *db, const char *v, size_t len)
 {
     const unsigned char *p = (const unsigned char *)v, *end = p + len;
-    if (len < 9 || p[0] != 1) return STT_E_IO;
+    if (len < 9 || (p[0] != 1 && p[0] != 2)) return STT_E_IO;
+    int version = p[0];
     db->id = stt_be64(p + 1);
     p += 9;
     uint64_t x[8];
@@ -237,6 +243,9 @@ static int db_record_decode(stt_db_t *db, const char *v, size_t len)
     if ((uint64_t)(end - p) < x[7]) return STT_E_IO;
     db->seclen = x[7];
     db->security = db->seclen ? stt_xstrndup((const char *)p, db->seclen) : NULL;
+    p += db->seclen;
+    db->old_size = 0;
+    if (version >= 2 && stt_varint_read(&p, end, &db->old_size)) return STT_E_IO;
     return 0;
 }
 
@@ -514,6 +523,7 @@ void stt_db_info(stt_db_t *db, stt_db_info_t *out)
     out->doc_del_count = db->doc_del_count;
     out->purge_seq = db->purge_seq;
     out->active_size = db->active_size;
+    out->old_size = db->old_size;
     out->external_size = db->active_size;
     out->created = db->created;
     out->revs_limit = db->revs_limit;
@@ -522,7 +532,7 @@ void stt_db_info(stt_db_t *db, stt_db_info_t *out)
     /* LevelDB's own estimate of the bytes under this db's keys */
     stt_buf_t a = STT_BUF_INIT, b = STT_BUF_INIT;
     uint64_t total = 0;
-    const char tags[] = {K_DOC, K_SEQ, K_LOCAL, K_ATT};
+    const char tags[] = {K_DOC, K_SEQ, K_LOCAL, K_ATT, K_OLD};
     for (size_t i = 0; i < sizeof(tags); i++) {
         stt__key_db(&a, tags[i], db->id);
         stt__key_db(&b, tags[i], db->id + 1);
@@ -642,7 +652,7 @@ static void sweep_all(stt_store_t *s)
         }
         leveldb_iter_destroy(it);
         if (!dbid) return;
-        const char tags[] = {K_DOC, K_SEQ, K_LOCAL, K_ATT, K_ATTREF};
+        const char tags[] = {K_DOC, K_SEQ, K_LOCAL, K_ATT, K_ATTREF, K_OLD};
         stt_buf_t k = STT_BUF_INIT;
         for (size_t i = 0; i < sizeof(tags); i++) {
             stt__key_db(&k, tags[i], dbid);
@@ -664,11 +674,59 @@ static void sweep_all(stt_store_t *s)
     }
 }
 
+void stt__maybe_autocompact(stt_db_t *db)
+{
+    stt_store_t *s = db->store;
+    uint64_t min = s->o.auto_compact_min_size;
+    if (!min) return;
+    pthread_mutex_lock(&db->wlock);
+    bool want = db->old_size >= min && db->old_size >= db->active_size && !db->compacting;
+    pthread_mutex_unlock(&db->wlock);
+    if (!want) return;
+    pthread_mutex_lock(&s->lock);
+    if (!db->compact_queued && !db->deleted && !s->stopping && s->sweeper_started) {
+        if (s->ncq == s->capcq) {
+            s->capcq = s->capcq ? s->capcq * 2 : 8;
+            s->cq = stt_xrealloc(s->cq, s->capcq * sizeof(*s->cq));
+        }
+        db->compact_queued = true;
+        db->refs++;
+        s->cq[s->ncq++] = db;
+        pthread_cond_broadcast(&s->sweep_cond);
+    }
+    pthread_mutex_unlock(&s->lock);
+}
+
+/* One queued db compacted, outside the lock. */
+static void compact_next(stt_store_t *s)
+{
+    stt_db_t *db = s->cq[0];
+    memmove(s->cq, s->cq + 1, --s->ncq * sizeof(*s->cq));
+    s->sweeping = 1;
+    pthread_mutex_unlock(&s->lock);
+    stt_db_compact_begin(db);
+    (void)stt__compact_old_bodies(db); /* a failure leaves the bodies for the next try */
+    pthread_mutex_lock(&db->wlock);
+    db->compacting--;
+    pthread_mutex_unlock(&db->wlock);
+    pthread_mutex_lock(&s->lock);
+    db->compact_queued = false;
+    pthread_mutex_unlock(&s->lock);
+    stt_db_release(db);
+    pthread_mutex_lock(&s->lock);
+    s->sweeping = 0;
+}
+
 static void *sweeper_main(void *arg)
 {
     stt_store_t *s = arg;
     pthread_mutex_lock(&s->lock);
     while (!s->stopping) {
+        if (!s->sweep_pending && s->ncq) {
+            compact_next(s);
+            pthread_cond_broadcast(&s->sweep_cond);
+            continue;
+        }
         if (!s->sweep_pending) {
             pthread_cond_wait(&s->sweep_cond, &s->lock);
             continue;
@@ -688,7 +746,7 @@ static void *sweeper_main(void *arg)
 void stt_store_wait_sweeps(stt_store_t *s)
 {
     pthread_mutex_lock(&s->lock);
-    while ((s->sweep_pending || s->sweeping) && !s->stopping)
+    while ((s->sweep_pending || s->sweeping || s->ncq) && !s->stopping)
         pthread_cond_wait(&s->sweep_cond, &s->lock);
     pthread_mutex_unlock(&s->lock);
 }

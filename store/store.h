@@ -30,6 +30,10 @@ typedef struct {
     uint64_t write_buffer_size; /* LevelDB memtable, bytes */
     uint32_t default_revs_limit;
     bool paranoid; /* LevelDB paranoid checks (tools) */
+    /* Background compaction of a db once superseded revision bodies are at least
+     * as large as its live ones (CouchDB smoosh's ratio_dbs priority 2.0) and at
+     * least auto_compact_min_size bytes; 0 = never. */
+    uint64_t auto_compact_min_size;
 } stt_store_opts_t;
 
 void stt_store_opts_default(stt_store_opts_t *o);
@@ -62,7 +66,8 @@ typedef struct {
 } stt_store_stats_t;
 void stt_store_stats(stt_store_t *s, stt_store_stats_t *out);
 
-/* Waits until background sweeps of deleted databases have finished (tests, tools). */
+/* Waits until background sweeps of deleted databases and queued automatic
+ * compactions have finished (tests, tools). */
 void stt_store_wait_sweeps(stt_store_t *s);
 
 /* ------------------------------------------------------------------ databases */
@@ -89,6 +94,7 @@ typedef struct {
     uint64_t doc_del_count;
     uint64_t purge_seq;
     uint64_t active_size;   /* bytes of live leaf bodies */
+    uint64_t old_size;      /* bytes of superseded bodies kept until compaction */
     uint64_t external_size; /* same, uncompressed */
     uint64_t file_size;     /* estimate of on-disk bytes for this db */
     uint64_t created;       /* unix seconds */
@@ -102,8 +108,9 @@ void stt_db_info(stt_db_t *db, stt_db_info_t *out);
  * cheaper than stt_db_info. */
 void stt_db_mark(stt_db_t *db, uint64_t mark[3]);
 int stt_db_set_revs_limit(stt_db_t *db, uint32_t limit);
-/* Stems every doc's tree to the current revs_limit (CouchDB's compaction; bodies
- * of old revisions are already gone). Blocks the caller; writers wait at most one
+/* CouchDB's compaction: deletes the bodies of superseded revisions (readable
+ * until then) and stems every doc's tree to the current revs_limit. Blocks the
+ * caller; writers wait at most one
  * batch. Seqs are unchanged. stt_db_info reports compact_running from
  * stt_db_compact_begin (or the start of stt_db_compact when begun is false) to
  * the end, so a caller that runs it on another thread calls begin first. */
@@ -222,21 +229,27 @@ typedef struct {
     /* private */
     void *_raw;
     size_t _rawlen;
-    bool _borrowed; /* _raw is not ours to free */
+    bool _borrowed;        /* _raw is not ours to free */
+    stt_reader_t *_reader; /* where superseded bodies are read from (stt_doc_get) */
+    void **_old;           /* superseded bodies read so far, freed with the doc */
+    size_t _nold;
 } stt_doc_t;
 
-/* A leaf revision's content. */
+/* A revision's content. */
 typedef struct {
     const char *json; /* body object text without special members */
     size_t jsonlen;
     stt_att_t *atts; /* malloc'd array owned by the stt_rev_body_t */
     size_t natts;
+    void *_own; /* private: the stored value json and atts point into, when read apart */
 } stt_rev_body_t;
 
 /* Loads a doc. STT_E_NOT_FOUND when it never existed. */
 int stt_doc_get(stt_reader_t *r, const char *id, size_t idlen, stt_doc_t *out);
 void stt_doc_free(stt_doc_t *d);
-/* The body of node i, when stored (leaves only). STT_E_NOT_FOUND otherwise. */
+/* The body of node i when stored (STT_REV_HAS_BODY): every leaf's, and a
+ * superseded revision's until the db is compacted (read through the reader of
+ * stt_doc_get; a doc from a scan has leaf bodies only). STT_E_NOT_FOUND otherwise. */
 int stt_doc_body(const stt_doc_t *d, int node, stt_rev_body_t *out);
 void stt_rev_body_free(stt_rev_body_t *b);
 

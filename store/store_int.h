@@ -13,12 +13,17 @@
  * | 'L' dbid(8) localid            | _local doc: rev N, body                        |
  * | 'A' dbid(8) md5(16)            | attachment bytes                               |
  * | 'C' dbid(8) md5(16)            | reference count of that attachment (varint)    |
+ * | 'O' dbid(8) len(4) docid gen(8) revid | body of a superseded revision, kept     |
+ * |                                | until compaction (u8 version, then a body as   |
+ * |                                | in the doc record, without its node)           |
  * | 'X' dbid(8)                    | a deleted database whose keys await the sweep  |
  *
  * Departure from DESIGN.md: leaf bodies live inside the doc record instead of
  * separate 'B' keys. Reading a doc is one lookup, a write rewrites the record it
  * rewrites anyway (the tree changes on every write), and a doc with only a few
- * leaves, the common case, costs one key instead of two.
+ * leaves, the common case, costs one key instead of two. A body that stops being
+ * a leaf's moves to an 'O' key (its node keeps STT_REV_HAS_BODY), so the record
+ * stays small however often a doc is edited; compaction deletes those keys.
  *
  * Doc record ('D' value):
  *   u8 version(1) | u8 flags (1: winner deleted) | varint seq |
@@ -52,6 +57,7 @@ typedef struct leveldb_writebatch_t leveldb_writebatch_t;
 #define K_ATT 'A'
 #define K_ATTREF 'C'
 #define K_SWEEP 'X'
+#define K_OLD 'O'
 
 struct stt_store {
     leveldb_t *ldb;
@@ -73,6 +79,10 @@ struct stt_store {
     pthread_t sweeper;
     pthread_cond_t sweep_cond;
     int sweep_pending, sweeping, stopping, sweeper_started;
+    /* dbs waiting for the background compactor (the sweeper's thread), each
+     * holding a reference; guarded by lock */
+    stt_db_t **cq;
+    size_t ncq, capcq;
 };
 
 struct stt_db {
@@ -85,10 +95,11 @@ struct stt_db {
     pthread_mutex_t wlock; /* serialises writers; guards the fields below */
     uint64_t created;
     uint32_t revs_limit;
-    uint64_t update_seq, doc_count, doc_del_count, purge_seq, active_size;
+    uint64_t update_seq, doc_count, doc_del_count, purge_seq, active_size, old_size;
     char *security;
     size_t seclen;
-    int compacting; /* compactions running, guarded by wlock */
+    int compacting;      /* compactions running, guarded by wlock */
+    bool compact_queued; /* waits for the background compactor, guarded by store->lock */
 };
 
 struct stt_reader {
@@ -102,6 +113,11 @@ void stt__key_db(stt_buf_t *k, char tag, uint64_t dbid);
 void stt__key_doc(stt_buf_t *k, uint64_t dbid, const char *id, size_t idlen);
 void stt__key_seq(stt_buf_t *k, uint64_t dbid, uint64_t seq);
 void stt__key_att(stt_buf_t *k, char tag, uint64_t dbid, const unsigned char *digest);
+void stt__key_old(stt_buf_t *k, uint64_t dbid, const char *id, size_t idlen, uint64_t gen, const char *rev,
+                  size_t revlen);
+/* Splits an 'O' key; -1 when it is not one of dbid's. */
+int stt__key_old_parse(const char *k, size_t klen, uint64_t dbid, const char **id, size_t *idlen, uint64_t *gen,
+                       const char **rev, size_t *revlen);
 
 /* db record */
 void stt__db_record(const stt_db_t *db, stt_buf_t *out);
@@ -137,6 +153,34 @@ void stt__doc_encode(const stt_revtree_t *t, uint64_t seq, const char *id, size_
  * the nodes that are still leaves of nt carry over. */
 void stt__doc_reencode(const stt_doc_t *d, const stt_revtree_t *nt, uint64_t seq, stt_buf_t *rec, stt_buf_t *summary);
 int stt__body_at(const stt_doc_t *d, int node, stt_rev_body_t *out);
+/* One body as the record stores it (natts, atts, json), the value of an 'O' key. */
+void stt__body_encode(const stt_att_t *atts, size_t natts, const char *json, size_t jsonlen, stt_buf_t *out);
+/* The value of an 'O' key. */
+void stt__old_body_value(const stt_att_t *atts, size_t natts, const char *json, size_t jsonlen, stt_buf_t *out);
+/* Decodes an 'O' value; out takes v over (freed by stt_rev_body_free). */
+int stt__old_body_decode(char *v, size_t len, stt_rev_body_t *out);
+/* Reads node's superseded body from its 'O' key. STT_E_NOT_FOUND, STT_E_IO. */
+/* How many 'O' keys the reader's db has (settee-check). */
+int stt__old_keys_count(stt_reader_t *r, uint64_t *n);
+int stt__old_body_get(stt_db_t *db, const leveldb_readoptions_t *ro, const char *id, size_t idlen,
+                      const stt_revtree_t *t, int node, stt_rev_body_t *out);
+
+/* Attachment references dropped in a batch, summed per digest, then applied
+ * with one read and one write per digest. */
+typedef struct {
+    unsigned char (*digest)[STT_DIGEST_LEN];
+    uint64_t *count;
+    size_t n;
+} stt__refdrop_t;
+void stt__refdrop_add(stt__refdrop_t *r, const unsigned char *digest);
+int stt__refdrop_apply(stt__refdrop_t *r, stt_db_t *db, leveldb_writebatch_t *wb);
+void stt__refdrop_free(stt__refdrop_t *r);
+
+/* Queues db for the background compactor when its superseded bodies passed the
+ * store's threshold. Caller holds no lock. */
+void stt__maybe_autocompact(stt_db_t *db);
+/* The superseded-bodies pass of a compaction (compact.c), on its own. */
+int stt__compact_old_bodies(stt_db_t *db);
 
 int stt__err_io(char *err);
 

@@ -214,7 +214,7 @@ typedef struct {
     report_t rp;
     stt_reader_t *r;
     stt_db_info_t info;
-    uint64_t nchanges, ndocs, nlive, ndeleted, nlisted, active, last_seq;
+    uint64_t nchanges, ndocs, nlive, ndeleted, nlisted, active, old, nkept, last_seq;
     refmap_t refs;
     stt_buf_t a, b; /* scratch */
 } dbcheck_t;
@@ -278,7 +278,9 @@ static int on_change(void *ctx, const stt_doc_summary_t *s)
     return 0;
 }
 
-/* Bodies: every leaf has one, no other node; attachments read back. */
+/* Bodies: every leaf has one in its record; a superseded revision may keep one
+ * under its 'O' key (until compaction) exactly when its flag says so;
+ * attachments read back. */
 static void check_bodies(dbcheck_t *c, const stt_doc_t *d, const char *idshow)
 {
     for (uint32_t i = 0; i < d->tree.n; i++) {
@@ -289,19 +291,27 @@ static void check_bodies(dbcheck_t *c, const stt_doc_t *d, const char *idshow)
         stt_rev_body_t b;
         int rc = stt_doc_body(d, (int)i, &b);
         if (!leaf) {
-            if (flag || rc == 0)
-                fault(&c->rp, "doc %s: non-leaf %s keeps a body (flag %d, stored %d)", idshow, c->a.base, flag,
-                      rc == 0);
-            if (rc == 0) stt_rev_body_free(&b);
-            continue;
+            if (!flag) continue;
+            if (rc != 0) {
+                fault(&c->rp, "doc %s: superseded %s is flagged with a body that cannot be read (error %d)", idshow,
+                      c->a.base, rc);
+                continue;
+            }
+            c->nkept++;
+            c->old += b.jsonlen;
+        } else {
+            c->rp.v->nleaves++;
+            stt_rev_body_t rb;
+            bool in_record = stt__body_at(d, (int)i, &rb) == 0;
+            if (in_record) stt_rev_body_free(&rb);
+            if (!flag || rc != 0 || !in_record) {
+                fault(&c->rp, "doc %s: leaf %s has no body in its record (flag %d, read %d)", idshow, c->a.base, flag,
+                      rc);
+                if (rc == 0) stt_rev_body_free(&b);
+                continue;
+            }
+            c->active += b.jsonlen;
         }
-        c->rp.v->nleaves++;
-        if (!flag || rc != 0) {
-            fault(&c->rp, "doc %s: leaf %s has no body (flag %d, read %d)", idshow, c->a.base, flag, rc);
-            if (rc == 0) stt_rev_body_free(&b);
-            continue;
-        }
-        c->active += b.jsonlen;
         for (size_t k = 0; k < b.natts; k++) {
             const stt_att_t *at = &b.atts[k];
             refmap_get(&c->refs, at->digest, true)->count++;
@@ -456,6 +466,15 @@ static int db_verify(stt_db_t *db, stt_verify_t *v, uint64_t base, char *err, si
     if (c.info.active_size != c.active)
         fault(&c.rp, "active_size is %llu, leaf bodies add up to %llu", (unsigned long long)c.info.active_size,
               (unsigned long long)c.active);
+    if (c.info.old_size != c.old)
+        fault(&c.rp, "old_size is %llu, kept superseded bodies add up to %llu", (unsigned long long)c.info.old_size,
+              (unsigned long long)c.old);
+    uint64_t nold = 0;
+    if ((rc = stt__old_keys_count(c.r, &nold)) != 0)
+        fault(&c.rp, "the scan of superseded bodies stopped (error %d)", rc);
+    else if (nold != c.nkept)
+        fault(&c.rp, "%llu superseded bodies stored, %llu revisions are flagged with one", (unsigned long long)nold,
+              (unsigned long long)c.nkept);
     for (size_t i = 0; i < c.refs.cap; i++) {
         refslot_t *sl = &c.refs.slots[i];
         if (sl->used && !sl->seen) {
@@ -523,7 +542,7 @@ static void check_key_owners(storecheck_t *c)
 {
     stt_store_t *s = c->s;
     report_t rp = {c->v, c->base, c->err, c->errlen, NULL, 0};
-    const char tags[] = {K_DOC, K_SEQ, K_LOCAL, K_ATT, K_ATTREF};
+    const char tags[] = {K_DOC, K_SEQ, K_LOCAL, K_ATT, K_ATTREF, K_OLD};
     leveldb_iterator_t *it = leveldb_create_iterator(s->ldb, s->ropts);
     stt_buf_t k = STT_BUF_INIT;
     for (size_t t = 0; t < sizeof(tags); t++) {

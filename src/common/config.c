@@ -80,6 +80,10 @@ static const setting_t settings[] = {
      .max = UINT64_MAX, .help = "leveldb block cache"},
     {"settee", "leveldb_write_buffer_size", "SETTEE_WRITE_BUFFER_SIZE", "write-buffer-size", "BYTES", T_SIZE,
      FIELD(write_buffer_size), .min = 1, .max = UINT64_MAX, .help = "leveldb write buffer (memtable)"},
+    {"smoosh", "min_size", "SETTEE_AUTO_COMPACT_MIN_SIZE", "auto-compact-min-size", "BYTES", T_SIZE,
+     FIELD(auto_compact_min_size), .min = 0, .max = UINT64_MAX,
+     .help = "compact a database by itself once its superseded revision bodies reach this size and the size "
+             "of its live ones; 0 = only on _compact"},
     {"settee", "shutdown_timeout", "SETTEE_SHUTDOWN_TIMEOUT", "shutdown-timeout", "MS", T_INT,
      FIELD(shutdown_timeout_ms), .min = 0, .max = INT_MAX,
      .help = "milliseconds to let requests finish on SIGTERM/SIGINT"},
@@ -118,6 +122,7 @@ static const stt_config_t defaults = {
     .log_level = STT_LOG_LEVEL_INFO,
     .cache_size = 8 << 20,
     .write_buffer_size = 16 << 20,
+    .auto_compact_min_size = 1 << 20, /* smoosh's min_size */
     .shutdown_timeout_ms = 10000,
     .tls_port = 6984,
     /* chttpd_cors.hrl's ?SUPPORTED_METHODS, ?SUPPORTED_HEADERS and ?CORS_DEFAULT_MAX_AGE */

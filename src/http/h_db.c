@@ -158,9 +158,9 @@ void stt_h_security(stt_hreq_t *r)
         stt_reply_ok(r, 200);
 }
 
-/* settee drops superseded revision bodies on every write; what a compaction
- * still does is stem trees to the current revs_limit. It runs on a thread of its
- * own, as CouchDB's does, and db info shows compact_running meanwhile. */
+/* A compaction deletes superseded revision bodies and stems trees to the current
+ * revs_limit. It runs on a thread of its own, as CouchDB's does, and db info
+ * shows compact_running meanwhile. */
 static void *compact_main(void *arg)
 {
     stt_db_t *db = arg;

@@ -1028,6 +1028,12 @@ static size_t natts_of(stt_db_t *db, const char *id)
     return n;
 }
 
+/* Compaction as _compact runs it, then the sweeps it may have queued. */
+static void compact(stt_db_t *db)
+{
+    assert_int_equal(stt_db_compact(db, false), 0);
+}
+
 static void test_attachments(void **state)
 {
     fx_t *f = *state;
@@ -1050,11 +1056,13 @@ static void test_attachments(void **state)
     unsigned char md5[STT_DIGEST_LEN];
     stt_md5(X, strlen(X), md5);
     assert_memory_equal(m.digest, md5, STT_DIGEST_LEN);
-    /* a stub keeps the parent's attachment and its revpos; the old leaf's reference
-     * goes with its body */
+    /* a stub keeps the parent's attachment and its revpos; the superseded body
+     * keeps its reference until compaction */
     stt_att_in_t sa = stub("a.txt"), ay = att("y.txt", Y);
     stt_att_in_t keep[2] = {sa, ay};
     assert_int_equal(put_atts(f->db, "d1", r1, "{\"v\":2}", false, keep, 2, r1), 0);
+    assert_int_equal(att_refs(f->db, X, &nstored), 3);
+    compact(f->db);
     assert_int_equal(att_refs(f->db, X, &nstored), 2);
     assert_int_equal(att_refs(f->db, Y, NULL), 1);
     assert_int_equal(nstored, 2);
@@ -1067,13 +1075,17 @@ static void test_attachments(void **state)
     stt_att_in_t sn = stub("nope.txt");
     assert_int_equal(put_atts(f->db, "d1", r1, "{}", false, &sn, 1, NULL), STT_E_MISSING_STUB);
     assert_int_equal(info(f->db).update_seq, 3);
-    /* dropping X from d1: one reference left */
+    /* dropping X from d1: one reference left once compacted */
     stt_att_in_t sy = stub("y.txt");
     assert_int_equal(put_atts(f->db, "d1", r1, "{\"v\":3}", false, &sy, 1, r1), 0);
+    assert_int_equal(att_refs(f->db, X, NULL), 2);
+    compact(f->db);
     assert_int_equal(att_refs(f->db, X, NULL), 1);
     assert_int_equal(att_read(f->db, X), 0);
-    /* deleting d2 leaves a tombstone without attachments: X goes */
+    /* deleting d2 leaves a tombstone without attachments: X goes with the compaction */
     assert_int_equal(put(f->db, "d2", r2, "{}", true, r2), 0);
+    assert_int_equal(att_read(f->db, X), 0);
+    compact(f->db);
     assert_int_equal(att_refs(f->db, X, &nstored), 0);
     assert_int_equal(nstored, 1);
     assert_int_equal(att_read(f->db, X), STT_E_NOT_FOUND);
@@ -1087,30 +1099,174 @@ static void test_attachments(void **state)
     assert_int_equal(put_atts(f->db, "d3", NULL, "{}", false, twice, 2, r3), 0);
     assert_int_equal(att_refs(f->db, Z, NULL), 2);
     assert_int_equal(put(f->db, "d3", r3, "{}", false, r3), 0);
+    assert_int_equal(att_refs(f->db, Z, NULL), 2);
+    compact(f->db);
     assert_int_equal(att_read(f->db, Z), STT_E_NOT_FOUND);
-    /* replicated: a stub resolves against the nearest stored ancestor */
+    /* replicated: a stub resolves against the nearest ancestor whose body is
+     * still stored, a superseded one until compaction */
     stt_att_in_t az = att("z", Z), sz = stub("z");
     assert_int_equal(put_path_atts(f->db, "r", "1-a", "{}", &az, 1), 0);
     assert_int_equal(put_path_atts(f->db, "r", "2-b,a", "{}", &sz, 1), 0);
-    assert_int_equal(att_refs(f->db, Z, NULL), 1);
-    assert_int_equal(natts_of(f->db, "r"), 1);
-    /* 1-a's body went when it stopped being a leaf: a stub against it is missing */
-    assert_int_equal(put_path_atts(f->db, "r", "2-c,a", "{}", &sz, 1), STT_E_MISSING_STUB);
-    /* a conflict with the same bytes: two leaves, two references */
-    assert_int_equal(put_path_atts(f->db, "r", "2-c,a", "{}", &az, 1), 0);
     assert_int_equal(att_refs(f->db, Z, NULL), 2);
+    assert_int_equal(natts_of(f->db, "r"), 1);
+    assert_int_equal(put_path_atts(f->db, "r", "2-c,a", "{}", &sz, 1), 0);
+    assert_int_equal(att_refs(f->db, Z, NULL), 3);
+    compact(f->db);
+    assert_int_equal(att_refs(f->db, Z, NULL), 2);
+    /* 1-a's body went with the compaction: a stub against it is missing */
+    assert_int_equal(put_path_atts(f->db, "r", "2-f,a", "{}", &sz, 1), STT_E_MISSING_STUB);
     assert_int_equal(put_path(f->db, "r", "3-d,c", "{}"), 0);
+    compact(f->db);
     assert_int_equal(att_refs(f->db, Z, NULL), 1);
     assert_int_equal(put_path(f->db, "r", "!3-e,b", "{}"), 0);
+    assert_int_equal(att_read(f->db, Z), 0);
+    compact(f->db);
     assert_int_equal(att_read(f->db, Z), STT_E_NOT_FOUND);
     /* every reference gone: nothing stored */
     assert_int_equal(put(f->db, "d1", r1, "{}", true, NULL), 0);
     assert_int_equal(put(f->db, "d2", r2, "{}", true, NULL), 0);
+    compact(f->db);
     att_refs(f->db, X, &nstored);
     assert_int_equal(nstored, 0);
     reopen(f);
     att_refs(f->db, X, &nstored);
     assert_int_equal(nstored, 0);
+}
+
+/* The body stored for rev of doc id ("-" when there is none, "!" when the doc
+ * or the rev is not there). */
+static const char *body_of(stt_db_t *db, const char *id, const char *rev, stt_buf_t *out)
+{
+    stt_buf_reset(out);
+    stt_buf_appends(out, "!");
+    stt_rev_t rv;
+    if (stt_rev_parse(rev, strlen(rev), &rv) != 0) return out->base;
+    stt_reader_t *r;
+    stt_reader_open(db, &r);
+    stt_doc_t d;
+    if (stt_doc_get(r, id, strlen(id), &d) == 0) {
+        int node = stt_revtree_find(&d.tree, rv.gen, rv.id, rv.idlen);
+        stt_rev_body_t b;
+        if (node >= 0) {
+            stt_buf_reset(out);
+            if (stt_doc_body(&d, node, &b) == 0) {
+                stt_buf_append(out, b.json, b.jsonlen);
+                stt_rev_body_free(&b);
+            } else {
+                stt_buf_appends(out, "-");
+            }
+        }
+        stt_doc_free(&d);
+    }
+    stt_reader_close(r);
+    return out->base;
+}
+
+/* Superseded revisions keep their bodies until compaction, as in CouchDB (GET
+ * ?rev=, revs_info "available", open_revs of an old rev); stemming and purge take
+ * them with the revisions they remove, and the accounting (old_size) follows. */
+static void test_old_bodies(void **state)
+{
+    fx_t *f = *state;
+    stt_buf_t b = STT_BUF_INIT;
+    char r1[STT_REV_STR_MAX], r2[STT_REV_STR_MAX], r3[STT_REV_STR_MAX];
+    assert_int_equal(put(f->db, "d", NULL, "{\"v\":1}", false, r1), 0);
+    assert_int_equal(put(f->db, "d", r1, "{\"v\":22}", false, r2), 0);
+    assert_string_equal(body_of(f->db, "d", r1, &b), "{\"v\":1}");
+    assert_string_equal(body_of(f->db, "d", r2, &b), "{\"v\":22}");
+    stt_db_info_t in = info(f->db);
+    assert_int_equal(in.old_size, strlen("{\"v\":1}"));
+    assert_int_equal(in.active_size, strlen("{\"v\":22}"));
+    /* kept across a restart */
+    reopen(f);
+    assert_string_equal(body_of(f->db, "d", r1, &b), "{\"v\":1}");
+    assert_int_equal(info(f->db).old_size, strlen("{\"v\":1}"));
+    /* a deletion keeps the last live body too */
+    assert_int_equal(put(f->db, "d", r2, "{}", true, r3), 0);
+    assert_string_equal(body_of(f->db, "d", r2, &b), "{\"v\":22}");
+    assert_int_equal(info(f->db).old_size, strlen("{\"v\":1}") + strlen("{\"v\":22}"));
+    /* compaction drops them: the revisions stay, their bodies are missing */
+    compact(f->db);
+    assert_string_equal(body_of(f->db, "d", r1, &b), "-");
+    assert_string_equal(body_of(f->db, "d", r2, &b), "-");
+    assert_string_equal(body_of(f->db, "d", r3, &b), "{}");
+    in = info(f->db);
+    assert_int_equal(in.old_size, 0);
+    assert_int_equal(in.active_size, strlen("{}"));
+    /* stemming takes the kept bodies of the revisions it removes */
+    assert_int_equal(stt_db_set_revs_limit(f->db, 2), 0);
+    char s1[STT_REV_STR_MAX], s2[STT_REV_STR_MAX], s3[STT_REV_STR_MAX];
+    assert_int_equal(put(f->db, "s", NULL, "{\"s\":1}", false, s1), 0);
+    assert_int_equal(put(f->db, "s", s1, "{\"s\":2}", false, s2), 0);
+    assert_int_equal(put(f->db, "s", s2, "{\"s\":3}", false, s3), 0);
+    assert_string_equal(body_of(f->db, "s", s1, &b), "!");
+    assert_string_equal(body_of(f->db, "s", s2, &b), "{\"s\":2}");
+    assert_int_equal(info(f->db).old_size, strlen("{\"s\":2}"));
+    /* purge: a superseded body stays while a leaf above it does, and goes with
+     * the last one */
+    assert_int_equal(put_path(f->db, "p", "1-a", "{\"p\":\"a\"}"), 0);
+    assert_int_equal(put_path(f->db, "p", "2-b,a", "{\"p\":\"b\"}"), 0);
+    assert_int_equal(put_path(f->db, "p", "2-c,a", "{\"p\":\"c\"}"), 0);
+    assert_string_equal(body_of(f->db, "p", "1-a", &b), "{\"p\":\"a\"}");
+    uint64_t kept = strlen("{\"s\":2}") + strlen("{\"p\":\"a\"}");
+    assert_int_equal(info(f->db).old_size, kept);
+    stt_rev_t rv = {2, "c", 1};
+    bool purged;
+    assert_int_equal(stt_doc_purge(f->db, "p", 1, &rv, 1, &purged), 0);
+    assert_true(purged);
+    assert_string_equal(body_of(f->db, "p", "1-a", &b), "{\"p\":\"a\"}");
+    assert_int_equal(info(f->db).old_size, kept);
+    rv = (stt_rev_t){2, "b", 1};
+    assert_int_equal(stt_doc_purge(f->db, "p", 1, &rv, 1, &purged), 0);
+    assert_true(purged);
+    assert_string_equal(leaves_of(f->db, "p", &b), "-");
+    assert_int_equal(info(f->db).old_size, strlen("{\"s\":2}"));
+    stt_buf_free(&b);
+}
+
+/* Automatic compaction: once superseded bodies are at least as large as the live
+ * ones (and past the minimum size), the sweeper compacts the db by itself. */
+static void test_auto_compact(void **state)
+{
+    fx_t *f = *state;
+    stt_db_release(f->db);
+    stt_store_close(f->s);
+    stt_store_opts_t o;
+    stt_store_opts_default(&o);
+    o.paranoid = true;
+    o.auto_compact_min_size = 64;
+    char err[512];
+    assert_int_equal(stt_store_open(f->dir, &o, &f->s, err, sizeof(err)), 0);
+    f->db = db_open(f->s, "db");
+    stt_buf_t b = STT_BUF_INIT;
+    char rev[STT_REV_STR_MAX], first[STT_REV_STR_MAX];
+    /* a big live doc keeps the ratio low for a while */
+    char big[512];
+    memset(big, 'x', sizeof(big));
+    snprintf(big, sizeof(big), "{\"big\":\"%0400d\"}", 0);
+    assert_int_equal(put(f->db, "big", NULL, big, false, NULL), 0);
+    assert_int_equal(put(f->db, "d", NULL, "{\"n\":\"0000000000\"}", false, first), 0);
+    strcpy(rev, first);
+    for (int i = 1; i <= 10; i++) {
+        char body[64];
+        snprintf(body, sizeof(body), "{\"n\":\"%010d\"}", i);
+        assert_int_equal(put(f->db, "d", rev, body, false, rev), 0);
+    }
+    stt_store_wait_sweeps(f->s);
+    /* 10 kept bodies of 18 bytes: old 180 < active ~420, nothing compacted yet */
+    assert_string_equal(body_of(f->db, "d", first, &b), "{\"n\":\"0000000000\"}");
+    assert_int_equal(info(f->db).old_size, 180);
+    for (int i = 11; i <= 40; i++) {
+        char body[64];
+        snprintf(body, sizeof(body), "{\"n\":\"%010d\"}", i);
+        assert_int_equal(put(f->db, "d", rev, body, false, rev), 0);
+    }
+    stt_store_wait_sweeps(f->s);
+    stt_db_info_t in = info(f->db);
+    assert_true(in.old_size < in.active_size);
+    assert_string_equal(body_of(f->db, "d", first, &b), "-");
+    assert_string_equal(winner_body(f->db, "d", &b), "{\"n\":\"0000000040\"}");
+    stt_buf_free(&b);
 }
 
 /* Compressible types are stored gzip-encoded, as CouchDB stores them: the digest is
@@ -1523,6 +1679,8 @@ int main(int argc, char **argv)
         T(test_docs_scan),
         T(test_local_docs),
         T(test_attachments),
+        T(test_old_bodies),
+        T(test_auto_compact),
         T(test_attachments_gzip),
         T(test_purge),
         T(test_purge_shared_attachment),
