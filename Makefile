@@ -43,6 +43,9 @@ $(BUILD)/settee: $(BUILD)/obj/src/main.o $(BUILD)/libsettee.a
 $(BUILD)/settee-%: $(BUILD)/obj/tools/settee-%.o $(BUILD)/libsettee.a
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# the tools that speak HTTP to a running server (src/common/httpc.c)
+$(BUILD)/settee-backup $(BUILD)/settee-export $(BUILD)/settee-import: LDLIBS += -lcurl
+
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/libsettee.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka

@@ -774,6 +774,12 @@ void stt_auth_job_free(stt_auth_job_t *j)
 
 void stt_auth_job_run(stt_auth_job_t *j)
 {
+    /* a copy of a check that finished while this one waited in the queue (a
+     * client opening many connections at once) costs no second PBKDF2 */
+    if (j->found && j->auth && cache_hit(j->auth, j->stored, j->name, j->namelen, j->pw, j->pwlen)) {
+        j->ok = true;
+        return;
+    }
     j->ok = hash_check(j->found, j->admin, j->stored, &j->uh, j->pw, j->pwlen);
 }
 

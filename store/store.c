@@ -74,7 +74,7 @@ int stt_store_open(const char *dir, const stt_store_opts_t *o, stt_store_t **out
     leveldb_options_set_paranoid_checks(s->opts, o->paranoid);
     leveldb_options_set_compression(s->opts, leveldb_snappy_compression);
     char path[4200];
-    snprintf(path, sizeof(path), "%s/store", dir);
+    snprintf(path, sizeof(path), "%s/" STT_STORE_SUBDIR, dir);
     char *lerr = NULL;
     s->ldb = leveldb_open(s->opts, path, &lerr);
     if (lerr) {

@@ -70,6 +70,30 @@ void stt_store_stats(stt_store_t *s, stt_store_stats_t *out);
  * compactions have finished (tests, tools). */
 void stt_store_wait_sweeps(stt_store_t *s);
 
+/* ------------------------------------------------------------------ backup */
+
+/* A consistent copy of the whole store as of stt_backup_open, streamed while the
+ * store keeps serving (store/backup.c has the format). stt_backup_next appends
+ * about want bytes to out: 1 more follows, 0 that was the end, or STT_E_IO. */
+typedef struct stt_backup stt_backup_t;
+int stt_backup_open(stt_store_t *s, stt_backup_t **out);
+int stt_backup_next(stt_backup_t *b, stt_buf_t *out, size_t want);
+void stt_backup_progress(const stt_backup_t *b, uint64_t *nkeys, uint64_t *bytes);
+void stt_backup_close(stt_backup_t *b);
+/* LevelDB's estimate of the store's size on disk (compressed): a backup is larger. */
+uint64_t stt_store_approx_size(stt_store_t *s);
+
+/* Where a data dir keeps its LevelDB. */
+#define STT_STORE_SUBDIR "store"
+
+/* Rebuilds the store of data dir dir (which must not hold one) from a backup read
+ * through rd (bytes read, 0 at the end, -1 on error). STT_E_BAD_REQUEST when the
+ * backup is damaged (its count or hash differ, it ends early), STT_E_IO when the
+ * store cannot be made; err says what. Open it with stt_store_open and check it
+ * with stt_store_verify afterwards. */
+typedef long (*stt_read_fn)(void *ctx, void *buf, size_t len);
+int stt_restore(const char *dir, stt_read_fn rd, void *ctx, uint64_t *nkeys, char *err, size_t errlen);
+
 /* ------------------------------------------------------------------ databases */
 
 #define STT_DB_NAME_MAX 238

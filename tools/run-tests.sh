@@ -15,6 +15,21 @@ passed=0
 failed=0
 log_dir=$(mktemp -d /tmp/settee-tests.XXXXXX)
 
+# Adds a node --test run's counts (its spec output in $1, its exit status $2) to the
+# totals and prints them under the name $3.
+count_node_tests() {
+    local out=$1 rc=$2 name=$3 p f
+    p=$(grep -E '^ℹ pass [0-9]+' "$out" | awk '{print $3}' | tail -1)
+    f=$(grep -E '^ℹ fail [0-9]+' "$out" | awk '{print $3}' | tail -1)
+    p=${p:-0}
+    f=${f:-0}
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+    passed=$((passed + p))
+    failed=$((failed + f))
+    echo "$name: $p passed, $f failed"
+    [ "$f" -eq 0 ]
+}
+
 # --- C unit tests -----------------------------------------------------------
 for t in "$ASAN_BUILD"/tests/test_*; do
     [ -x "$t" ] || continue
@@ -43,18 +58,7 @@ else
     out="$log_dir/compat.log"
     (cd compat-tests && COUCH_URL="http://admin:admin@127.0.0.1:$port" COMPAT_CORS=1 \
         node --test --test-concurrency=1 --test-reporter=spec ./*.test.mjs) >"$out" 2>&1
-    rc=$?
-    p=$(grep -E '^ℹ pass [0-9]+' "$out" | awk '{print $3}' | tail -1)
-    f=$(grep -E '^ℹ fail [0-9]+' "$out" | awk '{print $3}' | tail -1)
-    p=${p:-0}
-    f=${f:-0}
-    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
-    passed=$((passed + p))
-    failed=$((failed + f))
-    echo "compat: $p passed, $f failed"
-    if [ "$f" -ne 0 ]; then
-        grep -E '^✖|not ok|Error|expected|actual' "$out" | head -120
-    fi
+    count_node_tests "$out" $? compat || grep -E '^✖|not ok|Error|expected|actual' "$out" | head -120
     kill -TERM "$server_pid" 2>/dev/null
     for _ in $(seq 1 100); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$server_pid" 2>/dev/null
@@ -71,6 +75,11 @@ else
     fi
 fi
 rm -rf "$data"
+
+# --- tools: backup and restore end to end (servers of their own) ---------------
+out="$log_dir/tools.log"
+SETTEE_BIN_DIR="$ASAN_BUILD" node --test --test-concurrency=1 --test-reporter=spec tests/tools/*.test.mjs >"$out" 2>&1
+count_node_tests "$out" $? tools || grep -E '^✖|Error|expected|actual' "$out" | head -60
 
 # --- browser: PouchDB 9 in headless Chromium, cross-origin ---------------------
 if [ "${SETTEE_SKIP_BROWSER:-0}" != 1 ]; then

@@ -385,6 +385,13 @@ void stt_h_node(stt_hreq_t *r)
         config(r, &p);
         return;
     }
+    if (is(&p, 2, "_backup") && p.n == 3) {
+        if (r->method != STT_M_GET)
+            stt_reply_method_not_allowed(r, "GET");
+        else if (node_ok(r, p.part[1]))
+            stt_h_backup(r);
+        return;
+    }
     if (is(&p, 2, "_restart") && p.n == 3) {
         if (r->method != STT_M_POST)
             stt_reply_method_not_allowed(r, "POST");

@@ -200,6 +200,12 @@ void stt__prometheus_port_req(stt_hreq_t *r);
 /* Counts a reply in the httpd stats (reply.c's send_head calls it). */
 void stt__stats_reply(stt_hreq_t *r, int status);
 void stt_h_membership(stt_hreq_t *r);
+/* GET /{db}/_export (h_export.c): the db as JSON lines for _bulk_docs new_edits:false. */
+void stt_h_export(stt_hreq_t *r);
+
+/* GET /_node/{node}/_backup (h_backup.c), routed by h_config.c's stt_h_node. */
+void stt_h_backup(stt_hreq_t *r);
+
 /* GET /_db_updates (h_db_updates.c); its wakeups from the store's commit hook, and
  * the end of its waiting feeds at shutdown. */
 void stt_h_db_updates(stt_hreq_t *r);

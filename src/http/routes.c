@@ -54,6 +54,7 @@ static const route_t db_routes[] = {
     {"_view_cleanup", STT_M_POST, NEED_DB | A_DBADMIN, stt_h_compact},
     {"_ensure_full_commit", STT_M_POST, NEED_DB, stt_h_ensure_full_commit},
     {"_purge", STT_M_POST, NEED_DB | A_ADMIN, stt_h_purge},
+    {"_export", GETS, NEED_DB, stt_h_export, "GET,HEAD"},
     {"_find", STT_M_POST, NEED_DB, stt_h_find},
     {"_explain", STT_M_POST, NEED_DB, stt_h_explain},
     /* GET, POST on _index itself; DELETE _index/{ddoc}/json/{name}; POST
