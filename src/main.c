@@ -7,6 +7,7 @@
 #include "security/security.h"
 #include "src/common/ini.h"
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <unistd.h>
 #include "store/store.h"
 #include <stdio.h>
@@ -34,6 +35,17 @@ static int server_uuid(stt_store_t *s, const stt_config_t *cfg, char out[33])
     return rc;
 }
 
+/* Every connection, LevelDB file and query process takes a descriptor: the soft
+ * limit (often 1024) goes up to the hard one, as servers do. */
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
 int main(int argc, char **argv)
 {
     static stt_config_t cfg;
@@ -43,6 +55,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "settee: %s\n(try --help)\n", err);
         return 2;
     }
+    raise_fd_limit();
     /* With no --config, settings (and what /_config and the admin setup write) live
      * in DATA_DIR/local.ini */
     static char local_ini[4200];

@@ -80,6 +80,8 @@ static const setting_t settings[] = {
      .max = UINT64_MAX, .help = "leveldb block cache"},
     {"settee", "leveldb_write_buffer_size", "SETTEE_WRITE_BUFFER_SIZE", "write-buffer-size", "BYTES", T_SIZE,
      FIELD(write_buffer_size), .min = 1, .max = UINT64_MAX, .help = "leveldb write buffer (memtable)"},
+    {"settee", "http2_cleartext", "SETTEE_HTTP2_CLEARTEXT", "http2-cleartext", "BOOL", T_BOOL, FIELD(http2_cleartext),
+     .help = "speak HTTP/2 without TLS on the plain port (h2c upgrade and prior knowledge); off by default"},
     {"smoosh", "min_size", "SETTEE_AUTO_COMPACT_MIN_SIZE", "auto-compact-min-size", "BYTES", T_SIZE,
      FIELD(auto_compact_min_size), .min = 0, .max = UINT64_MAX,
      .help = "compact a database by itself once its superseded revision bodies reach this size and the size "

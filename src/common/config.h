@@ -58,6 +58,7 @@ typedef struct {
     uint64_t cache_size;            /* [settee] leveldb_cache_size, 8 MiB */
     uint64_t write_buffer_size;     /* [settee] leveldb_write_buffer_size, 16 MiB */
     uint64_t auto_compact_min_size; /* [smoosh] min_size, 1 MiB (see stt_store_opts_t) */
+    int http2_cleartext;            /* [settee] http2_cleartext, false: h2c on the plain port */
     int shutdown_timeout_ms;        /* [settee] shutdown_timeout, 10000 */
 
     /* TLS is on when both files are set (stt_config_check refuses one without the other);

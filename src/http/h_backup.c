@@ -44,6 +44,5 @@ void stt_h_backup(stt_hreq_t *r)
     snprintf(est, sizeof(est), "%llu", (unsigned long long)stt_store_approx_size(stt__server->store));
     stt_stream_start(r, 200, "application/octet-stream", &backup_ops, b,
                      (const char *const[]){"cache-control", "no-store", "content-disposition",
-                                           "attachment; filename=\"settee.backup\"", "x-settee-store-size", est,
-                                           NULL});
+                                           "attachment; filename=\"settee.backup\"", "x-settee-store-size", est, NULL});
 }

@@ -200,6 +200,10 @@ void stt__prometheus_port_req(stt_hreq_t *r);
 /* Counts a reply in the httpd stats (reply.c's send_head calls it). */
 void stt__stats_reply(stt_hreq_t *r, int status);
 void stt_h_membership(stt_hreq_t *r);
+/* Ambiguous body framing (CL with TE, several CLs, TE other than one "chunked"):
+ * false after answering 400 and marking the connection to close (framing.c). */
+bool stt__framing_ok(stt_hreq_t *r);
+
 /* GET /{db}/_export (h_export.c): the db as JSON lines for _bulk_docs new_edits:false. */
 void stt_h_export(stt_hreq_t *r);
 

@@ -45,6 +45,10 @@ struct stt_worker {
                       * idle keep-alive connections */
     void *feeds;
     SSL_CTX *ssl;
+    /* out of file descriptors: listeners rest a while instead of spinning on a
+     * readable socket that accept() cannot take */
+    h2o_timeout_t fd_rest;
+    h2o_timeout_entry_t fd_resume;
 };
 
 typedef struct {
@@ -209,7 +213,8 @@ static stt_hreq_t *begin_req(h2o_req_t *req)
 
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
-    stt_route(begin_req(req));
+    stt_hreq_t *r = begin_req(req);
+    if (stt__framing_ok(r)) stt_route(r);
     return 0;
 }
 
@@ -218,7 +223,8 @@ static h2o_globalconf_t metrics_conf;
 
 static int on_metrics_req(h2o_handler_t *self, h2o_req_t *req)
 {
-    stt__prometheus_port_req(begin_req(req));
+    stt_hreq_t *r = begin_req(req);
+    if (stt__framing_ok(r)) stt__prometheus_port_req(r);
     return 0;
 }
 
@@ -233,13 +239,41 @@ static void on_commit(void *ctx, stt_db_t *db, uint64_t seq)
 
 /* ------------------------------------------------------------------ listeners */
 
+static void on_accept(h2o_socket_t *listener, const char *err);
+
+static void on_fd_resume(h2o_timeout_entry_t *e)
+{
+    stt_worker_t *w = (stt_worker_t *)((char *)e - offsetof(stt_worker_t, fd_resume));
+    if (atomic_load(&w->phase) != 0) return;
+    for (int i = 0; i < 3; i++)
+        if (w->listeners[i]) h2o_socket_read_start(w->listeners[i], on_accept);
+}
+
+/* The fd table is full: served connections go on, new ones wait in the kernel's
+ * backlog until descriptors are free again (checked every 100 ms). */
+static void rest_listeners(h2o_accept_ctx_t *actx)
+{
+    stt_worker_t *w = (stt_worker_t *)((char *)actx->ctx - offsetof(stt_worker_t, ctx));
+    if (h2o_timeout_is_linked(&w->fd_resume)) return;
+    for (int i = 0; i < 3; i++)
+        if (w->listeners[i]) h2o_socket_read_stop(w->listeners[i]);
+    static _Atomic long last_logged;
+    long now = (long)time(NULL);
+    if (now - atomic_exchange(&last_logged, now) >= 60)
+        stt_log(STT_LOG_LEVEL_WARNING, "out of file descriptors (%s): new connections wait", strerror(errno));
+    h2o_timeout_link(w->loop, &w->fd_rest, &w->fd_resume);
+}
+
 static void on_accept(h2o_socket_t *listener, const char *err)
 {
     if (err) return;
     h2o_accept_ctx_t *actx = listener->data;
     for (int i = 0; i < 64; i++) {
         h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
-        if (!sock) break;
+        if (!sock) {
+            if (errno == EMFILE || errno == ENFILE) rest_listeners(actx);
+            break;
+        }
         int fd = h2o_socket_get_fd(sock);
         int one = 1;
         /* CouchDB's replicator runs with Nagle on: ACK its request bodies at once
@@ -296,6 +330,7 @@ static int open_listener(const char *bind_addr, int port, char *err, size_t errl
 
 static void close_listeners(stt_worker_t *w)
 {
+    if (h2o_timeout_is_linked(&w->fd_resume)) h2o_timeout_unlink(&w->fd_resume);
     for (int i = 0; i < 3; i++) {
         if (w->listeners[i]) {
             h2o_socket_read_stop(w->listeners[i]);
@@ -342,6 +377,8 @@ static void worker_setup(stt_worker_t *w)
     stt_changes_worker_init(w, w->loop);
     stt_writer_worker_init(w->index, w->loop);
     stt_authpool_worker_init(w->index, w->loop);
+    h2o_timeout_init(w->loop, &w->fd_rest, 100);
+    w->fd_resume.cb = on_fd_resume;
     for (int i = 0; i < 3; i++) {
         if (w->listen_fds[i] < 0) continue;
         w->listeners[i] = h2o_evloop_socket_create(w->loop, w->listen_fds[i], H2O_SOCKET_FLAG_DONT_READ);
@@ -400,6 +437,9 @@ int stt_server_run(const stt_config_t *cfg, stt_store_t *store, stt_ini_t *ini, 
     h2o_config_init(&srv.h2o);
     srv.h2o.max_request_entity_size = cfg->max_http_request_size;
     srv.h2o.server_name = h2o_iovec_init(H2O_STRLIT("settee"));
+    /* h2c (upgrade and prior knowledge) only when asked for: HTTP/2 over TLS
+     * stays on. h2o 2.2.5 has no defence against rapid reset (README). */
+    srv.h2o.http1.upgrade_to_http2 = cfg->http2_cleartext;
     h2o_hostconf_t *host = h2o_config_register_host(&srv.h2o, h2o_iovec_init(H2O_STRLIT("default")), 65535);
     h2o_pathconf_t *path = h2o_config_register_path(host, "/", 0);
     h2o_handler_t *handler = h2o_create_handler(path, sizeof(*handler));
