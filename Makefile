@@ -5,6 +5,7 @@
 #   make asan       sanitizer build only (build/asan/)
 #   make bench      side-by-side benchmark (tools/bench)
 #   make bench-auth what authentication costs settee (tools/bench/auth.mjs)
+#   make bench-rapid-reset  a victim's service during an HTTP/2 rapid-reset flood
 #   make check-includes   the include direction of DESIGN.md
 CC       ?= cc
 BUILD    ?= build
@@ -24,7 +25,7 @@ TOOLS     = $(TOOL_SRCS:tools/%.c=$(BUILD)/%)
 UNIT_SRCS = $(wildcard tests/unit/test_*.c)
 UNITS     = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all run test asan unit bench bench-auth check-includes clean format deps test-browser
+.PHONY: all run test asan unit bench bench-auth bench-rapid-reset check-includes clean format deps test-browser
 # keep the objects of tools and tests (make would delete them as intermediates)
 .SECONDARY: $(TOOL_SRCS:%.c=$(BUILD)/obj/%.o) $(UNIT_SRCS:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/src/main.o
 all: $(BUILD)/settee $(TOOLS)
@@ -45,6 +46,7 @@ $(BUILD)/settee-%: $(BUILD)/obj/tools/settee-%.o $(BUILD)/libsettee.a
 
 # the tools that speak HTTP to a running server (src/common/httpc.c)
 $(BUILD)/settee-backup $(BUILD)/settee-export $(BUILD)/settee-import: LDLIBS += -lcurl
+$(BUILD)/settee-h2flood: LDLIBS += -lssl -lcrypto
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/libsettee.a
 	@mkdir -p $(dir $@)
@@ -79,6 +81,10 @@ bench: deps
 bench-auth: deps
 	$(MAKE) all
 	tools/bench/run.sh auth
+
+bench-rapid-reset: deps
+	$(MAKE) all
+	tools/bench/rapid-reset.sh
 
 # Dependencies point one way: common <- store <- replication, security <- http <- main.
 check-includes:

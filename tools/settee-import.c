@@ -108,7 +108,8 @@ int main(int argc, char **argv)
     stt_httpc_result_free(&res);
     struct stat st;
     stt_progress_t pr;
-    stt_progress_init(&pr, "import", "revisions", in != stdin && fstat(fileno(in), &st) == 0 ? (uint64_t)st.st_size : 0);
+    stt_progress_init(&pr, "import", "revisions",
+                      in != stdin && fstat(fileno(in), &st) == 0 ? (uint64_t)st.st_size : 0);
     batch_t b = {.url = bulk};
     batch_reset(&b);
     char *line = NULL;
@@ -130,8 +131,8 @@ int main(int argc, char **argv)
         bool ok = stt_json_parse(&a, line, (size_t)n, &j, NULL, 0) == 0 && j.type == STT_JSON_OBJECT;
         stt_arena_free(&a);
         if (!ok) {
-            fprintf(stderr, "settee-import: %s line %llu is not a JSON object; nothing after line %llu sent\n",
-                    file, (unsigned long long)lineno, (unsigned long long)(lineno - 1 - b.ndocs));
+            fprintf(stderr, "settee-import: %s line %llu is not a JSON object; nothing after line %llu sent\n", file,
+                    (unsigned long long)lineno, (unsigned long long)(lineno - 1 - b.ndocs));
             status = 1;
             stop = true;
             break;
@@ -154,7 +155,8 @@ int main(int argc, char **argv)
     free(line);
     if (in != stdin) fclose(in);
     stt_buf_free(&b.body);
-    if (b.refused) fprintf(stderr, "settee-import: %llu of %llu revisions refused\n", (unsigned long long)b.refused,
-                           (unsigned long long)b.sent);
+    if (b.refused)
+        fprintf(stderr, "settee-import: %llu of %llu revisions refused\n", (unsigned long long)b.refused,
+                (unsigned long long)b.sent);
     return status;
 }

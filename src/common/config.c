@@ -82,6 +82,10 @@ static const setting_t settings[] = {
      FIELD(write_buffer_size), .min = 1, .max = UINT64_MAX, .help = "leveldb write buffer (memtable)"},
     {"settee", "http2_cleartext", "SETTEE_HTTP2_CLEARTEXT", "http2-cleartext", "BOOL", T_BOOL, FIELD(http2_cleartext),
      .help = "speak HTTP/2 without TLS on the plain port (h2c upgrade and prior knowledge); off by default"},
+    {"settee", "http2_max_request_rate", "SETTEE_HTTP2_MAX_REQUEST_RATE", "http2-max-request-rate", "N", T_U32,
+     FIELD(http2_max_request_rate), .min = 0, .max = UINT32_MAX,
+     .help = "requests per second one HTTP/2 connection may make (bursts of twice that) before it is closed; "
+             "0 = no limit"},
     {"smoosh", "min_size", "SETTEE_AUTO_COMPACT_MIN_SIZE", "auto-compact-min-size", "BYTES", T_SIZE,
      FIELD(auto_compact_min_size), .min = 0, .max = UINT64_MAX,
      .help = "compact a database by itself once its superseded revision bodies reach this size and the size "
@@ -125,6 +129,7 @@ static const stt_config_t defaults = {
     .cache_size = 8 << 20,
     .write_buffer_size = 16 << 20,
     .auto_compact_min_size = 1 << 20, /* smoosh's min_size */
+    .http2_max_request_rate = 2000,
     .shutdown_timeout_ms = 10000,
     .tls_port = 6984,
     /* chttpd_cors.hrl's ?SUPPORTED_METHODS, ?SUPPORTED_HEADERS and ?CORS_DEFAULT_MAX_AGE */

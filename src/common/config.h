@@ -45,21 +45,22 @@ typedef struct {
 } stt_config_admin_t;
 
 typedef struct {
-    char bind[64];                  /* [chttpd] bind_address, "127.0.0.1"; an IP literal */
-    int port;                       /* [chttpd] port, 5984 */
-    char data_dir[4096];            /* [couchdb] database_dir, "./data" */
-    int threads;                    /* [settee] threads, 0 = one per core (the caller resolves it) */
-    char uuid[33];                  /* [couchdb] uuid, 32 lowercase hex digits; "" = generate and persist */
-    uint64_t max_document_size;     /* [couchdb] max_document_size, 8000000 as CouchDB 3 */
-    uint64_t max_http_request_size; /* [chttpd] max_http_request_size, 64 MiB (CouchDB: 4 GiB) */
-    uint32_t revs_limit_default;    /* [settee] default_revs_limit, 1000: _revs_limit of a new database */
-    int log_format;                 /* [log] format, STT_LOG_FORMAT_* */
-    int log_level;                  /* [log] level, STT_LOG_LEVEL_* */
-    uint64_t cache_size;            /* [settee] leveldb_cache_size, 8 MiB */
-    uint64_t write_buffer_size;     /* [settee] leveldb_write_buffer_size, 16 MiB */
-    uint64_t auto_compact_min_size; /* [smoosh] min_size, 1 MiB (see stt_store_opts_t) */
-    int http2_cleartext;            /* [settee] http2_cleartext, false: h2c on the plain port */
-    int shutdown_timeout_ms;        /* [settee] shutdown_timeout, 10000 */
+    char bind[64];                   /* [chttpd] bind_address, "127.0.0.1"; an IP literal */
+    int port;                        /* [chttpd] port, 5984 */
+    char data_dir[4096];             /* [couchdb] database_dir, "./data" */
+    int threads;                     /* [settee] threads, 0 = one per core (the caller resolves it) */
+    char uuid[33];                   /* [couchdb] uuid, 32 lowercase hex digits; "" = generate and persist */
+    uint64_t max_document_size;      /* [couchdb] max_document_size, 8000000 as CouchDB 3 */
+    uint64_t max_http_request_size;  /* [chttpd] max_http_request_size, 64 MiB (CouchDB: 4 GiB) */
+    uint32_t revs_limit_default;     /* [settee] default_revs_limit, 1000: _revs_limit of a new database */
+    int log_format;                  /* [log] format, STT_LOG_FORMAT_* */
+    int log_level;                   /* [log] level, STT_LOG_LEVEL_* */
+    uint64_t cache_size;             /* [settee] leveldb_cache_size, 8 MiB */
+    uint64_t write_buffer_size;      /* [settee] leveldb_write_buffer_size, 16 MiB */
+    uint64_t auto_compact_min_size;  /* [smoosh] min_size, 1 MiB (see stt_store_opts_t) */
+    int http2_cleartext;             /* [settee] http2_cleartext, false: h2c on the plain port */
+    uint32_t http2_max_request_rate; /* [settee] http2_max_request_rate, 2000/s per connection */
+    int shutdown_timeout_ms;         /* [settee] shutdown_timeout, 10000 */
 
     /* TLS is on when both files are set (stt_config_check refuses one without the other);
      * CouchDB's [ssl] enable key is not consulted. */

@@ -200,6 +200,20 @@ void stt__prometheus_port_req(stt_hreq_t *r);
 /* Counts a reply in the httpd stats (reply.c's send_head calls it). */
 void stt__stats_reply(stt_hreq_t *r, int status);
 void stt_h_membership(stt_hreq_t *r);
+/* HTTP/2 request-rate limit per connection (h2guard.c): false after answering 429
+ * and shutting the connection's socket. One guard per worker. */
+typedef struct stt_h2guard stt_h2guard_t;
+stt_h2guard_t *stt_h2guard_new(uint64_t rate); /* requests per second; 0 = no limit */
+void stt_h2guard_free(stt_h2guard_t *g);
+/* 1 admitted, 0 refused (first time: shut the connection), -1 refused again;
+ * *first (may be NULL) tells a connection's first request. */
+int stt_h2guard_admit(stt_h2guard_t *g, uint64_t conn_id, uint64_t now_ms, bool *first);
+void stt_h2guard_shut(stt_h2guard_t *g, uint64_t conn_id); /* refuse its next ones */
+/* Whether a just-accepted socket comes from an address penalized for flooding. */
+bool stt_h2guard_refuse_socket(int fd);
+stt_h2guard_t *stt_worker_h2guard(stt_worker_t *w);
+bool stt__h2_admit(stt_hreq_t *r);
+
 /* Ambiguous body framing (CL with TE, several CLs, TE other than one "chunked"):
  * false after answering 400 and marking the connection to close (framing.c). */
 bool stt__framing_ok(stt_hreq_t *r);

@@ -49,7 +49,13 @@ struct stt_worker {
      * readable socket that accept() cannot take */
     h2o_timeout_t fd_rest;
     h2o_timeout_entry_t fd_resume;
+    stt_h2guard_t *h2guard;
 };
+
+stt_h2guard_t *stt_worker_h2guard(stt_worker_t *w)
+{
+    return w->h2guard;
+}
 
 typedef struct {
     h2o_multithread_message_t super;
@@ -214,7 +220,7 @@ static stt_hreq_t *begin_req(h2o_req_t *req)
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
     stt_hreq_t *r = begin_req(req);
-    if (stt__framing_ok(r)) stt_route(r);
+    if (stt__h2_admit(r) && stt__framing_ok(r)) stt_route(r);
     return 0;
 }
 
@@ -275,6 +281,10 @@ static void on_accept(h2o_socket_t *listener, const char *err)
             break;
         }
         int fd = h2o_socket_get_fd(sock);
+        if (stt_h2guard_refuse_socket(fd)) { /* it flooded us a moment ago */
+            h2o_socket_close(sock);
+            continue;
+        }
         int one = 1;
         /* CouchDB's replicator runs with Nagle on: ACK its request bodies at once
          * instead of making it wait for our delayed ACK (PROTOCOL.md) */
@@ -378,6 +388,7 @@ static void worker_setup(stt_worker_t *w)
     stt_writer_worker_init(w->index, w->loop);
     stt_authpool_worker_init(w->index, w->loop);
     h2o_timeout_init(w->loop, &w->fd_rest, 100);
+    w->h2guard = stt_h2guard_new(stt__server->cfg->http2_max_request_rate);
     w->fd_resume.cb = on_fd_resume;
     for (int i = 0; i < 3; i++) {
         if (w->listen_fds[i] < 0) continue;
@@ -397,6 +408,8 @@ static void *worker_main(void *arg)
         if (atomic_load(&w->phase) == 1 && w->inflight == 0) atomic_store(&w->drained, 1);
     }
     close_listeners(w);
+    stt_h2guard_free(w->h2guard);
+    w->h2guard = NULL;
     return NULL;
 }
 

@@ -29,10 +29,10 @@ const freePort = () => new Promise((resolve) => {
   s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
 });
 
-export async function startServer(dataDir, name) {
+export async function startServer(dataDir, name, extraIni = '') {
   const port = await freePort();
   const ini = path.join(TMP, `${name}.ini`);
-  fs.writeFileSync(ini, '[log]\nlevel = warning\n[admins]\nadmin = admin\n');
+  fs.writeFileSync(ini, '[log]\nlevel = warning\n[admins]\nadmin = admin\n' + extraIni);
   const log = fs.openSync(path.join(TMP, `${name}.log`), 'a');
   const child = spawn(path.join(BIN, 'settee'), ['--bind', '127.0.0.1', '--port', String(port), '--data-dir', dataDir, '--config', ini],
     { stdio: ['ignore', log, log] });
