@@ -117,6 +117,7 @@ typedef struct {
     stt_json_t root;
     int have_root;
     int too_deep;
+    bool keep_duplicates;
 } pctx_t;
 
 static int add_value(pctx_t *c, stt_json_t v)
@@ -241,7 +242,7 @@ static uint32_t dedupe_members(stt_json_member_t *m, uint32_t n)
 static int close_frame(pctx_t *c)
 {
     frame_t f = c->stack[--c->depth];
-    if (f.type == STT_JSON_OBJECT) f.n = dedupe_members(f.members, f.n);
+    if (f.type == STT_JSON_OBJECT && !c->keep_duplicates) f.n = dedupe_members(f.members, f.n);
     stt_json_t v = {.type = f.type, .len = f.n};
     if (f.type == STT_JSON_ARRAY) {
         v.u.items = f.n ? stt_arena_memdup(c->arena, f.items, f.n * sizeof(*f.items)) : NULL;
@@ -280,6 +281,12 @@ static void seterr(char *errbuf, size_t errlen, const char *msg)
 
 int stt_json_parse(stt_arena_t *arena, const char *text, size_t len, stt_json_t *out, char *errbuf, size_t errlen)
 {
+    return stt_json_parse_opts(arena, text, len, STT_JSON_DEDUPE, out, errbuf, errlen);
+}
+
+int stt_json_parse_opts(stt_arena_t *arena, const char *text, size_t len, int flags, stt_json_t *out, char *errbuf,
+                        size_t errlen)
+{
     /* checked first: an empty body may come as a NULL pointer, which memchr and
      * pointer arithmetic below must not see */
     if (len == 0) {
@@ -294,7 +301,7 @@ int stt_json_parse(stt_arena_t *arena, const char *text, size_t len, stt_json_t 
         seterr(errbuf, errlen, "invalid escape (unpaired surrogate)");
         return STT_E_BAD_JSON;
     }
-    pctx_t c = {.arena = arena};
+    pctx_t c = {.arena = arena, .keep_duplicates = !(flags & STT_JSON_DEDUPE)};
     yajl_handle h = yajl_alloc(&callbacks, NULL, &c);
     if (!h) return STT_E_INTERNAL;
     int rc = 0;

@@ -59,6 +59,11 @@ struct stt_json_member {
  * non-NULL, a short message is written. Of a key that appears twice in one object only the
  * last occurrence is kept, at its position (CouchDB's dedupe_keys). */
 int stt_json_parse(stt_arena_t *arena, const char *text, size_t len, stt_json_t *out, char *errbuf, size_t errlen);
+/* stt_json_parse with flags: without STT_JSON_DEDUPE every member is kept, for the readers
+ * CouchDB runs over jiffy without dedupe_keys (JWT claims: proplists, the first wins). */
+#define STT_JSON_DEDUPE 1
+int stt_json_parse_opts(stt_arena_t *arena, const char *text, size_t len, int flags, stt_json_t *out, char *errbuf,
+                        size_t errlen);
 
 /* Strict UTF-8 check of raw bytes (what the parser runs first). 0 when valid. */
 int stt_utf8_validate(const char *s, size_t len);
