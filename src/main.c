@@ -77,6 +77,7 @@ int main(int argc, char **argv)
     stt_store_opts_default(&so);
     so.cache_size = cfg.cache_size;
     so.write_buffer_size = cfg.write_buffer_size;
+    so.min_free_bytes = cfg.min_free_space;
     so.default_revs_limit = cfg.revs_limit_default;
     stt_store_t *store;
     if (stt_store_open(cfg.data_dir, &so, &store, err, sizeof(err)) != 0) {

@@ -27,12 +27,15 @@ int stt_db_compact(stt_db_t *db, bool begun)
     int rc = 0;
     if (!begun) stt_db_compact_begin(db);
     while (!done && !rc) {
+        /* compaction makes room: it passes the free-space floor */
+        if ((rc = stt__write_begin(s, true)) != 0) break;
         pthread_mutex_lock(&db->wlock);
         if (db->deleted) {
             pthread_mutex_unlock(&db->wlock);
             break;
         }
         uint32_t limit = db->revs_limit;
+        stt__ldb_enter(s);
         leveldb_iterator_t *it = leveldb_create_iterator(s->ldb, s->ropts);
         leveldb_writebatch_t *wb = leveldb_writebatch_create();
         stt__key_db(&k, K_DOC, db->id);
@@ -90,11 +93,9 @@ int stt_db_compact(stt_db_t *db, bool begun)
         if (changed && !rc) {
             char *lerr = NULL;
             leveldb_write(s->ldb, s->wsync, wb, &lerr);
-            if (lerr) {
-                leveldb_free(lerr);
-                rc = STT_E_IO;
-            }
+            if (lerr) rc = stt__ldb_error(s, lerr, "compaction", true);
         }
+        stt__ldb_leave(s);
         leveldb_writebatch_destroy(wb);
         pthread_mutex_unlock(&db->wlock);
     }

@@ -57,6 +57,7 @@ typedef struct {
     int log_level;                  /* [log] level, STT_LOG_LEVEL_* */
     uint64_t cache_size;            /* [settee] leveldb_cache_size, 8 MiB */
     uint64_t write_buffer_size;     /* [settee] leveldb_write_buffer_size, 16 MiB */
+    uint64_t min_free_space;        /* [settee] min_free_space, 0: 2 x write_buffer_size + 64 MiB */
     int shutdown_timeout_ms;        /* [settee] shutdown_timeout, 10000 */
 
     /* TLS is on when both files are set (stt_config_check refuses one without the other);
