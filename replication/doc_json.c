@@ -176,6 +176,15 @@ static bool is_kept_special(const stt_json_member_t *m)
     return false;
 }
 
+/* "<text><attachment name>", arena-owned */
+static const char *att_reason(stt_arena_t *a, const char *text, const stt_json_member_t *m)
+{
+    size_t n = strlen(text) + m->keylen + 1;
+    char *msg = stt_arena_alloc(a, n);
+    snprintf(msg, n, "%s%.*s", text, (int)m->keylen, m->key);
+    return msg;
+}
+
 static int parse_atts(stt_arena_t *a, const stt_json_t *v, const stt_doc_parse_opts_t *o, stt_doc_write_t *out,
                       const char **reason)
 {
@@ -202,7 +211,12 @@ static int parse_atts(stt_arena_t *a, const stt_json_t *v, const stt_doc_parse_o
         at->meta.name = m->key;
         at->meta.namelen = m->keylen;
         const stt_json_t *ct = stt_json_get(&m->val, "content_type");
-        if (stt_json_is_str(ct)) {
+        if (ct && !stt_json_is_str(ct)) {
+            /* CouchDB crashes on it (500 function_clause): a client's mistake is a 400 */
+            *reason = att_reason(a, "Attachment content_type must be a string for ", m);
+            return STT_E_BAD_REQUEST;
+        }
+        if (ct) {
             at->meta.content_type = ct->u.s;
             at->meta.ctlen = ct->len;
         } else {
@@ -233,7 +247,7 @@ static int parse_atts(stt_arena_t *a, const stt_json_t *v, const stt_doc_parse_o
             stt_buf_t b = STT_BUF_INIT;
             if (stt_base64_decode(&b, data->u.s, data->len) != 0) {
                 stt_buf_free(&b);
-                *reason = "Invalid attachment data";
+                *reason = att_reason(a, "Invalid attachment data for ", m);
                 return STT_E_BAD_REQUEST;
             }
             at->data = stt_arena_memdup(a, b.base ? b.base : "", b.len);

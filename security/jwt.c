@@ -209,12 +209,13 @@ exit:
 
 /* ------------------------------------------------------------------ verification */
 
-/* jwtf:decode_b64url_json and props: 0, or -1 with out set. */
+/* jwtf:decode_b64url_json and props: 0, or -1 with out set. jiffy decodes without
+ * dedupe_keys there, so a duplicated claim keeps its first value (proplists). */
 static int decode_part(stt_arena_t *arena, const char *s, size_t len, stt_json_t *json, stt_jwt_result_t *out)
 {
     stt_buf_t text = STT_BUF_INIT;
     int rc = stt__b64url_decode_nopad(&text, s, len) == 0 && text.base &&
-                     stt_json_parse(arena, text.base, text.len, json, NULL, 0) == 0
+                     stt_json_parse_opts(arena, text.base, text.len, 0, json, NULL, 0) == 0
                  ? 0
                  : stt__jwt_fail(out, 400, "Malformed token");
     stt_buf_free(&text);

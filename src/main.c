@@ -90,6 +90,7 @@ int main(int argc, char **argv)
     stt_store_opts_default(&so);
     so.cache_size = cfg.cache_size;
     so.write_buffer_size = cfg.write_buffer_size;
+    so.min_free_bytes = cfg.min_free_space;
     so.default_revs_limit = cfg.revs_limit_default;
     so.auto_compact_min_size = cfg.auto_compact_min_size;
     stt_store_t *store;

@@ -40,6 +40,9 @@ int stt_backup_open(stt_store_t *s, stt_backup_t **out)
 {
     stt_backup_t *b = stt_xcalloc(1, sizeof(*b));
     b->s = s;
+    /* held shared for the backup's life, as a reader holds it (space.c reopens
+     * LevelDB only when nobody does) */
+    stt__ldb_enter(s);
     b->snap = leveldb_create_snapshot(s->ldb);
     b->ro = leveldb_readoptions_create();
     leveldb_readoptions_set_snapshot(b->ro, b->snap);
@@ -115,7 +118,9 @@ uint64_t stt_store_approx_size(stt_store_t *s)
     const char *start = "", *limit = "\xff\xff\xff\xff";
     size_t sl = 0, ll = 4;
     uint64_t size = 0;
+    stt__ldb_enter(s);
     leveldb_approximate_sizes(s->ldb, 1, &start, &sl, &limit, &ll, &size);
+    stt__ldb_leave(s);
     return size;
 }
 
@@ -131,6 +136,7 @@ void stt_backup_close(stt_backup_t *b)
     leveldb_iter_destroy(b->it);
     leveldb_readoptions_destroy(b->ro);
     leveldb_release_snapshot(b->s->ldb, b->snap);
+    stt__ldb_leave(b->s);
     XXH3_freeState(b->h);
     free(b);
 }

@@ -56,8 +56,7 @@ static int drop_kept(pass_t *p, const stt_doc_t *d, stt_revtree_t *nt)
         size_t vlen;
         char *v = leveldb_get(s->ldb, s->ropts, k.base, k.len, &vlen, &lerr);
         if (lerr) {
-            leveldb_free(lerr);
-            changed = STT_E_IO;
+            changed = stt__ldb_error(s, lerr, "compaction read", false);
             break;
         }
         if (v && stt__old_body_decode(v, vlen, &b) == 0) {
@@ -124,9 +123,8 @@ static int finish_batch(pass_t *p)
         char *lerr = NULL;
         leveldb_write(db->store->ldb, db->store->wsync, p->wb, &lerr);
         if (lerr) {
-            leveldb_free(lerr);
             db->old_size = old_size;
-            rc = STT_E_IO;
+            rc = stt__ldb_error(db->store, lerr, "compaction", true);
         }
     }
     leveldb_writebatch_destroy(p->wb);
@@ -144,11 +142,14 @@ int stt__compact_old_bodies(stt_db_t *db)
     bool done = false;
     int rc = 0;
     while (!done && !rc) {
+        /* compaction makes room: it passes the free-space floor */
+        if ((rc = stt__write_begin(s, true)) != 0) break;
         pthread_mutex_lock(&db->wlock);
         if (db->deleted) {
             pthread_mutex_unlock(&db->wlock);
             break;
         }
+        stt__ldb_enter(s);
         pass_t p = {.db = db, .wb = leveldb_writebatch_create()};
         leveldb_iterator_t *it = leveldb_create_iterator(s->ldb, s->ropts);
         stt__key_db(&k, K_OLD, db->id);
@@ -181,8 +182,7 @@ int stt__compact_old_bodies(stt_db_t *db)
             size_t vlen;
             char *v = leveldb_get(s->ldb, s->ropts, dk.base, dk.len, &vlen, &lerr);
             if (lerr) {
-                leveldb_free(lerr);
-                rc = STT_E_IO;
+                rc = stt__ldb_error(s, lerr, "compaction read", false);
                 break;
             }
             if (!v) {
@@ -197,6 +197,7 @@ int stt__compact_old_bodies(stt_db_t *db)
         leveldb_iter_destroy(it);
         int frc = finish_batch(&p);
         if (!rc) rc = frc;
+        stt__ldb_leave(s);
         pthread_mutex_unlock(&db->wlock);
     }
     stt_buf_free(&resume);
@@ -214,11 +215,14 @@ int stt_db_compact(stt_db_t *db, bool begun)
     int rc = 0;
     if (!begun) stt_db_compact_begin(db);
     while (!done && !rc) {
+        /* compaction makes room: it passes the free-space floor */
+        if ((rc = stt__write_begin(s, true)) != 0) break;
         pthread_mutex_lock(&db->wlock);
         if (db->deleted) {
             pthread_mutex_unlock(&db->wlock);
             break;
         }
+        stt__ldb_enter(s);
         pass_t p = {.db = db, .wb = leveldb_writebatch_create()};
         leveldb_iterator_t *it = leveldb_create_iterator(s->ldb, s->ropts);
         stt__key_db(&k, K_DOC, db->id);
@@ -246,6 +250,7 @@ int stt_db_compact(stt_db_t *db, bool begun)
         leveldb_iter_destroy(it);
         int frc = finish_batch(&p);
         if (!rc) rc = frc;
+        stt__ldb_leave(s);
         pthread_mutex_unlock(&db->wlock);
     }
     pthread_mutex_lock(&db->wlock);

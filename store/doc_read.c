@@ -15,6 +15,8 @@ int stt_reader_open(stt_db_t *db, stt_reader_t **out)
 {
     stt_reader_t *r = stt_xcalloc(1, sizeof(*r));
     r->db = db;
+    /* held until close: a reopen after a write failure waits for no reader (space.c) */
+    stt__ldb_enter(db->store);
     r->snap = leveldb_create_snapshot(db->store->ldb);
     r->ro = leveldb_readoptions_create();
     leveldb_readoptions_set_snapshot(r->ro, r->snap);
@@ -27,6 +29,7 @@ void stt_reader_close(stt_reader_t *r)
     if (!r) return;
     leveldb_readoptions_destroy(r->ro);
     leveldb_release_snapshot(r->db->store->ldb, r->snap);
+    stt__ldb_leave(r->db->store);
     free(r);
 }
 

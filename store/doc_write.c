@@ -105,10 +105,7 @@ static int load_entry(batch_t *bt, entry_t *e)
     size_t vlen = 0;
     char *v = leveldb_get(db->store->ldb, db->store->ropts, k.base, k.len, &vlen, &lerr);
     stt_buf_free(&k);
-    if (lerr) {
-        leveldb_free(lerr);
-        return STT_E_IO;
-    }
+    if (lerr) return stt__ldb_error(db->store, lerr, "read", false);
     if (!v) return 0;
     stt_doc_t d;
     if (stt__doc_decode(v, vlen, &d) != 0) {
@@ -602,10 +599,7 @@ static int read_refcount(stt_db_t *db, const unsigned char *digest, uint64_t *ou
     char *v = leveldb_get(db->store->ldb, db->store->ropts, k.base, k.len, &vlen, &lerr);
     stt_buf_free(&k);
     *out = 0;
-    if (lerr) {
-        leveldb_free(lerr);
-        return STT_E_IO;
-    }
+    if (lerr) return stt__ldb_error(db->store, lerr, "read", false);
     if (v) {
         const unsigned char *p = (const unsigned char *)v;
         stt_varint_read(&p, p + vlen, out);
@@ -757,6 +751,15 @@ static int cmp_ptr(const void *a, const void *b)
 
 int stt_doc_write_group(stt_write_job_t *jobs, size_t njobs)
 {
+    stt_store_t *st = njobs ? jobs[0].db->store : NULL;
+    int rc0 = st ? stt__write_begin(st, false) : 0;
+    if (rc0) {
+        /* the disk is full (or LevelDB failed and could not be reopened yet) */
+        for (size_t j = 0; j < njobs; j++)
+            jobs[j].rc = rc0;
+        return rc0;
+    }
+    if (st) stt__ldb_enter(st);
     /* one batch per distinct db, locked in address order (no lock-order cycles) */
     group_db_t *g = stt_xcalloc(njobs ? njobs : 1, sizeof(*g));
     size_t ng = 0;
@@ -809,10 +812,7 @@ int stt_doc_write_group(stt_write_job_t *jobs, size_t njobs)
         char *lerr = NULL;
         leveldb_write(g[0].bt.db->store->ldb, g[0].bt.db->store->wsync, wb, &lerr);
         stt_stats_inc(STT_ST_FSYNC_COUNT); /* one synced batch per group */
-        if (lerr) {
-            leveldb_free(lerr);
-            rc = STT_E_IO;
-        }
+        if (lerr) rc = stt__ldb_error(st, lerr, "document write", true);
     }
     leveldb_writebatch_destroy(wb);
     for (size_t k = 0; k < ng; k++) {
@@ -824,6 +824,7 @@ int stt_doc_write_group(stt_write_job_t *jobs, size_t njobs)
         }
         pthread_mutex_unlock(&db->wlock);
     }
+    if (st) stt__ldb_leave(st);
     if (rc)
         for (size_t j = 0; j < njobs; j++)
             if (!jobs[j].rc) jobs[j].rc = rc;

@@ -20,12 +20,11 @@ int stt_local_get(stt_db_t *db, const char *id, size_t idlen, uint64_t *rev, stt
     key_local(&k, db->id, id, idlen);
     char *lerr = NULL;
     size_t vlen;
+    stt__ldb_enter(db->store);
     char *v = leveldb_get(db->store->ldb, db->store->ropts, k.base, k.len, &vlen, &lerr);
+    stt__ldb_leave(db->store);
     stt_buf_free(&k);
-    if (lerr) {
-        leveldb_free(lerr);
-        return STT_E_IO;
-    }
+    if (lerr) return stt__ldb_error(db->store, lerr, "read", false);
     if (!v) return STT_E_NOT_FOUND;
     const unsigned char *p = (const unsigned char *)v, *end = p + vlen;
     int rc = stt_varint_read(&p, end, rev) ? STT_E_IO : 0;
@@ -39,7 +38,11 @@ int stt_local_put(stt_db_t *db, const char *id, size_t idlen, uint64_t prev, con
 {
     stt_buf_t k = STT_BUF_INIT, v = STT_BUF_INIT;
     key_local(&k, db->id, id, idlen);
-    int rc = 0;
+    int rc = stt__write_begin(db->store, false);
+    if (rc) {
+        stt_buf_free(&k);
+        return rc;
+    }
     pthread_mutex_lock(&db->wlock);
     if (db->deleted) {
         rc = STT_E_DB_NOT_FOUND;
@@ -49,20 +52,22 @@ int stt_local_put(stt_db_t *db, const char *id, size_t idlen, uint64_t prev, con
     if (deleted) {
         uint64_t cur;
         if ((rc = stt_local_get(db, id, idlen, &cur, NULL)) != 0) goto exit;
+        stt__ldb_enter(db->store);
         leveldb_delete(db->store->ldb, db->store->wsync, k.base, k.len, &lerr);
+        stt__ldb_leave(db->store);
         *rev = 0;
     } else {
         *rev = prev + 1;
         stt_buf_append_varint(&v, *rev);
         stt_buf_append(&v, body, bodylen);
+        stt__ldb_enter(db->store);
         leveldb_put(db->store->ldb, db->store->wsync, k.base, k.len, v.base, v.len, &lerr);
+        stt__ldb_leave(db->store);
     }
-    if (lerr) {
-        leveldb_free(lerr);
-        rc = STT_E_IO;
-    } else {
+    if (lerr)
+        rc = stt__ldb_error(db->store, lerr, "_local write", true);
+    else
         stt_stats_inc(STT_ST_LOCAL_DOCUMENT_WRITES);
-    }
 exit:
     pthread_mutex_unlock(&db->wlock);
     stt_buf_free(&k);
@@ -74,6 +79,7 @@ int stt_local_scan(stt_db_t *db, const stt_range_t *range,
                    int (*fn)(void *ctx, const char *id, size_t idlen, uint64_t rev, const char *body, size_t len),
                    void *ctx)
 {
+    stt__ldb_enter(db->store);
     leveldb_iterator_t *it = leveldb_create_iterator(db->store->ldb, db->store->ropts);
     stt_buf_t k = STT_BUF_INIT, pfx = STT_BUF_INIT;
     stt__key_db(&pfx, K_LOCAL, db->id);
@@ -118,6 +124,7 @@ int stt_local_scan(stt_db_t *db, const stt_range_t *range,
         if (fn(ctx, id, idlen, rev, (const char *)p, (size_t)(end - p))) break;
     }
     leveldb_iter_destroy(it);
+    stt__ldb_leave(db->store);
     stt_buf_free(&k);
     stt_buf_free(&pfx);
     return rc;

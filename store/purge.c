@@ -18,7 +18,10 @@ int stt_doc_purge(stt_db_t *db, const char *id, size_t idlen, const stt_rev_t *r
     int rc = 0;
     for (size_t i = 0; i < nrevs; i++)
         purged[i] = false;
+    /* purging makes room: it passes the free-space floor */
+    if ((rc = stt__write_begin(s, true)) != 0) return rc;
     pthread_mutex_lock(&db->wlock);
+    stt__ldb_enter(s);
     if (db->deleted) {
         rc = STT_E_DB_NOT_FOUND;
         goto exit;
@@ -28,8 +31,7 @@ int stt_doc_purge(stt_db_t *db, const char *id, size_t idlen, const stt_rev_t *r
     size_t vlen;
     char *raw = leveldb_get(s->ldb, s->ropts, k.base, k.len, &vlen, &lerr);
     if (lerr) {
-        leveldb_free(lerr);
-        rc = STT_E_IO;
+        rc = stt__ldb_error(s, lerr, "read", false);
         goto exit;
     }
     if (!raw) {
@@ -150,8 +152,7 @@ int stt_doc_purge(stt_db_t *db, const char *id, size_t idlen, const stt_rev_t *r
             stt__db_put_record(db, wb);
             leveldb_write(s->ldb, s->wsync, wb, &lerr);
             if (lerr) {
-                leveldb_free(lerr);
-                rc = STT_E_IO;
+                rc = stt__ldb_error(s, lerr, "purge", true);
             } else {
                 stt_stats_inc(STT_ST_DATABASE_PURGES);
             }
@@ -167,6 +168,7 @@ int stt_doc_purge(stt_db_t *db, const char *id, size_t idlen, const stt_rev_t *r
     free(leaves);
     stt_doc_free(&d);
 exit:
+    stt__ldb_leave(s);
     pthread_mutex_unlock(&db->wlock);
     stt_buf_free(&k);
     stt_buf_free(&v);

@@ -13,7 +13,9 @@ void stt_store_stats(stt_store_t *s, stt_store_stats_t *out)
     out->cache_size = s->o.cache_size;
     out->write_buffer = s->o.write_buffer_size;
     out->leveldb_mem = 0;
+    stt__ldb_enter(s);
     char *v = leveldb_property_value(s->ldb, "leveldb.approximate-memory-usage");
+    stt__ldb_leave(s);
     if (v) {
         out->leveldb_mem = strtoull(v, NULL, 10);
         leveldb_free(v);

@@ -7,12 +7,14 @@
 #include "store/store_int.h"
 #include <leveldb/c.h>
 #include "src/common/err.h"
+#include "src/common/log.h"
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 /* ------------------------------------------------------------------ keys */
 
@@ -48,6 +50,7 @@ void stt_store_opts_default(stt_store_opts_t *o)
     o->cache_size = 8u << 20;
     o->write_buffer_size = 16u << 20;
     o->default_revs_limit = STT_REVS_LIMIT_DEFAULT;
+    o->min_free_bytes = 0;
     o->paranoid = false;
     o->auto_compact_min_size = 1u << 20; /* smoosh's min_size */
 }
@@ -76,16 +79,32 @@ int stt_store_open(const char *dir, const stt_store_opts_t *o, stt_store_t **out
     char path[4200];
     snprintf(path, sizeof(path), "%s/" STT_STORE_SUBDIR, dir);
     char *lerr = NULL;
+    s->path = stt_xstrndup(path, strlen(path));
     s->ldb = leveldb_open(s->opts, path, &lerr);
+    /* replaying the log writes a table: with the disk full, wait for room rather than
+     * refuse to start (a clean shutdown leaves the log empty, see stt_store_close) */
+    for (int i = 0; lerr && strstr(lerr, "No space left on device"); i++) {
+        if (i % 30 == 0)
+            stt_log(STT_LOG_ERROR, "cannot open store %s: %s (ENOSPC): waiting for free space, retrying every 2 s",
+                    path, lerr);
+        leveldb_free(lerr);
+        lerr = NULL;
+        sleep(2);
+        s->ldb = leveldb_open(s->opts, path, &lerr);
+    }
     if (lerr) {
         snprintf(err, errlen, "cannot open store %s: %s", path, lerr);
         leveldb_free(lerr);
         leveldb_options_destroy(s->opts);
         leveldb_cache_destroy(s->cache);
         leveldb_filterpolicy_destroy(s->filter);
+        free(s->path);
         free(s);
         return STT_E_IO;
     }
+    pthread_rwlock_init(&s->ldb_lock, NULL);
+    s->min_free = o->min_free_bytes;
+    stt__space_init(s);
     s->ropts = leveldb_readoptions_create();
     s->wsync = leveldb_writeoptions_create();
     leveldb_writeoptions_set_sync(s->wsync, 1);
@@ -131,7 +150,12 @@ void stt_store_close(stt_store_t *s)
         }
     }
     free(s->dbs);
+    /* flush the memtable (a compaction of a range past every key does only that), so
+     * that the next open has no log to replay and starts even on a nearly full disk */
+    leveldb_compact_range(s->ldb, "\xff\xff\xff\xff", 4, "\xff\xff\xff\xff", 4);
     leveldb_close(s->ldb);
+    pthread_rwlock_destroy(&s->ldb_lock);
+    free(s->path);
     leveldb_readoptions_destroy(s->ropts);
     leveldb_writeoptions_destroy(s->wsync);
     leveldb_options_destroy(s->opts);
@@ -161,12 +185,11 @@ int stt_store_meta_get(stt_store_t *s, const char *key, stt_buf_t *out)
     stt_buf_appends(&k, key);
     char *lerr = NULL;
     size_t vlen;
+    stt__ldb_enter(s);
     char *v = leveldb_get(s->ldb, s->ropts, k.base, k.len, &vlen, &lerr);
+    stt__ldb_leave(s);
     stt_buf_free(&k);
-    if (lerr) {
-        leveldb_free(lerr);
-        return STT_E_IO;
-    }
+    if (lerr) return stt__ldb_error(s, lerr, "read", false);
     if (!v) return STT_E_NOT_FOUND;
     stt_buf_reset(out);
     stt_buf_append(out, v, vlen);
@@ -180,12 +203,16 @@ int stt_store_meta_put(stt_store_t *s, const char *key, const void *val, size_t 
     stt_buf_appendc(&k, K_META);
     stt_buf_appends(&k, key);
     char *lerr = NULL;
-    leveldb_put(s->ldb, s->wsync, k.base, k.len, val, len, &lerr);
-    stt_buf_free(&k);
-    if (lerr) {
-        leveldb_free(lerr);
-        return STT_E_IO;
+    int rc = stt__write_begin(s, false);
+    if (rc) {
+        stt_buf_free(&k);
+        return rc;
     }
+    stt__ldb_enter(s);
+    leveldb_put(s->ldb, s->wsync, k.base, k.len, val, len, &lerr);
+    stt__ldb_leave(s);
+    stt_buf_free(&k);
+    if (lerr) return stt__ldb_error(s, lerr, "write", true);
     return 0;
 }
 
@@ -340,7 +367,10 @@ int stt_db_create(stt_store_t *s, const char *name, size_t len)
         stt_db_release(probe);
         return STT_E_FILE_EXISTS;
     }
+    int rc = stt__write_begin(s, false);
+    if (rc) return rc;
     pthread_mutex_lock(&s->lock);
+    stt__ldb_enter(s);
     /* re-check under the lock: two creates may race */
     stt_buf_t k = STT_BUF_INIT, v = STT_BUF_INIT;
     stt_buf_appendc(&k, K_DBNAME);
@@ -348,10 +378,8 @@ int stt_db_create(stt_store_t *s, const char *name, size_t len)
     char *lerr = NULL;
     size_t vlen;
     char *old = leveldb_get(s->ldb, s->ropts, k.base, k.len, &vlen, &lerr);
-    int rc = 0;
     if (lerr) {
-        leveldb_free(lerr);
-        rc = STT_E_IO;
+        rc = stt__ldb_error(s, lerr, "read", false);
         goto exit;
     }
     if (old) {
@@ -373,12 +401,12 @@ int stt_db_create(stt_store_t *s, const char *name, size_t len)
     stt_buf_free(&mk);
     stt_buf_free(&mv);
     if (lerr) {
-        leveldb_free(lerr);
-        rc = STT_E_IO;
+        rc = stt__ldb_error(s, lerr, "database create", true);
         goto exit;
     }
     s->next_dbid++;
 exit:
+    stt__ldb_leave(s);
     pthread_mutex_unlock(&s->lock);
     stt_buf_free(&k);
     stt_buf_free(&v);
@@ -401,12 +429,13 @@ int stt_db_open(stt_store_t *s, const char *name, size_t len, stt_db_t **out)
     stt_buf_append(&k, name, len);
     char *lerr = NULL;
     size_t vlen;
+    stt__ldb_enter(s);
     char *v = leveldb_get(s->ldb, s->ropts, k.base, k.len, &vlen, &lerr);
+    stt__ldb_leave(s);
     stt_buf_free(&k);
     int rc = 0;
     if (lerr) {
-        leveldb_free(lerr);
-        rc = STT_E_IO;
+        rc = stt__ldb_error(s, lerr, "read", false);
     } else if (!v) {
         rc = STT_E_DB_NOT_FOUND;
     } else {
@@ -454,6 +483,11 @@ int stt_db_delete(stt_store_t *s, const char *name, size_t len)
     stt_db_t *db;
     int rc = stt_db_open(s, name, len, &db);
     if (rc) return rc;
+    /* deleting a database is how room is made: it passes the free-space floor */
+    if ((rc = stt__write_begin(s, true)) != 0) {
+        stt_db_release(db);
+        return rc;
+    }
     pthread_mutex_lock(&db->wlock);
     pthread_mutex_lock(&s->lock);
     if (db->deleted) {
@@ -468,13 +502,14 @@ int stt_db_delete(stt_store_t *s, const char *name, size_t len)
     leveldb_writebatch_delete(wb, k.base, k.len);
     leveldb_writebatch_put(wb, x.base, x.len, "", 0);
     char *lerr = NULL;
+    stt__ldb_enter(s);
     leveldb_write(s->ldb, s->wsync, wb, &lerr);
+    stt__ldb_leave(s);
     leveldb_writebatch_destroy(wb);
     stt_buf_free(&k);
     stt_buf_free(&x);
     if (lerr) {
-        leveldb_free(lerr);
-        rc = STT_E_IO;
+        rc = stt__ldb_error(s, lerr, "database delete", true);
         goto exit;
     }
     db->deleted = 1;
@@ -495,6 +530,7 @@ exit:
 
 void stt_db_list(stt_store_t *s, int (*fn)(void *ctx, const char *name, size_t len), void *ctx)
 {
+    stt__ldb_enter(s);
     leveldb_iterator_t *it = leveldb_create_iterator(s->ldb, s->ropts);
     char pfx = K_DBNAME;
     for (leveldb_iter_seek(it, &pfx, 1); leveldb_iter_valid(it); leveldb_iter_next(it)) {
@@ -504,6 +540,7 @@ void stt_db_list(stt_store_t *s, int (*fn)(void *ctx, const char *name, size_t l
         if (fn(ctx, k + 1, klen - 1)) break;
     }
     leveldb_iter_destroy(it);
+    stt__ldb_leave(s);
 }
 
 void stt_db_mark(stt_db_t *db, uint64_t mark[3])
@@ -539,7 +576,9 @@ void stt_db_info(stt_db_t *db, stt_db_info_t *out)
         const char *starts[1] = {a.base}, *limits[1] = {b.base};
         size_t slen[1] = {a.len}, llen[1] = {b.len};
         uint64_t sz = 0;
+        stt__ldb_enter(db->store);
         leveldb_approximate_sizes(db->store->ldb, 1, starts, slen, limits, llen, &sz);
+        stt__ldb_leave(db->store);
         total += sz;
     }
     stt_buf_free(&a);
@@ -547,17 +586,19 @@ void stt_db_info(stt_db_t *db, stt_db_info_t *out)
     out->file_size = total > out->active_size ? total : out->active_size;
 }
 
+/* Caller holds db->wlock. */
 static int db_put_record_sync(stt_db_t *db)
 {
+    int rc = stt__write_begin(db->store, false);
+    if (rc) return rc;
     leveldb_writebatch_t *wb = leveldb_writebatch_create();
     stt__db_put_record(db, wb);
     char *lerr = NULL;
+    stt__ldb_enter(db->store);
     leveldb_write(db->store->ldb, db->store->wsync, wb, &lerr);
+    stt__ldb_leave(db->store);
     leveldb_writebatch_destroy(wb);
-    if (lerr) {
-        leveldb_free(lerr);
-        return STT_E_IO;
-    }
+    if (lerr) return stt__ldb_error(db->store, lerr, "database update", true);
     return 0;
 }
 
@@ -612,6 +653,8 @@ int stt_db_set_security(stt_db_t *db, const char *json, size_t len)
 /* Deletes up to 'max' keys starting with prefix; returns how many were deleted. */
 static size_t sweep_prefix(stt_store_t *s, const char *pfx, size_t pfxlen, size_t max)
 {
+    if (stt__write_begin(s, true) != 0) return 0; /* resumed after a reopen */
+    stt__ldb_enter(s);
     leveldb_iterator_t *it = leveldb_create_iterator(s->ldb, s->ropts);
     leveldb_writebatch_t *wb = leveldb_writebatch_create();
     size_t n = 0;
@@ -623,16 +666,15 @@ static size_t sweep_prefix(stt_store_t *s, const char *pfx, size_t pfxlen, size_
         n++;
     }
     leveldb_iter_destroy(it);
+    char *lerr = NULL;
     if (n) {
-        char *lerr = NULL;
         leveldb_writeoptions_t *wo = leveldb_writeoptions_create(); /* unsynced: redoable */
         leveldb_write(s->ldb, wo, wb, &lerr);
         leveldb_writeoptions_destroy(wo);
-        if (lerr) {
-            leveldb_free(lerr);
-            n = 0;
-        }
+        if (lerr) n = 0;
     }
+    stt__ldb_leave(s);
+    if (lerr) stt__ldb_error(s, lerr, "sweep of a deleted database", true);
     leveldb_writebatch_destroy(wb);
     return n;
 }
@@ -641,6 +683,7 @@ static void sweep_all(stt_store_t *s)
 {
     for (;;) {
         /* find one pending marker */
+        stt__ldb_enter(s);
         leveldb_iterator_t *it = leveldb_create_iterator(s->ldb, s->ropts);
         char pfx = K_SWEEP;
         leveldb_iter_seek(it, &pfx, 1);
@@ -651,6 +694,7 @@ static void sweep_all(stt_store_t *s)
             if (klen == 9 && k[0] == K_SWEEP) dbid = stt_be64(k + 1);
         }
         leveldb_iter_destroy(it);
+        stt__ldb_leave(s);
         if (!dbid) return;
         const char tags[] = {K_DOC, K_SEQ, K_LOCAL, K_ATT, K_ATTREF, K_OLD};
         stt_buf_t k = STT_BUF_INIT;
@@ -665,10 +709,26 @@ static void sweep_all(stt_store_t *s)
         }
         stt__key_db(&k, K_SWEEP, dbid);
         char *lerr = NULL;
+        if (stt__write_begin(s, true) != 0) {
+            stt_buf_free(&k);
+            return;
+        }
+        stt__ldb_enter(s);
         leveldb_delete(s->ldb, s->wsync, k.base, k.len, &lerr);
+        /* hand the space back now: without a compaction the deleted keys and their
+         * tombstones stay on disk until LevelDB gets round to them */
+        stt_buf_t a = STT_BUF_INIT, b = STT_BUF_INIT;
+        for (size_t i = 0; !lerr && i < sizeof(tags); i++) {
+            stt__key_db(&a, tags[i], dbid);
+            stt__key_db(&b, tags[i], dbid + 1);
+            leveldb_compact_range(s->ldb, a.base, a.len, b.base, b.len);
+        }
+        stt_buf_free(&a);
+        stt_buf_free(&b);
+        stt__ldb_leave(s);
         stt_buf_free(&k);
         if (lerr) {
-            leveldb_free(lerr);
+            stt__ldb_error(s, lerr, "sweep of a deleted database", true);
             return;
         }
     }

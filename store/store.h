@@ -29,7 +29,8 @@ typedef struct {
     uint64_t cache_size;        /* shared LevelDB block cache, bytes */
     uint64_t write_buffer_size; /* LevelDB memtable, bytes */
     uint32_t default_revs_limit;
-    bool paranoid; /* LevelDB paranoid checks (tools) */
+    uint64_t min_free_bytes; /* below this, writes fail with STT_E_NO_SPACE; 0: 2 x write buffer + 64 MiB */
+    bool paranoid;           /* LevelDB paranoid checks (tools) */
     /* Background compaction of a db once superseded revision bodies are at least
      * as large as its live ones (CouchDB smoosh's ratio_dbs priority 2.0) and at
      * least auto_compact_min_size bytes; 0 = never. */
@@ -38,7 +39,10 @@ typedef struct {
 
 void stt_store_opts_default(stt_store_opts_t *o);
 /* Opens (creating if needed) the store in dir. Resumes sweeps of databases that
- * were deleted before a crash. Errors: STT_E_IO with a message in err. */
+ * were deleted before a crash. When LevelDB cannot open for lack of space (replaying
+ * its log writes a table) it waits, logging ENOSPC, until it can. With less free space
+ * than min_free_bytes the store opens read-only: writes fail with STT_E_NO_SPACE until
+ * space is freed (space.c). Errors: STT_E_IO with a message in err. */
 int stt_store_open(const char *dir, const stt_store_opts_t *o, stt_store_t **out, char *err, size_t errlen);
 void stt_store_close(stt_store_t *s);
 

@@ -48,6 +48,7 @@ typedef struct leveldb_writeoptions_t leveldb_writeoptions_t;
 typedef struct leveldb_snapshot_t leveldb_snapshot_t;
 typedef struct leveldb_writebatch_t leveldb_writebatch_t;
 #include <pthread.h>
+#include <stdatomic.h>
 
 #define K_META 'M'
 #define K_DBNAME 'N'
@@ -60,6 +61,10 @@ typedef struct leveldb_writebatch_t leveldb_writebatch_t;
 #define K_OLD 'O'
 
 struct stt_store {
+    /* Everything that touches ldb holds ldb_lock shared (a reader for its whole life);
+     * only the reopen after a sticky LevelDB error (space.c) takes it exclusively, and
+     * only by trylock, so it never blocks a request. */
+    pthread_rwlock_t ldb_lock;
     leveldb_t *ldb;
     leveldb_options_t *opts;
     leveldb_cache_t *cache;
@@ -75,6 +80,13 @@ struct stt_store {
     void *hook_ctx;
     stt_db_event_hook_t db_hook;
     void *db_hook_ctx;
+    /* disk full (space.c) */
+    char *path;               /* the LevelDB directory, for statvfs and reopen */
+    uint64_t min_free;        /* below this many free bytes only freeing writes go on */
+    uint64_t reopen_free;     /* free bytes a reopen of LevelDB needs */
+    _Atomic int failed;       /* 0, or the STT_E_NO_SPACE/STT_E_IO a LevelDB write left sticky */
+    _Atomic int low;          /* free space was below min_free at the last check */
+    _Atomic int64_t last_try; /* monotonic ms of the last reopen attempt */
     /* sweeper */
     pthread_t sweeper;
     pthread_cond_t sweep_cond;
@@ -107,6 +119,30 @@ struct stt_reader {
     const leveldb_snapshot_t *snap;
     leveldb_readoptions_t *ro;
 };
+
+/* ------------------------------------------------------------------ disk full (space.c) */
+
+/* Shared hold on ldb around any use outside a reader. */
+static inline void stt__ldb_enter(stt_store_t *s)
+{
+    pthread_rwlock_rdlock(&s->ldb_lock);
+}
+static inline void stt__ldb_leave(stt_store_t *s)
+{
+    pthread_rwlock_unlock(&s->ldb_lock);
+}
+/* Before a write: 0 when it may go on; STT_E_NO_SPACE (or STT_E_IO) when the store is
+ * read-only for now. A LevelDB error left sticky is cleared here by reopening LevelDB once
+ * space is free again (at most one attempt a second). freeing: a write that makes room
+ * (deleting a database, the sweep after it) passes the free-space floor. Call without
+ * holding ldb_lock. */
+int stt__write_begin(stt_store_t *s, bool freeing);
+/* Classifies a LevelDB error string (freed here): STT_E_NO_SPACE for ENOSPC, else STT_E_IO.
+ * A failed write (write=true) marks the store failed until stt__write_begin recovers it;
+ * the log names the cause once per episode. what: the operation, for the log. */
+int stt__ldb_error(stt_store_t *s, char *lerr, const char *what, bool write);
+/* Initial state at open: the free-space floor, and a log line when below it. */
+void stt__space_init(stt_store_t *s);
 
 /* keys */
 void stt__key_db(stt_buf_t *k, char tag, uint64_t dbid);

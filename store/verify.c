@@ -543,6 +543,7 @@ static void check_key_owners(storecheck_t *c)
     stt_store_t *s = c->s;
     report_t rp = {c->v, c->base, c->err, c->errlen, NULL, 0};
     const char tags[] = {K_DOC, K_SEQ, K_LOCAL, K_ATT, K_ATTREF, K_OLD};
+    stt__ldb_enter(s);
     leveldb_iterator_t *it = leveldb_create_iterator(s->ldb, s->ropts);
     stt_buf_t k = STT_BUF_INIT;
     for (size_t t = 0; t < sizeof(tags); t++) {
@@ -581,6 +582,7 @@ static void check_key_owners(storecheck_t *c)
     }
     stt_buf_free(&k);
     leveldb_iter_destroy(it);
+    stt__ldb_leave(s);
     for (size_t i = 1; i < c->nids; i++)
         if (c->ids[i] == c->ids[i - 1]) fault(&rp, "two databases share id %llu", (unsigned long long)c->ids[i]);
     if (c->nids && c->ids[c->nids - 1] >= s->next_dbid)

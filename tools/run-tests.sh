@@ -80,6 +80,21 @@ rm -rf "$data"
 out="$log_dir/tools.log"
 SETTEE_BIN_DIR="$ASAN_BUILD" node --test --test-concurrency=1 --test-reporter=spec tests/tools/*.test.mjs >"$out" 2>&1
 count_node_tests "$out" $? tools || grep -E '^✖|Error|expected|actual' "$out" | head -60
+# --- disk full on a small tmpfs (skipped, saying why, where tmpfs cannot be mounted) ---
+out="$log_dir/disk-full.log"
+tools/test-disk-full.sh "$ASAN_BUILD/settee" >"$out" 2>&1
+rc=$?
+line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$out" | tail -1)
+p=$(echo "$line" | awk '{print $1}')
+f=$(echo "$line" | awk '{print $3}')
+p=${p:-0}
+f=${f:-0}
+if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+passed=$((passed + p))
+failed=$((failed + f))
+echo "disk-full: $p passed, $f failed"
+grep -E '^skipped:' "$out"
+[ "$f" -ne 0 ] && tail -40 "$out"
 
 # --- browser: PouchDB 9 in headless Chromium, cross-origin ---------------------
 if [ "${SETTEE_SKIP_BROWSER:-0}" != 1 ]; then

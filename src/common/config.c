@@ -90,6 +90,9 @@ static const setting_t settings[] = {
      FIELD(auto_compact_min_size), .min = 0, .max = UINT64_MAX,
      .help = "compact a database by itself once its superseded revision bodies reach this size and the size "
              "of its live ones; 0 = only on _compact"},
+    {"settee", "min_free_space", "SETTEE_MIN_FREE_SPACE", "min-free-space", "BYTES", T_SIZE, FIELD(min_free_space),
+     .min = 0, .max = UINT64_MAX,
+     .help = "below this much free disk, writes answer 507 (0: 2 x write buffer + 64 MiB)"},
     {"settee", "shutdown_timeout", "SETTEE_SHUTDOWN_TIMEOUT", "shutdown-timeout", "MS", T_INT,
      FIELD(shutdown_timeout_ms), .min = 0, .max = INT_MAX,
      .help = "milliseconds to let requests finish on SIGTERM/SIGINT"},

@@ -60,6 +60,7 @@ typedef struct {
     uint64_t auto_compact_min_size;  /* [smoosh] min_size, 1 MiB (see stt_store_opts_t) */
     int http2_cleartext;             /* [settee] http2_cleartext, false: h2c on the plain port */
     uint32_t http2_max_request_rate; /* [settee] http2_max_request_rate, 2000/s per connection */
+    uint64_t min_free_space;         /* [settee] min_free_space, 0: 2 x write_buffer_size + 64 MiB */
     int shutdown_timeout_ms;         /* [settee] shutdown_timeout, 10000 */
 
     /* TLS is on when both files are set (stt_config_check refuses one without the other);

@@ -1,5 +1,9 @@
 /* The one table from error code to CouchDB's status, error and reason. */
 #include "src/common/err.h"
+#include "src/common/json.h"
+
+#define STT_STR_(x) #x
+#define STT_STR(x) STT_STR_(x)
 
 static const stt_err_info_t table[] = {
     [STT_E_BAD_REQUEST - STT_E_FIRST] = {400, "bad_request", "Bad request"},
@@ -31,6 +35,13 @@ static const stt_err_info_t table[] = {
     [STT_E_NOT_IMPLEMENTED - STT_E_FIRST] = {417, "not_implemented", "all_or_nothing is not supported"},
     [STT_E_INTERNAL - STT_E_FIRST] = {500, "unknown_error", "internal error"},
     [STT_E_IO - STT_E_FIRST] = {500, "io_error", "storage error"},
+    [STT_E_JSON_DEPTH -
+        STT_E_FIRST] = {400, "bad_request", "JSON nested too deeply: more than " STT_STR(STT_JSON_MAX_DEPTH) " levels"},
+    [STT_E_URL_ENCODING - STT_E_FIRST] = {400, "bad_request", "invalid_url_encoding"},
+    /* CouchDB has no answer of its own for a full disk (it crashes the write with a
+     * 500); 507 is HTTP's word for it */
+    [STT_E_NO_SPACE -
+        STT_E_FIRST] = {507, "insufficient_storage", "No space left on device: the document was not stored"},
 };
 
 const stt_err_info_t *stt_err_info(int code)

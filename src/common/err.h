@@ -31,6 +31,9 @@ enum {
     STT_E_NOT_IMPLEMENTED,           /* 417 not_implemented (all_or_nothing) */
     STT_E_INTERNAL,                  /* 500 unknown_error */
     STT_E_IO,                        /* 500 io_error: the store failed */
+    STT_E_JSON_DEPTH,                /* 400 bad_request: JSON nested deeper than STT_JSON_MAX_DEPTH */
+    STT_E_URL_ENCODING,              /* 400 bad_request "invalid_url_encoding" */
+    STT_E_NO_SPACE,                  /* 507 insufficient_storage: the disk is full */
     STT_E_LAST
 };
 

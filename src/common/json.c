@@ -117,6 +117,7 @@ typedef struct {
     stt_json_t root;
     int have_root;
     int too_deep;
+    bool keep_duplicates;
 } pctx_t;
 
 static int add_value(pctx_t *c, stt_json_t v)
@@ -188,9 +189,60 @@ static int open_frame(pctx_t *c, stt_json_type_t type)
     c->stack[c->depth++] = (frame_t){.type = type};
     return 1;
 }
+/* Duplicate keys: CouchDB decodes with jiffy's dedupe_keys, so the last occurrence of a key
+ * wins and sits where that last occurrence was ({"a":1,"b":2,"a":3} is {"b":2,"a":3}). Done
+ * as each object closes, so every consumer (document bodies, _bulk_docs' "docs" and
+ * "new_edits", _rev, _deleted) sees one member per key. */
+static int cmp_member_idx(const void *pa, const void *pb, void *arg)
+{
+    const stt_json_member_t *m = arg;
+    uint32_t a = *(const uint32_t *)pa, b = *(const uint32_t *)pb;
+    uint32_t la = m[a].keylen, lb = m[b].keylen;
+    int c = memcmp(m[a].key, m[b].key, la < lb ? la : lb);
+    if (c == 0 && la != lb) c = la < lb ? -1 : 1;
+    if (c == 0) c = a < b ? -1 : 1;
+    return c;
+}
+
+static bool same_key(const stt_json_member_t *x, const stt_json_member_t *y)
+{
+    return x->keylen == y->keylen && memcmp(x->key, y->key, x->keylen) == 0;
+}
+
+static uint32_t dedupe_members(stt_json_member_t *m, uint32_t n)
+{
+    if (n < 2) return n;
+    bool *drop = stt_xcalloc(n, sizeof(*drop));
+    bool any = false;
+    if (n <= 16) {
+        for (uint32_t i = 0; i < n; i++)
+            for (uint32_t j = i + 1; j < n && !drop[i]; j++)
+                if (same_key(&m[i], &m[j])) drop[i] = any = true;
+    } else {
+        /* large objects: sort member positions by key, then by position; in each run of
+         * equal keys all but the last position go */
+        uint32_t *idx = stt_xmalloc(n * sizeof(*idx));
+        for (uint32_t i = 0; i < n; i++)
+            idx[i] = i;
+        qsort_r(idx, n, sizeof(*idx), cmp_member_idx, m);
+        for (uint32_t i = 0; i + 1 < n; i++)
+            if (same_key(&m[idx[i]], &m[idx[i + 1]])) drop[idx[i]] = any = true;
+        free(idx);
+    }
+    uint32_t k = n;
+    if (any) {
+        k = 0;
+        for (uint32_t i = 0; i < n; i++)
+            if (!drop[i]) m[k++] = m[i];
+    }
+    free(drop);
+    return k;
+}
+
 static int close_frame(pctx_t *c)
 {
     frame_t f = c->stack[--c->depth];
+    if (f.type == STT_JSON_OBJECT && !c->keep_duplicates) f.n = dedupe_members(f.members, f.n);
     stt_json_t v = {.type = f.type, .len = f.n};
     if (f.type == STT_JSON_ARRAY) {
         v.u.items = f.n ? stt_arena_memdup(c->arena, f.items, f.n * sizeof(*f.items)) : NULL;
@@ -229,6 +281,12 @@ static void seterr(char *errbuf, size_t errlen, const char *msg)
 
 int stt_json_parse(stt_arena_t *arena, const char *text, size_t len, stt_json_t *out, char *errbuf, size_t errlen)
 {
+    return stt_json_parse_opts(arena, text, len, STT_JSON_DEDUPE, out, errbuf, errlen);
+}
+
+int stt_json_parse_opts(stt_arena_t *arena, const char *text, size_t len, int flags, stt_json_t *out, char *errbuf,
+                        size_t errlen)
+{
     /* checked first: an empty body may come as a NULL pointer, which memchr and
      * pointer arithmetic below must not see */
     if (len == 0) {
@@ -243,7 +301,7 @@ int stt_json_parse(stt_arena_t *arena, const char *text, size_t len, stt_json_t 
         seterr(errbuf, errlen, "invalid escape (unpaired surrogate)");
         return STT_E_BAD_JSON;
     }
-    pctx_t c = {.arena = arena};
+    pctx_t c = {.arena = arena, .keep_duplicates = !(flags & STT_JSON_DEDUPE)};
     yajl_handle h = yajl_alloc(&callbacks, NULL, &c);
     if (!h) return STT_E_INTERNAL;
     int rc = 0;
@@ -251,9 +309,10 @@ int stt_json_parse(stt_arena_t *arena, const char *text, size_t len, stt_json_t 
     if (st == yajl_status_ok) st = yajl_complete_parse(h);
     if (st != yajl_status_ok || !c.have_root) {
         rc = STT_E_BAD_JSON;
-        if (c.too_deep)
+        if (c.too_deep) {
+            rc = STT_E_JSON_DEPTH;
             seterr(errbuf, errlen, "too deeply nested");
-        else
+        } else
             seterr(errbuf, errlen, "invalid JSON");
         for (size_t i = 0; i < c.depth; i++) {
             free(c.stack[i].items);

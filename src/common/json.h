@@ -2,7 +2,8 @@
  *
  * Parsing goes through yajl (streaming) into a small DOM allocated from an arena:
  * numbers keep their raw text (so 0.1, 1e400, -0 and 20-digit integers round-trip
- * byte-exact), object members keep their order and duplicates, strings keep their
+ * byte-exact), object members keep their order (a duplicated key keeps its last
+ * occurrence only, as CouchDB does), strings keep their
  * length (so "\u0000" survives). Before yajl sees a byte, the input is checked for
  * strict UTF-8 (no overlongs, no surrogates, nothing above U+10FFFF) and every
  * \uXXXX escape for unpaired surrogates, which yajl would silently mangle.
@@ -47,11 +48,22 @@ struct stt_json_member {
     stt_json_t val;
 };
 
-#define STT_JSON_MAX_DEPTH 1000
+/* Deepest nesting accepted. CouchDB (jiffy) has no limit and accepts 10,000 levels; the
+ * writer, equality and selector matching recurse, so a bound keeps a hostile body from
+ * exhausting a worker's stack. Deeper input fails with STT_E_JSON_DEPTH. Must stay a plain
+ * number: the error reason spells it out. */
+#define STT_JSON_MAX_DEPTH 16384
 
-/* Parses text (len bytes) into *out, all memory from arena. Returns 0 or
- * STT_E_BAD_JSON; on failure, if errbuf is non-NULL, a short message is written. */
+/* Parses text (len bytes) into *out, all memory from arena. Returns 0, STT_E_JSON_DEPTH
+ * (nested deeper than STT_JSON_MAX_DEPTH) or STT_E_BAD_JSON; on failure, if errbuf is
+ * non-NULL, a short message is written. Of a key that appears twice in one object only the
+ * last occurrence is kept, at its position (CouchDB's dedupe_keys). */
 int stt_json_parse(stt_arena_t *arena, const char *text, size_t len, stt_json_t *out, char *errbuf, size_t errlen);
+/* stt_json_parse with flags: without STT_JSON_DEDUPE every member is kept, for the readers
+ * CouchDB runs over jiffy without dedupe_keys (JWT claims: proplists, the first wins). */
+#define STT_JSON_DEDUPE 1
+int stt_json_parse_opts(stt_arena_t *arena, const char *text, size_t len, int flags, stt_json_t *out, char *errbuf,
+                        size_t errlen);
 
 /* Strict UTF-8 check of raw bytes (what the parser runs first). 0 when valid. */
 int stt_utf8_validate(const char *s, size_t len);

@@ -117,6 +117,11 @@ void stt_h_bulk_docs(stt_hreq_t *r)
     }
     bool new_edits = true;
     const stt_json_t *ne = stt_json_get(&body, "new_edits");
+    if (ne && ne->type != STT_JSON_FALSE && ne->type != STT_JSON_TRUE) {
+        /* CouchDB crashes on it (500 function_clause): a client's mistake is a 400 */
+        stt_reply_error_raw(r, 400, "bad_request", "`new_edits` parameter must be a boolean.");
+        return;
+    }
     if (ne && ne->type == STT_JSON_FALSE) new_edits = false;
     size_t n = docs->len;
     if (stt_json_is_true(stt_json_get(&body, "all_or_nothing"))) {

@@ -572,7 +572,9 @@ void stt_h_changes(stt_hreq_t *r)
             const stt_json_t *sel = body ? stt_json_get(body, "selector") : NULL;
             char err[256];
             if (!sel || sel->type != STT_JSON_OBJECT) {
-                stt_reply_error_raw(r, 400, "bad_request", "Selector must be specified in POST payload");
+                stt_reply_error_raw(r, 400, "bad_request",
+                                    body ? "Selector error: expected a JSON object"
+                                         : "Selector must be specified in POST payload");
                 return;
             }
             if (stt_selector_compile(&r->arena, sel, &f->selector, err, sizeof(err)) != 0) {

@@ -178,6 +178,15 @@ void stt__doc_write_one(stt_hreq_t *r, stt_doc_write_t *w, bool new_edits, bool 
     stt_writer_submit(stt_writer_job(r, c->w, 1, new_edits, write_one_done, c));
 }
 
+/* A document body: decoded (gzip), no larger than max_document_size, parsed. -1 after
+ * replying. */
+static int doc_body(stt_hreq_t *r, stt_json_t *out, const char *not_object_reason)
+{
+    h2o_iovec_t e;
+    if (stt__too_large(r, r->req->entity.len) || stt_body_decoded(r, &e) != 0 || stt__too_large(r, e.len)) return -1;
+    return stt_body_json(r, out, not_object_reason);
+}
+
 bool stt__too_large(stt_hreq_t *r, size_t len)
 {
     if (len <= stt__server->cfg->max_document_size) return false;
@@ -507,16 +516,17 @@ void stt__doc_put(stt_hreq_t *r, const stt_json_t *body, const stt_follows_t *fo
 
 static void put_doc(stt_hreq_t *r)
 {
-    bool new_edits = true;
-    if (stt_q_bool(r, "new_edits", &new_edits) != 0) return;
+    /* chttpd_db: only the exact value "false" makes a replicated write, anything
+     * else ("no", "0") is an interactive one */
+    const stt_qparam_t *ne = stt_q_get(r, "new_edits");
+    bool new_edits = !(ne && strcmp(ne->val, "false") == 0);
     const h2o_iovec_t *ct = stt_header(r, "content-type");
     if (ct && ct->len >= 17 && strncasecmp(ct->base, "multipart/related", 17) == 0) {
         stt_mp_put_doc(r, new_edits);
         return;
     }
-    if (stt__too_large(r, r->req->entity.len)) return;
     stt_json_t body;
-    if (stt_body_json(r, &body, NULL) != 0) return;
+    if (doc_body(r, &body, NULL) != 0) return;
     stt__doc_put(r, &body, NULL, 0, new_edits);
 }
 
@@ -554,9 +564,8 @@ static void delete_doc(stt_hreq_t *r)
 void stt_h_doc_post(stt_hreq_t *r)
 {
     if (!stt_require_json(r)) return;
-    if (stt__too_large(r, r->req->entity.len)) return;
     stt_json_t body;
-    if (stt_body_json(r, &body, "Document must be a JSON object") != 0) return;
+    if (doc_body(r, &body, "Document must be a JSON object") != 0) return;
     stt_doc_parse_opts_t po = {.new_edits = true};
     stt_doc_write_t w;
     const char *reason = NULL;
@@ -714,9 +723,8 @@ void stt_h_local(stt_hreq_t *r)
     size_t bodylen = 2;
     bool deleted = r->method == STT_M_DELETE;
     if (!deleted) {
-        if (stt__too_large(r, r->req->entity.len)) return;
         stt_json_t v;
-        if (stt_body_json(r, &v, "Document must be a JSON object") != 0) return;
+        if (doc_body(r, &v, "Document must be a JSON object") != 0) return;
         stt_doc_parse_opts_t po = {.is_local = true, .url_id = r->docid.base, .url_idlen = r->docid.len};
         stt_doc_write_t w;
         const char *reason;

@@ -75,6 +75,7 @@ typedef struct stt_hreq {
     const char *set_cookie;        /* a Set-Cookie line every reply carries (cookie refresh) */
     const stt_json_t *sec;         /* the db's _security, parsed on first use */
     struct stt_authwait *authwait; /* a password check running in the auth pool */
+    bool body_decoded;             /* req->entity holds the body inflated by stt_body_decoded */
 } stt_hreq_t;
 
 /* ------------------------------------------------------------------ replies */
@@ -143,8 +144,13 @@ int stt_q_uint(stt_hreq_t *r, const char *key, uint64_t *out);
 int stt_q_json(stt_hreq_t *r, const char *key, const stt_json_t **out);
 /* A request header value or NULL. */
 const h2o_iovec_t *stt_header(stt_hreq_t *r, const char *name);
-/* Parses the request body as JSON. On failure replies (400 / 415 / 413) and
- * returns -1. require_object: a non-object body is 400 with reason. */
+/* The request body as a JSON reader sees it: decoded per Content-Encoding as CouchDB's
+ * maybe_decompress does ("gzip" inflated, "identity" as is, anything else 415). *out is
+ * the raw entity or arena memory (which then replaces req->entity); on failure replies (400 not properly gzipped, 413,
+ * 415) and returns -1. Attachment and multipart bodies do not go through this. */
+int stt_body_decoded(stt_hreq_t *r, h2o_iovec_t *out);
+/* Parses the request body (decoded as above) as JSON. On failure replies (400 / 415 /
+ * 413) and returns -1. require_object: a non-object body is 400 with reason. */
 int stt_body_json(stt_hreq_t *r, stt_json_t *out, const char *not_object_reason);
 bool stt_accepts(stt_hreq_t *r, const char *ctype);
 /* CouchDB's validate_ctype for JSON request bodies: true when the Content-Type is

@@ -2,6 +2,7 @@
  * parameters, headers, JSON bodies). Every reply passes through send_head(), which
  * adds the headers CouchDB always sends and writes the access log line. */
 #include "src/http/http.h"
+#include "src/common/codec.h"
 #include "src/common/err.h"
 #include "src/common/log.h"
 #include <stdio.h>
@@ -49,6 +50,10 @@ static const char *reason_phrase(int status)
         return "Requested Range Not Satisfiable";
     case 417:
         return "Expectation Failed";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 507:
+        return "Insufficient Storage";
     default:
         return status >= 500 ? "Internal Server Error" : "OK";
     }
@@ -327,8 +332,9 @@ void stt_stream_resume(stt_stream_t *s)
 
 const stt_qparam_t *stt_q_get(stt_hreq_t *r, const char *key)
 {
+    /* a repeated parameter: the last one wins, as CouchDB folds the query list */
     size_t kl = strlen(key);
-    for (size_t i = 0; i < r->nq; i++)
+    for (size_t i = r->nq; i-- > 0;)
         if (r->q[i].keylen == kl && memcmp(r->q[i].key, key, kl) == 0) return &r->q[i];
     return NULL;
 }
@@ -370,8 +376,18 @@ int stt_q_uint(stt_hreq_t *r, const char *key, uint64_t *out)
             v = v * 10 + (uint64_t)(p->val[i] - '0');
     }
     if (!ok) {
+        /* CouchDB's parse_pos_int: what is not an integer at all fails in parse_int
+         * first ("" printed by Erlang as []); a negative one is not positive */
+        bool integer = p->vallen > 0 && p->vallen <= 20;
+        for (size_t i = p->val[0] == '-' ? 1 : 0; integer && i < p->vallen; i++)
+            integer = p->val[i] >= '0' && p->val[i] <= '9';
+        if (p->vallen == 1 && p->val[0] == '-') integer = false;
         char reason[300];
-        snprintf(reason, sizeof(reason), "Invalid value for positive integer: \"%.200s\"", p->val);
+        if (p->vallen == 0)
+            snprintf(reason, sizeof(reason), "Invalid value for integer: []");
+        else
+            snprintf(reason, sizeof(reason), "Invalid value for %s: \"%.200s\"",
+                     integer ? "positive integer" : "integer", p->val);
         stt_reply_error_raw(r, 400, "query_parse_error", reason);
         return -1;
     }
@@ -385,8 +401,9 @@ int stt_q_json(stt_hreq_t *r, const char *key, const stt_json_t **out)
     const stt_qparam_t *p = stt_q_get(r, key);
     if (!p) return 0;
     stt_json_t *v = stt_arena_alloc(&r->arena, sizeof(*v));
-    if (stt_json_parse(&r->arena, p->val, p->vallen, v, NULL, 0) != 0) {
-        stt_reply_error(r, STT_E_BAD_JSON, NULL);
+    int rc = stt_json_parse(&r->arena, p->val, p->vallen, v, NULL, 0);
+    if (rc != 0) {
+        stt_reply_error(r, rc, NULL);
         return -1;
     }
     *out = v;
@@ -417,6 +434,43 @@ bool stt_require_json(stt_hreq_t *r)
     return false;
 }
 
+int stt_body_decoded(stt_hreq_t *r, h2o_iovec_t *out)
+{
+    h2o_iovec_t e = r->req->entity;
+    const h2o_iovec_t *enc = stt_header(r, "content-encoding");
+    /* CouchDB's maybe_decompress compares the header exactly: "GZIP" is unsupported */
+    if (r->body_decoded || !enc || h2o_memis(enc->base, enc->len, H2O_STRLIT("identity")) || !e.base || e.len == 0) {
+        *out = e;
+        return 0;
+    }
+    if (!h2o_memis(enc->base, enc->len, H2O_STRLIT("gzip"))) {
+        char reason[160];
+        snprintf(reason, sizeof(reason), "%.*s is not a supported content encoding.",
+                 (int)(enc->len > 100 ? 100 : enc->len), enc->base);
+        stt_reply_error_raw(r, 415, "bad_content_type", reason);
+        return -1;
+    }
+    /* a small body may inflate to anything: the bound is the request size limit */
+    size_t cap = stt__server->cfg->max_http_request_size;
+    stt_buf_t plain = STT_BUF_INIT;
+    if (stt_gunzip(&plain, e.base, e.len, cap) != 0) {
+        bool over = plain.len > cap;
+        stt_buf_free(&plain);
+        if (over)
+            stt_reply_error(r, STT_E_TOO_LARGE, NULL);
+        else
+            stt_reply_error_raw(r, 400, "bad_request", "Request body is not properly gzipped.");
+        return -1;
+    }
+    /* later readers of the same request see the decoded bytes */
+    r->req->entity =
+        h2o_iovec_init(stt_arena_memdup(&r->arena, plain.base ? plain.base : "", plain.len + 1), plain.len);
+    r->body_decoded = true;
+    stt_buf_free(&plain);
+    *out = r->req->entity;
+    return 0;
+}
+
 int stt_body_json(stt_hreq_t *r, stt_json_t *out, const char *not_object_reason)
 {
     h2o_iovec_t e = r->req->entity;
@@ -424,8 +478,10 @@ int stt_body_json(stt_hreq_t *r, stt_json_t *out, const char *not_object_reason)
         stt_reply_error_raw(r, 400, "bad_request", not_object_reason ? not_object_reason : "Missing JSON body");
         return -1;
     }
-    if (stt_json_parse(&r->arena, e.base, e.len, out, NULL, 0) != 0) {
-        stt_reply_error(r, STT_E_BAD_JSON, NULL);
+    if (stt_body_decoded(r, &e) != 0) return -1;
+    int rc = e.len ? stt_json_parse(&r->arena, e.base, e.len, out, NULL, 0) : STT_E_BAD_JSON;
+    if (rc != 0) {
+        stt_reply_error(r, rc, NULL);
         return -1;
     }
     if (not_object_reason && out->type != STT_JSON_OBJECT) {

@@ -11,6 +11,7 @@
 #include "src/http/writer.h"
 #include "src/http/authpool.h"
 #include "replication/global_changes.h"
+#include "src/common/err.h"
 #include "src/common/log.h"
 #include <arpa/inet.h>
 #include <errno.h>
@@ -29,6 +30,13 @@
 #include <unistd.h>
 
 stt_server_t *stt__server;
+
+/* Request header fields, names and values together, larger than this are refused before
+ * any handler runs (h2o alone would take about 400 KB). A plain number: the reason spells
+ * it out. */
+#define STT_MAX_HEADER_BYTES 32768
+#define STT_STR_(x) #x
+#define STT_STR(x) STT_STR_(x)
 
 struct stt_worker {
     size_t index;
@@ -135,6 +143,28 @@ static char *pct_decode(stt_arena_t *a, const char *s, size_t len, bool plus_spa
     return o;
 }
 
+/* Every '%' of the request target starts an escape of two hex digits; CouchDB (mochiweb's
+ * unquote) refuses anything else with 400 invalid_url_encoding. */
+static bool escapes_valid(const char *s, size_t len)
+{
+    for (const char *p = memchr(s, '%', len), *end = s + len; p; p = memchr(p, '%', (size_t)(end - p))) {
+        if (end - p < 3 || hexval(p[1]) < 0 || hexval(p[2]) < 0) return false;
+        p += 3;
+        if (p >= end) break;
+    }
+    return true;
+}
+
+/* The request's header fields, name and value, in bytes (what a client can inflate
+ * with one huge cookie or many fields). */
+static size_t header_bytes(const h2o_req_t *req)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < req->headers.size; i++)
+        n += req->headers.entries[i].name->len + req->headers.entries[i].value.len + 4;
+    return n;
+}
+
 static void parse_target(stt_hreq_t *r)
 {
     h2o_req_t *req = r->req;
@@ -213,6 +243,16 @@ static stt_hreq_t *begin_req(h2o_req_t *req)
     for (int i = 0; i < 10; i++)
         r->reqid[i] = hex[(id >> (4 * i)) & 15];
     r->reqid[10] = '\0';
+    if (header_bytes(req) > STT_MAX_HEADER_BYTES) {
+        /* CouchDB closes with a bare 400; a JSON 431 says which limit it was */
+        stt_reply_error_raw(r, 431, "header_fields_too_large",
+                            "The request header fields are larger than " STT_STR(STT_MAX_HEADER_BYTES) " bytes.");
+        return 0;
+    }
+    if (!escapes_valid(req->input.path.base, req->input.path.len)) {
+        stt_reply_error(r, STT_E_URL_ENCODING, NULL);
+        return 0;
+    }
     parse_target(r);
     return r;
 }
