@@ -165,8 +165,9 @@ int main(int argc, char **argv)
             break;
     }
     if (argc - i != 2 || seconds <= 0 || seconds > 600 || strlen(path) > 120) {
-        fprintf(stderr, "usage: settee-h2flood [--tls] [--seconds S<=600] [--streams N] [--path P] [--bind FROM] HOST PORT\n"
-                        "  HTTP/2 rapid reset against a server on loopback; prints one JSON line\n");
+        fprintf(stderr,
+                "usage: settee-h2flood [--tls] [--seconds S<=600] [--streams N] [--path P] [--bind FROM] HOST PORT\n"
+                "  HTTP/2 rapid reset against a server on loopback; prints one JSON line\n");
         return 2;
     }
     const char *host = argv[i];
