@@ -8,7 +8,7 @@
 #   make check-includes   the include direction of DESIGN.md
 CC       ?= cc
 BUILD    ?= build
-PKGS      = libh2o-evloop libxxhash yajl openssl zlib
+PKGS      = libh2o-evloop libxxhash yajl openssl zlib icu-uc icu-i18n
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 OPT      ?= -O2
@@ -18,7 +18,7 @@ CFLAGS   += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-in
 LDLIBS   += $(PKG_LIBS) -lleveldb -lpthread -lm
 
 LIB_SRCS  = $(wildcard src/common/*.c) $(wildcard store/*.c) $(wildcard security/*.c) $(wildcard replication/*.c) \
-            $(wildcard qserver/*.c) $(wildcard src/http/*.c)
+            $(wildcard qserver/*.c) $(wildcard index/*.c) $(wildcard src/http/*.c)
 LIB_OBJS  = $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 TOOL_SRCS = $(wildcard tools/*.c)
 TOOLS     = $(TOOL_SRCS:tools/%.c=$(BUILD)/%)

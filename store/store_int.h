@@ -14,6 +14,7 @@
  * | 'A' dbid(8) md5(16)            | attachment bytes                               |
  * | 'C' dbid(8) md5(16)            | reference count of that attachment (varint)    |
  * | 'X' dbid(8)                    | a deleted database whose keys await the sweep  |
+ * | 'I' dbid(8) bytes              | view index data, opaque to the store (index/)  |
  *
  * Departure from DESIGN.md: leaf bodies live inside the doc record instead of
  * separate 'B' keys. Reading a doc is one lookup, a write rewrites the record it
@@ -52,6 +53,7 @@ typedef struct leveldb_writebatch_t leveldb_writebatch_t;
 #define K_ATT 'A'
 #define K_ATTREF 'C'
 #define K_SWEEP 'X'
+#define K_INDEX 'I'
 
 struct stt_store {
     leveldb_t *ldb;

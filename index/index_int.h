@@ -1,0 +1,69 @@
+/* Private to index/: the key layout of a view index inside the store's index
+ * keyspace (keys here are relative to the db; the store prefixes 'I' dbid).
+ *
+ * | key                                         | value                                  |
+ * |---------------------------------------------|----------------------------------------|
+ * | 'd' sig(16)                                 | header: be64 seq, varint nviews,       |
+ * |                                             | per view varint nrows, varint bytes;   |
+ * |                                             | then the ddoc id                       |
+ * | 'r' sig(16) view(1) enckey docid 0x00 n(4)  | row: varint idlen, id, varint keylen,  |
+ * |                                             | key JSON, value JSON (the rest)        |
+ * | 'b' sig(16) docid                           | back index: varint nrows, per row      |
+ * |                                             | varint len, row key (from view byte),  |
+ * |                                             | varint row value length                |
+ *
+ * Invariants: the header, the rows of a batch of docs and their back-index
+ * entries are written in one batch, so the header's seq always describes the
+ * rows present. A doc's rows are found through its back-index entry only (a
+ * row is never looked up by value). enckey is collate.c's encoding; n counts
+ * a doc's emits of one key so duplicates stay distinct and in emit order.
+ * The docid 0x00 terminator sorts a doc before any id it is a prefix of, so
+ * bounds built as enckey docid 0x00 (first row of that doc) and enckey docid
+ * 0x01 (past it) cut exactly at a doc. */
+#ifndef STT_INDEX_INT_H
+#define STT_INDEX_INT_H
+#include "index/index.h"
+
+#define IK_HEADER 'd'
+#define IK_ROW 'r'
+#define IK_BACK 'b'
+#define STT_INDEX_MAX_VIEWS 255
+
+typedef struct {
+    uint64_t seq;
+    size_t nviews;
+    uint64_t nrows[STT_INDEX_MAX_VIEWS];
+    uint64_t bytes[STT_INDEX_MAX_VIEWS];
+} stt__index_header_t;
+
+void stt__ikey(stt_buf_t *k, char tag, const unsigned char *sig);
+/* 0, or STT_E_NOT_FOUND when the index does not exist yet. */
+int stt__index_header_read(stt_db_t *db, const unsigned char *sig, stt__index_header_t *h);
+
+/* Decodes a row value. 0 or -1 when malformed. */
+typedef struct {
+    const char *id;
+    size_t idlen;
+    const char *key;
+    size_t keylen;
+    const char *value;
+    size_t valuelen;
+} stt__row_t;
+int stt__row_decode(const char *v, size_t len, stt__row_t *out);
+
+/* Builtin reducers (reduce.c) over parsed values: out is the JSON of the
+ * reduction. rereduce: values are earlier reductions. STT_VIEW_E_INVALID_VALUE
+ * with reason for _stats over a non-number; _sum over bad input yields the
+ * error object CouchDB puts in the row. */
+typedef struct stt__reducer stt__reducer_t;
+stt__reducer_t *stt__reducer_new(const char *name);
+void stt__reducer_free(stt__reducer_t *r);
+void stt__reducer_reset(stt__reducer_t *r);
+/* key: for _approx_count_distinct (its input is the keys). */
+int stt__reducer_add(stt__reducer_t *r, const stt_json_t *key, const char *keytext, size_t keylen,
+                     const stt_json_t *value, stt_arena_t *a, const char **reason);
+void stt__reducer_result(stt__reducer_t *r, stt_buf_t *out);
+/* "non-numeric _stats input: ..." for v. */
+const char *stt__stats_reason(const stt_json_t *v, stt_arena_t *a);
+
+#endif
