@@ -109,7 +109,7 @@ static void make_range(range_t *r, const stt_ddoc_views_t *dv, int view, const s
 static int bcmp_(const char *a, size_t al, const char *b, size_t bl)
 {
     size_t n = al < bl ? al : bl;
-    int c = memcmp(a, b, n);
+    int c = n ? memcmp(a, b, n) : 0;
     return c ? c : (al < bl ? -1 : al > bl);
 }
 
@@ -140,6 +140,7 @@ typedef struct {
     stt_buf_t jsred; /* JS: partial reductions, as a JSON array body */
     size_t njsred;
     stt_buf_t tmp;
+    const char *overflow; /* reduce_overflow_error of the current group */
 } q_t;
 
 static void row_sep(q_t *q)
@@ -231,7 +232,18 @@ static int js_flush(q_t *q)
     if (!pool) return STT_QS_E_PROCESS;
     int rc =
         stt_qs_reduce(pool, q->dv->lang, &fun, 1, (stt_qs_text_t){q->jskvs.base, q->jskvs.len}, q->arena, &res, q->err);
-    if (rc) return rc;
+    if (rc == STT_QS_E_ERROR && q->err->error && strcmp(q->err->error, "reduce_overflow_error") == 0) {
+        /* CouchDB answers the group with an error row, not the request */
+        q->overflow = q->err->reason ? q->err->reason : "";
+        memset(q->err, 0, sizeof(*q->err));
+    } else if (rc) {
+        return rc;
+    }
+    if (q->overflow) {
+        stt_buf_reset(&q->jskvs);
+        q->njskvs = 0;
+        return 0;
+    }
     stt_buf_append(&q->jsred, q->njsred++ ? "," : "[", 1);
     if (res.type == STT_JSON_ARRAY && res.len >= 1)
         stt_json_write(&q->jsred, &res.u.items[0]);
@@ -253,7 +265,10 @@ static int group_end(q_t *q)
     } else {
         int rc = js_flush(q);
         if (rc) return rc;
-        if (q->njsred == 1) {
+        if (q->overflow) {
+            stt_buf_reset(&q->jsred);
+            q->njsred = 0;
+        } else if (q->njsred == 1) {
             stt_buf_append(&q->tmp, q->jsred.base + 1, q->jsred.len - 1);
         } else {
             stt_buf_appendc(&q->jsred, ']');
@@ -262,8 +277,12 @@ static int group_end(q_t *q)
             stt_json_t res;
             rc = stt_qs_rereduce(stt_index_pool(), q->dv->lang, &fun, 1, (stt_qs_text_t){q->jsred.base, q->jsred.len},
                                  q->arena, &res, q->err);
-            if (rc) return rc;
-            if (res.type == STT_JSON_ARRAY && res.len >= 1)
+            if (rc == STT_QS_E_ERROR && q->err->error && strcmp(q->err->error, "reduce_overflow_error") == 0) {
+                q->overflow = q->err->reason ? q->err->reason : "";
+                memset(q->err, 0, sizeof(*q->err));
+            } else if (rc) {
+                return rc;
+            } else if (res.type == STT_JSON_ARRAY && res.len >= 1)
                 stt_json_write(&q->tmp, &res.u.items[0]);
             else
                 stt_buf_appends(&q->tmp, "null");
@@ -281,6 +300,13 @@ static int group_end(q_t *q)
     }
     q->limit--;
     row_sep(q);
+    if (q->overflow) {
+        stt_buf_appends(q->out, "{\"error\":\"reduce_overflow_error\",\"reason\":");
+        stt_json_write_cstr(q->out, q->overflow);
+        stt_buf_appendc(q->out, '}');
+        q->overflow = NULL;
+        return 0;
+    }
     stt_buf_appends(q->out, "{\"key\":");
     if (q->level == 0)
         stt_buf_appends(q->out, "null");

@@ -30,7 +30,8 @@ struct stt__reducer {
     kind_t kind;
     uint64_t count;
     sv_t sum;
-    const stt_json_t *sum_error; /* the value _sum could not add */
+    bool sum_failed;
+    stt_buf_t sum_error; /* JSON of the value _sum could not add */
     double s_sum, s_min, s_max, s_sqr;
     bool s_float, s_min_float, s_max_float;
     uint64_t *set;
@@ -68,6 +69,7 @@ void stt__reducer_reset(stt__reducer_t *r)
 {
     kind_t k = r->kind;
     sv_clear(&r->sum);
+    stt_buf_free(&r->sum_error);
     free(r->set);
     memset(r, 0, sizeof(*r));
     r->kind = k;
@@ -239,7 +241,10 @@ int stt__reducer_add(stt__reducer_t *r, const stt_json_t *key, const char *keyte
     case R_COUNT:
         return 0;
     case R_SUM:
-        if (!r->sum_error && !sv_add(&r->sum, value)) r->sum_error = value;
+        if (!r->sum_failed && !sv_add(&r->sum, value)) {
+            r->sum_failed = true;
+            stt_json_write(&r->sum_error, value);
+        }
         return 0;
     case R_STATS: {
         if (value->type != STT_JSON_NUMBER) {
@@ -283,13 +288,13 @@ void stt__reducer_result(stt__reducer_t *r, stt_buf_t *out)
         stt_buf_append_u64(out, r->count);
         return;
     case R_SUM:
-        if (r->sum_error) {
+        if (r->sum_failed) {
             stt_buf_appends(out, "{\"error\":\"builtin_reduce_error\",\"reason\":\"The _sum function requires that "
                                  "map values be numbers, arrays of numbers, or objects. Objects cannot be mixed "
                                  "with other data structures. Objects can be arbitrarily nested, provided that the "
                                  "values for all fields are themselves numbers, arrays of numbers, or "
                                  "objects.\",\"caused_by\":");
-            stt_json_write(out, r->sum_error);
+            stt_buf_append(out, r->sum_error.base, r->sum_error.len);
             stt_buf_appendc(out, '}');
             return;
         }
