@@ -5,6 +5,7 @@
 #   make asan       sanitizer build only (build/asan/)
 #   make bench      side-by-side benchmark (tools/bench)
 #   make bench-auth what authentication costs settee (tools/bench/auth.mjs)
+#   make bench-views the view index: build docs/s, range rows/s, lookup p99 (tools/bench/views.mjs)
 #   make check-includes   the include direction of DESIGN.md
 CC       ?= cc
 BUILD    ?= build
@@ -25,7 +26,7 @@ TOOLS     = $(TOOL_SRCS:tools/%.c=$(BUILD)/%)
 UNIT_SRCS = $(wildcard tests/unit/test_*.c)
 UNITS     = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all run test asan unit bench bench-auth check-includes clean format deps test-browser
+.PHONY: all run test asan unit bench bench-auth bench-views check-includes clean format deps test-browser
 # keep the objects of tools and tests (make would delete them as intermediates)
 .SECONDARY: $(TOOL_SRCS:%.c=$(BUILD)/obj/%.o) $(UNIT_SRCS:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/src/main.o
 all: $(BUILD)/settee $(BUILD)/settee-qs $(TOOLS)
@@ -92,11 +93,16 @@ bench-auth: deps
 	$(MAKE) all
 	tools/bench/run.sh auth
 
+bench-views: deps
+	$(MAKE) all
+	tools/bench/run.sh views
+
 # Dependencies point one way: common <- store <- replication, security <- http <- main.
 check-includes:
 	@! grep -n '#include "\(store\|replication\|security\|src/http\)/' src/common/*.[ch] || { echo "common includes upper layers"; exit 1; }
 	@! grep -n '#include "\(replication\|security\|src/http\)/' store/*.[ch] || { echo "store includes upper layers"; exit 1; }
 	@! grep -n '#include "\(replication\|src/http\)/' security/*.[ch] || { echo "security includes upper layers"; exit 1; }
+	@! grep -n '#include "src/http/' index/*.[ch] || { echo "index includes upper layers"; exit 1; }
 	@! grep -ln 'h2o' security/*.[ch] || { echo "h2o outside src/http"; exit 1; }
 	@! grep -n '#include "src/http/' replication/*.[ch] || { echo "replication includes http"; exit 1; }
 	@! grep -n '#include "\(store\|replication\|security\|src/http\)/' qserver/*.[ch] || { echo "qserver includes upper layers"; exit 1; }

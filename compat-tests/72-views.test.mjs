@@ -136,8 +136,20 @@ test('views', async (t) => {
       assert.deepEqual(r.json.rows, TYPES.map((ty) => ({ key: [ty], value: all.filter((d) => d.type === ty).reduce((s, d) => s + d.n, 0) })));
       r = await view(db, 't', 'js_sum', q({ startkey: ['banana', 100], endkey: ['banana', 200] }));
       assert.deepEqual(r.json.rows, [{ key: null, value: all.filter((d) => d.type === 'banana' && d.n >= 100 && d.n <= 200).reduce((s, d) => s + d.n, 0) }]);
+      // offsets stay exact in a large view (servers count them without scanning every row)
+      for (const k of [0, 59, 760, 1400, N + 1499]) {
+        r = await view(db, 't', 'by_n', q({ startkey: k, limit: 1 }));
+        assert.equal(r.json.offset, k, `offset of startkey=${k}`);
+        r = await view(db, 't', 'by_n', q({ startkey: k, limit: 1, descending: true }));
+        assert.equal(r.json.offset, N + 1500 - 1 - k, `descending offset of startkey=${k}`);
+      }
       const bulk = await req('POST', `/${db}/_bulk_docs`, { body: { docs: (await req('POST', `/${db}/_all_docs`, { body: { keys: more.map((d) => d._id) } })).json.rows.map((x) => ({ _id: x.id, _rev: x.value.rev, _deleted: true })) } });
       assert.equal(bulk.status, 201);
+      r = await view(db, 't', 'by_n', q({ startkey: 45, limit: 1 }));
+      assert.equal(r.json.offset, 45);
+      assert.equal(r.json.total_rows, N);
+      r = await view(db, 't', 'by_n', q({ startkey: 45, limit: 1, descending: true }));
+      assert.equal(r.json.offset, N - 1 - 45);
     });
 
     await t.test('include_docs, linked docs, conflicts', async () => {

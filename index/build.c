@@ -42,34 +42,29 @@ void stt__ikey(stt_buf_t *k, char tag, const unsigned char *sig)
     stt_buf_append(k, sig, 16);
 }
 
+int stt__index_header_decode(const char *v, size_t len, stt__index_header_t *h)
+{
+    const unsigned char *p = (const unsigned char *)v, *end = p + len;
+    uint64_t n = 0;
+    memset(h, 0, sizeof(*h));
+    if (len < 8) return STT_E_IO;
+    h->seq = stt_be64(p);
+    p += 8;
+    if (stt_varint_read(&p, end, &n) || n > STT_INDEX_MAX_VIEWS) return STT_E_IO;
+    h->nviews = n;
+    for (size_t i = 0; i < n; i++)
+        if (stt_varint_read(&p, end, &h->nrows[i]) || stt_varint_read(&p, end, &h->bytes[i])) return STT_E_IO;
+    return 0;
+}
+
 int stt__index_header_read(stt_db_t *db, const unsigned char *sig, stt__index_header_t *h)
 {
     stt_buf_t k = STT_BUF_INIT, v = STT_BUF_INIT;
     stt__ikey(&k, IK_HEADER, sig);
     int rc = stt_ikv_get(db, k.base, k.len, &v);
-    stt_buf_free(&k);
     memset(h, 0, sizeof(*h));
-    if (rc == 0) {
-        const unsigned char *p = (const unsigned char *)v.base, *end = p + v.len;
-        uint64_t n = 0;
-        if (v.len < 8) {
-            rc = STT_E_IO;
-            goto exit;
-        }
-        h->seq = stt_be64(p);
-        p += 8;
-        if (stt_varint_read(&p, end, &n) || n > STT_INDEX_MAX_VIEWS) {
-            rc = STT_E_IO;
-            goto exit;
-        }
-        h->nviews = n;
-        for (size_t i = 0; i < n; i++)
-            if (stt_varint_read(&p, end, &h->nrows[i]) || stt_varint_read(&p, end, &h->bytes[i])) {
-                rc = STT_E_IO;
-                goto exit;
-            }
-    }
-exit:
+    if (rc == 0) rc = stt__index_header_decode(v.base, v.len, h);
+    stt_buf_free(&k);
     stt_buf_free(&v);
     return rc;
 }
@@ -219,6 +214,7 @@ typedef struct {
     size_t n;
     uint64_t last_seq;
     task_t *task;
+    stt__fences_t fences;
     stt_qs_err_t *err;
     stt_arena_t *arena;
     int rc;
@@ -242,6 +238,7 @@ static int drop_rows(upd_t *u, stt_ikv_batch_t *b, stt_buf_t *k, const char *id,
         if (stt_varint_read(&p, end, &len) || len < 1 || len > (uint64_t)(end - p)) goto bad;
         stt__ikey(&rk, IK_ROW, u->dv->sig);
         stt_buf_append(&rk, p, len);
+        stt__fences_count(&u->fences, (const char *)p, len, -1);
         unsigned view = p[0];
         p += len;
         if (stt_varint_read(&p, end, &vlen)) goto bad;
@@ -311,6 +308,7 @@ static int add_rows(upd_t *u, stt_ikv_batch_t *b, const char *id, size_t idlen, 
             stt_json_write(&rv, &kv->u.items[1]);
             stt_ikv_put(b, rk.base, rk.len, rv.base, rv.len);
             size_t sl = rk.len - 17;
+            stt__fences_count(&u->fences, rk.base + 17, sl, +1);
             stt_buf_append_varint(&back, sl);
             stt_buf_append(&back, rk.base + 17, sl);
             stt_buf_append_varint(&back, rv.len);
@@ -397,10 +395,12 @@ static int flush(upd_t *u)
     }
     u->h.seq = u->last_seq;
     header_put(b, u->dv, &u->h);
+    stt__fences_write(&u->fences, u->dv->sig, b);
     if (rc)
         stt_ikv_batch_free(b);
     else
         rc = stt_ikv_commit(b);
+    if (rc == 0) rc = stt__fences_split(u->db, u->dv->sig, &u->fences);
 exit:
     for (size_t i = 0; i < u->n; i++)
         free(u->batch[i].id);
@@ -451,6 +451,7 @@ int stt_index_update(stt_db_t *db, const stt_ddoc_views_t *dv, stt_arena_t *aren
     if (info.update_seq <= u->h.seq) goto exit;
     rc = stt_reader_open(db, &u->rd);
     if (rc) goto exit;
+    stt__fences_load(db, dv->sig, dv->nviews, &u->fences);
     pthread_mutex_lock(&g_tasks_lock);
     t->running = true;
     t->changes_done = 0;
@@ -468,6 +469,7 @@ int stt_index_update(stt_db_t *db, const stt_ddoc_views_t *dv, stt_arena_t *aren
     t->running = false;
     pthread_mutex_unlock(&g_tasks_lock);
 exit:
+    stt__fences_free(&u->fences);
     stt_qs_map_close(u->mapper);
     if (u->rd) stt_reader_close(u->rd);
     free(u);
@@ -517,7 +519,7 @@ int stt_index_cleanup(stt_db_t *db, const unsigned char (*keep)[16], size_t nkee
         for (size_t j = 0; j < nkeep && !kept; j++)
             kept = memcmp(sigs[i], keep[j], 16) == 0;
         if (kept) continue;
-        const char tags[] = {IK_ROW, IK_BACK, IK_HEADER};
+        const char tags[] = {IK_ROW, IK_BACK, IK_FENCE, IK_HEADER};
         for (size_t t = 0; t < sizeof(tags) && rc == 0; t++) {
             stt__ikey(&k, tags[t], sigs[i]);
             rc = stt_ikv_drop(db, k.base, k.len);

@@ -8,6 +8,8 @@
  * |                                             | then the ddoc id                       |
  * | 'r' sig(16) view(1) enckey docid 0x00 n(4)  | row: varint idlen, id, varint keylen,  |
  * |                                             | key JSON, value JSON (the rest)        |
+ * | 'f' sig(16) view(1) [row key suffix]        | varint: rows from this fence to the    |
+ * |                                             | next one of the view (fence.c)         |
  * | 'b' sig(16) docid                           | back index: varint nrows, per row      |
  * |                                             | varint len, row key (from view byte),  |
  * |                                             | varint row value length                |
@@ -27,6 +29,8 @@
 #define IK_HEADER 'd'
 #define IK_ROW 'r'
 #define IK_BACK 'b'
+#define IK_FENCE 'f'
+#define STT_FENCE_BLOCK 512
 #define STT_INDEX_MAX_VIEWS 255
 
 typedef struct {
@@ -39,6 +43,28 @@ typedef struct {
 void stt__ikey(stt_buf_t *k, char tag, const unsigned char *sig);
 /* 0, or STT_E_NOT_FOUND when the index does not exist yet. */
 int stt__index_header_read(stt_db_t *db, const unsigned char *sig, stt__index_header_t *h);
+int stt__index_header_decode(const char *v, size_t len, stt__index_header_t *h);
+
+/* Fences (fence.c): keys are view byte + row key suffix (what follows
+ * 'r' sig in a row key); the view byte alone is the view's sentinel. */
+typedef struct {
+    char *k;
+    size_t len;
+    int64_t count;
+    bool dirty;
+} stt__fence_t;
+typedef struct {
+    stt__fence_t *v; /* sorted by key */
+    size_t n, cap;
+} stt__fences_t;
+int stt__fences_load(stt_db_t *db, const unsigned char *sig, size_t nviews, stt__fences_t *f);
+void stt__fences_free(stt__fences_t *f);
+/* A row (view byte + suffix) was added (+1) or removed (-1). */
+void stt__fences_count(stt__fences_t *f, const char *row, size_t len, int delta);
+/* Puts the changed counts into b. */
+void stt__fences_write(stt__fences_t *f, const unsigned char *sig, stt_ikv_batch_t *b);
+/* Splits the blocks grown past twice their size, reading committed rows. */
+int stt__fences_split(stt_db_t *db, const unsigned char *sig, stt__fences_t *f);
 
 /* Decodes a row value. 0 or -1 when malformed. */
 typedef struct {

@@ -407,32 +407,78 @@ static int scan(q_t *q, const range_t *r)
     return 0;
 }
 
-/* Rows of the view before the first one the query reads, in its direction. */
-static uint64_t count_before(q_t *q, const range_t *r)
+/* Rows of the view whose key is below bound (a full row-space key): the counts
+ * of the fences before it plus a scan from the last fence at or below it
+ * (fence.c). An index without fences (nothing built) scans from the view's
+ * start. */
+static uint64_t rows_below(q_t *q, const char *bound, size_t blen)
 {
-    uint64_t n = 0;
-    range_t all = {STT_BUF_INIT, STT_BUF_INIT};
-    view_prefix(&all.lo, q->dv, q->view);
-    view_prefix(&all.hi, q->dv, q->view + 1);
     stt_ikv_iter_t *it = q->it;
-    if (!q->a->descending) {
-        for (stt_ikv_seek(it, all.lo.base, all.lo.len); stt_ikv_valid(it); stt_ikv_next(it)) {
-            size_t kl;
-            const char *k = stt_ikv_key(it, &kl);
-            if (bcmp_(k, kl, r->lo.base, r->lo.len) >= 0 || bcmp_(k, kl, all.hi.base, all.hi.len) >= 0) break;
-            n++;
-        }
+    stt_buf_t fk = STT_BUF_INIT, start = STT_BUF_INIT, end = STT_BUF_INIT;
+    stt__ikey(&fk, IK_FENCE, q->dv->sig);
+    stt_buf_append(&fk, bound + 17, blen - 17); /* the bound as a fence key */
+    stt__ikey(&start, IK_FENCE, q->dv->sig);
+    stt_buf_appendc(&start, (char)q->view);
+    uint64_t sum = 0, last = 0;
+    bool found = false;
+    for (stt_ikv_seek(it, start.base, start.len); stt_ikv_valid(it); stt_ikv_next(it)) {
+        size_t kl, vl;
+        const char *k = stt_ikv_key(it, &kl);
+        if (kl < 18 || k[0] != IK_FENCE || memcmp(k + 1, q->dv->sig, 16) != 0 || k[17] != (char)q->view) break;
+        if (bcmp_(k, kl, fk.base, fk.len) > 0) break;
+        const unsigned char *v = (const unsigned char *)stt_ikv_value(it, &vl);
+        uint64_t c = 0;
+        stt_varint_read(&v, v + vl, &c);
+        sum += c;
+        last = c;
+        found = true;
+        stt_buf_reset(&end);
+        stt__ikey(&end, IK_ROW, q->dv->sig);
+        stt_buf_append(&end, k + 17, kl - 17);
+    }
+    if (found) {
+        sum -= last;
     } else {
-        for (stt_ikv_seek(it, r->hi.base, r->hi.len); stt_ikv_valid(it); stt_ikv_next(it)) {
-            size_t kl;
-            const char *k = stt_ikv_key(it, &kl);
-            if (bcmp_(k, kl, all.hi.base, all.hi.len) >= 0) break;
-            n++;
+        view_prefix(&end, q->dv, q->view);
+    }
+    for (stt_ikv_seek(it, end.base, end.len); stt_ikv_valid(it); stt_ikv_next(it)) {
+        size_t kl;
+        const char *k = stt_ikv_key(it, &kl);
+        if (bcmp_(k, kl, bound, blen) >= 0) break;
+        sum++;
+    }
+    stt_buf_free(&fk);
+    stt_buf_free(&start);
+    stt_buf_free(&end);
+    return sum;
+}
+
+/* Rows of the view before the first one the query reads, in its direction. */
+static uint64_t count_before(q_t *q, const range_t *r, uint64_t total)
+{
+    if (!q->a->descending) return rows_below(q, r->lo.base, r->lo.len);
+    uint64_t below = rows_below(q, r->hi.base, r->hi.len);
+    return below > total ? 0 : total - below;
+}
+
+/* The header as of the query's snapshot, so that total_rows and the rows agree. */
+static int header_at(q_t *q, stt__index_header_t *h)
+{
+    stt_buf_t k = STT_BUF_INIT;
+    stt__ikey(&k, IK_HEADER, q->dv->sig);
+    stt_ikv_seek(q->it, k.base, k.len);
+    size_t kl, vl;
+    memset(h, 0, sizeof(*h));
+    int rc = STT_E_NOT_FOUND;
+    if (stt_ikv_valid(q->it)) {
+        const char *key = stt_ikv_key(q->it, &kl);
+        if (kl == k.len && memcmp(key, k.base, kl) == 0) {
+            const char *v = stt_ikv_value(q->it, &vl);
+            rc = stt__index_header_decode(v, vl, h);
         }
     }
-    stt_buf_free(&all.lo);
-    stt_buf_free(&all.hi);
-    return n;
+    stt_buf_free(&k);
+    return rc;
 }
 
 int stt_view_query(stt_db_t *db, const stt_ddoc_views_t *dv, int view, const stt_view_args_t *a, stt_arena_t *arena,
@@ -460,20 +506,20 @@ int stt_view_query(stt_db_t *db, const stt_ddoc_views_t *dv, int view, const stt
         rc = stt_index_update(db, dv, arena, err);
         if (rc) return rc;
     }
-    stt__index_header_t h;
-    rc = stt__index_header_read(db, dv->sig, &h);
-    if (rc == STT_E_NOT_FOUND) {
-        rc = 0;
-        memset(&h, 0, sizeof(h));
-    }
-    if (rc) return rc;
     q_t q = {.db = db, .dv = dv, .view = view, .a = a, .arena = arena, .out = out, .err = err};
+    q.it = stt_ikv_iter_new(db);
+    stt__index_header_t h;
+    rc = header_at(&q, &h);
+    if (rc == STT_E_NOT_FOUND) rc = 0;
+    if (rc) {
+        stt_ikv_iter_free(q.it);
+        return rc;
+    }
     q.skip = a->skip;
     q.limit = a->limit;
     q.reducing = vd->reduce && a->reduce;
     q.level = !q.reducing ? 0 : a->group_level > 0 ? a->group_level : a->group ? -1 : 0;
     if (q.reducing && stt_reduce_is_builtin(vd->reduce)) q.builtin = stt__reducer_new(vd->reduce);
-    q.it = stt_ikv_iter_new(db);
     size_t nranges = a->keys ? a->keys->len : 1;
     range_t *ranges = stt_xcalloc(nranges ? nranges : 1, sizeof(*ranges));
     for (size_t i = 0; i < nranges; i++) {
@@ -488,7 +534,7 @@ int stt_view_query(stt_db_t *db, const stt_ddoc_views_t *dv, int view, const stt
     }
     uint64_t total = view < (int)h.nviews ? h.nrows[view] : 0;
     if (!q.reducing) {
-        uint64_t off = nranges ? count_before(&q, &ranges[0]) : 0;
+        uint64_t off = nranges ? count_before(&q, &ranges[0], total) : 0;
         off += a->skip;
         if (off > total) off = total;
         stt_buf_appends(out, "{\"total_rows\":");
