@@ -12,6 +12,7 @@
 #include "replication/replication.h"
 #include "src/common/err.h"
 #include <pthread.h>
+#include <sys/random.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
@@ -54,6 +55,8 @@ int stt__index_header_decode(const char *v, size_t len, stt__index_header_t *h)
     h->nviews = n;
     for (size_t i = 0; i < n; i++)
         if (stt_varint_read(&p, end, &h->nrows[i]) || stt_varint_read(&p, end, &h->bytes[i])) return STT_E_IO;
+    if (end - p < 8) return STT_E_IO;
+    h->instance = stt_be64(p);
     return 0;
 }
 
@@ -79,6 +82,7 @@ static void header_put(stt_ikv_batch_t *b, const stt_ddoc_views_t *dv, const stt
         stt_buf_append_varint(&v, h->nrows[i]);
         stt_buf_append_varint(&v, h->bytes[i]);
     }
+    stt_buf_append_be64(&v, h->instance);
     stt_buf_appends(&v, dv->ddoc_id);
     stt_ikv_put(b, k.base, k.len, v.base, v.len);
     stt_buf_free(&k);
@@ -443,7 +447,11 @@ int stt_index_update(stt_db_t *db, const stt_ddoc_views_t *dv, stt_arena_t *aren
     u->err = err;
     u->arena = arena;
     int rc = stt__index_header_read(db, dv->sig, &u->h);
-    if (rc == STT_E_NOT_FOUND) rc = 0;
+    if (rc == STT_E_NOT_FOUND) {
+        rc = 0;
+        if (getrandom(&u->h.instance, sizeof(u->h.instance), 0) != sizeof(u->h.instance))
+            u->h.instance = (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)u;
+    }
     if (rc) goto exit;
     u->h.nviews = dv->nviews;
     stt_db_info_t info;

@@ -13,6 +13,7 @@
  * list an update loads stays the truth until it writes it back. */
 #include "index/index_int.h"
 #include "src/common/err.h"
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -158,4 +159,82 @@ int stt__fences_split(stt_db_t *db, const unsigned char *sig, stt__fences_t *f)
     }
     stt_buf_free(&k);
     return rc;
+}
+
+/* ------------------------------------------------------------------ the offset cache */
+
+#define CACHE_SLOTS 16
+
+typedef struct {
+    unsigned char sig[16];
+    uint64_t instance, seq;
+    bool used;
+    uint64_t last_use;
+    stt__fences_t f;
+    uint64_t *before; /* rows of the fences of the same view before each one */
+} cached_t;
+
+static pthread_mutex_t g_cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static cached_t g_cache[CACHE_SLOTS];
+static uint64_t g_clock;
+
+static void load_from(stt_ikv_iter_t *it, const unsigned char *sig, cached_t *c)
+{
+    stt_buf_t k = STT_BUF_INIT;
+    stt__ikey(&k, IK_FENCE, sig);
+    for (stt_ikv_seek(it, k.base, k.len); stt_ikv_valid(it); stt_ikv_next(it)) {
+        size_t kl, vl;
+        const char *key = stt_ikv_key(it, &kl);
+        if (kl <= 17 || memcmp(key, k.base, 17) != 0) break;
+        const unsigned char *v = (const unsigned char *)stt_ikv_value(it, &vl);
+        uint64_t n = 0;
+        if (stt_varint_read(&v, v + vl, &n)) n = 0;
+        add(&c->f, key + 17, kl - 17, n, false);
+    }
+    stt_buf_free(&k);
+    c->before = stt_xcalloc(c->f.n + 1, sizeof(*c->before));
+    for (size_t i = 1; i < c->f.n; i++)
+        c->before[i] = c->f.v[i].k[0] == c->f.v[i - 1].k[0] ? c->before[i - 1] + (uint64_t)c->f.v[i - 1].count : 0;
+}
+
+uint64_t stt__fences_below(stt_ikv_iter_t *it, const unsigned char *sig, const stt__index_header_t *h, int view,
+                           const char *bound, size_t blen, stt_buf_t *fkey)
+{
+    stt_buf_reset(fkey);
+    pthread_mutex_lock(&g_cache_lock);
+    cached_t *c = NULL, *victim = &g_cache[0];
+    for (int i = 0; i < CACHE_SLOTS && !c; i++) {
+        cached_t *x = &g_cache[i];
+        if (x->used && x->seq == h->seq && x->instance == h->instance && memcmp(x->sig, sig, 16) == 0) c = x;
+        if (!x->used || (victim->used && x->last_use < victim->last_use)) victim = x;
+    }
+    if (!c) {
+        /* loading under the lock keeps it simple; it happens once per index state */
+        c = victim;
+        stt__fences_free(&c->f);
+        free(c->before);
+        memset(c, 0, sizeof(*c));
+        memcpy(c->sig, sig, 16);
+        c->instance = h->instance;
+        c->seq = h->seq;
+        c->used = true;
+        load_from(it, sig, c);
+    }
+    c->last_use = ++g_clock;
+    /* the last fence <= bound, of this view */
+    uint64_t rows = 0;
+    size_t lo = 0, hi = c->f.n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (kcmp(c->f.v[mid].k, c->f.v[mid].len, bound, blen) <= 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo > 0 && c->f.v[lo - 1].k[0] == (char)view) {
+        stt_buf_append(fkey, c->f.v[lo - 1].k, c->f.v[lo - 1].len);
+        rows = c->before[lo - 1];
+    }
+    pthread_mutex_unlock(&g_cache_lock);
+    return rows;
 }

@@ -5,7 +5,8 @@
  * |---------------------------------------------|----------------------------------------|
  * | 'd' sig(16)                                 | header: be64 seq, varint nviews,       |
  * |                                             | per view varint nrows, varint bytes;   |
- * |                                             | then the ddoc id                       |
+ * |                                             | be64 instance (random, made with the   |
+ * |                                             | index: names it in caches); ddoc id    |
  * | 'r' sig(16) view(1) enckey docid 0x00 n(4)  | row: varint idlen, id, varint keylen,  |
  * |                                             | key JSON, value JSON (the rest)        |
  * | 'f' sig(16) view(1) [row key suffix]        | varint: rows from this fence to the    |
@@ -30,11 +31,12 @@
 #define IK_ROW 'r'
 #define IK_BACK 'b'
 #define IK_FENCE 'f'
-#define STT_FENCE_BLOCK 512
+#define STT_FENCE_BLOCK 128
 #define STT_INDEX_MAX_VIEWS 255
 
 typedef struct {
     uint64_t seq;
+    uint64_t instance;
     size_t nviews;
     uint64_t nrows[STT_INDEX_MAX_VIEWS];
     uint64_t bytes[STT_INDEX_MAX_VIEWS];
@@ -65,6 +67,12 @@ void stt__fences_count(stt__fences_t *f, const char *row, size_t len, int delta)
 void stt__fences_write(stt__fences_t *f, const unsigned char *sig, stt_ikv_batch_t *b);
 /* Splits the blocks grown past twice their size, reading committed rows. */
 int stt__fences_split(stt_db_t *db, const unsigned char *sig, stt__fences_t *f);
+/* For offsets: the last fence of view at or below bound (a fence-space key
+ * without the 'f' sig prefix) as of the snapshot of it, whose header is h: its
+ * key into fkey (empty: no fence) and the rows of the fences before it. The
+ * fences of one index state are loaded once and kept in a small cache. */
+uint64_t stt__fences_below(stt_ikv_iter_t *it, const unsigned char *sig, const stt__index_header_t *h, int view,
+                           const char *bound, size_t blen, stt_buf_t *fkey);
 
 /* Decodes a row value. 0 or -1 when malformed. */
 typedef struct {

@@ -318,41 +318,50 @@ static int group_end(q_t *q)
     return 0;
 }
 
+/* Folds one row into its group. JSON is parsed only where it matters: the key
+ * for group_level over an array key, the value for _sum and _stats; _count,
+ * _approx_count_distinct and exact grouping work on the encoded key. */
 static int reduce_row(q_t *q, const char *enc, size_t enclen, const stt__row_t *row)
 {
     stt_arena_t a = STT_ARENA_INIT;
-    stt_json_t key, val;
     int rc = 0;
-    if (stt_json_parse(&a, row->key, row->keylen, &key, NULL, 0) ||
-        stt_json_parse(&a, row->value, row->valuelen, &val, NULL, 0))
-        goto exit;
-    /* the group this row belongs to */
+    /* the group this row belongs to: its encoding (ge) and, when new, its JSON */
     stt_buf_t ge = STT_BUF_INIT, gj = STT_BUF_INIT;
-    if (q->level < 0 || (q->level > 0 && key.type != STT_JSON_ARRAY)) {
-        stt_buf_append(&ge, enc, enclen);
-        stt_buf_append(&gj, row->key, row->keylen);
-    } else if (q->level > 0) {
-        stt_json_t t = key;
-        if (t.len > (uint32_t)q->level) t.len = (uint32_t)q->level;
-        stt_key_encode(&ge, &t, q->dv->views[q->view].raw);
-        stt_json_write(&gj, &t);
+    const char *gp = NULL;
+    size_t gl = 0;
+    bool truncate = q->level > 0 && row->keylen && row->key[0] == '[';
+    if (truncate) {
+        stt_json_t key;
+        if (stt_json_parse(&a, row->key, row->keylen, &key, NULL, 0)) goto exit;
+        if (key.len > (uint32_t)q->level) key.len = (uint32_t)q->level;
+        stt_key_encode(&ge, &key, q->dv->views[q->view].raw);
+        stt_json_write(&gj, &key);
+        gp = ge.base;
+        gl = ge.len;
+    } else if (q->level != 0) {
+        gp = enc;
+        gl = enclen;
     }
-    if (q->ingroup && bcmp_(ge.base, ge.len, q->gkey.base, q->gkey.len) != 0) {
-        rc = group_end(q);
-    }
+    if (q->ingroup && bcmp_(gp, gl, q->gkey.base, q->gkey.len) != 0) rc = group_end(q);
     if (rc == 0 && !q->stop && !q->ingroup) {
         q->ingroup = true;
         stt_buf_reset(&q->gkey);
-        stt_buf_append(&q->gkey, ge.base, ge.len);
+        stt_buf_append(&q->gkey, gp, gl);
         stt_buf_reset(&q->gkeyjson);
-        stt_buf_append(&q->gkeyjson, gj.base, gj.len);
+        if (truncate)
+            stt_buf_append(&q->gkeyjson, gj.base, gj.len);
+        else
+            stt_buf_append(&q->gkeyjson, row->key, row->keylen);
     }
-    stt_buf_free(&ge);
-    stt_buf_free(&gj);
     if (rc || q->stop) goto exit;
     if (q->builtin) {
         const char *reason = NULL;
-        rc = stt__reducer_add(q->builtin, &key, enc, enclen, &val, q->arena, &reason);
+        stt_json_t val = {.type = STT_JSON_NULL};
+        const char *name = q->dv->views[q->view].reduce;
+        if ((strcmp(name, "_sum") == 0 || strcmp(name, "_stats") == 0) &&
+            stt_json_parse(&a, row->value, row->valuelen, &val, NULL, 0))
+            goto exit;
+        rc = stt__reducer_add(q->builtin, NULL, enc, enclen, &val, q->arena, &reason);
         if (rc) {
             q->err->status = 500;
             q->err->error = "invalid_value";
@@ -369,6 +378,8 @@ static int reduce_row(q_t *q, const char *enc, size_t enclen, const stt__row_t *
         if (q->njskvs >= JS_CHUNK) rc = js_flush(q);
     }
 exit:
+    stt_buf_free(&ge);
+    stt_buf_free(&gj);
     stt_arena_free(&a);
     return rc;
 }
@@ -407,57 +418,35 @@ static int scan(q_t *q, const range_t *r)
     return 0;
 }
 
-/* Rows of the view whose key is below bound (a full row-space key): the counts
+/* Rows of the view whose key is below bound (a full row-space key): the rows
  * of the fences before it plus a scan from the last fence at or below it
- * (fence.c). An index without fences (nothing built) scans from the view's
- * start. */
-static uint64_t rows_below(q_t *q, const char *bound, size_t blen)
+ * (fence.c). An index without fences scans from the view's start. */
+static uint64_t rows_below(q_t *q, const stt__index_header_t *h, const char *bound, size_t blen)
 {
-    stt_ikv_iter_t *it = q->it;
-    stt_buf_t fk = STT_BUF_INIT, start = STT_BUF_INIT, end = STT_BUF_INIT;
-    stt__ikey(&fk, IK_FENCE, q->dv->sig);
-    stt_buf_append(&fk, bound + 17, blen - 17); /* the bound as a fence key */
-    stt__ikey(&start, IK_FENCE, q->dv->sig);
-    stt_buf_appendc(&start, (char)q->view);
-    uint64_t sum = 0, last = 0;
-    bool found = false;
-    for (stt_ikv_seek(it, start.base, start.len); stt_ikv_valid(it); stt_ikv_next(it)) {
-        size_t kl, vl;
-        const char *k = stt_ikv_key(it, &kl);
-        if (kl < 18 || k[0] != IK_FENCE || memcmp(k + 1, q->dv->sig, 16) != 0 || k[17] != (char)q->view) break;
-        if (bcmp_(k, kl, fk.base, fk.len) > 0) break;
-        const unsigned char *v = (const unsigned char *)stt_ikv_value(it, &vl);
-        uint64_t c = 0;
-        stt_varint_read(&v, v + vl, &c);
-        sum += c;
-        last = c;
-        found = true;
-        stt_buf_reset(&end);
-        stt__ikey(&end, IK_ROW, q->dv->sig);
-        stt_buf_append(&end, k + 17, kl - 17);
-    }
-    if (found) {
-        sum -= last;
+    stt_buf_t fence = STT_BUF_INIT, start = STT_BUF_INIT;
+    uint64_t sum = stt__fences_below(q->it, q->dv->sig, h, q->view, bound + 17, blen - 17, &fence);
+    if (fence.len) {
+        stt__ikey(&start, IK_ROW, q->dv->sig);
+        stt_buf_append(&start, fence.base, fence.len);
     } else {
-        view_prefix(&end, q->dv, q->view);
+        view_prefix(&start, q->dv, q->view);
     }
-    for (stt_ikv_seek(it, end.base, end.len); stt_ikv_valid(it); stt_ikv_next(it)) {
+    for (stt_ikv_seek(q->it, start.base, start.len); stt_ikv_valid(q->it); stt_ikv_next(q->it)) {
         size_t kl;
-        const char *k = stt_ikv_key(it, &kl);
+        const char *k = stt_ikv_key(q->it, &kl);
         if (bcmp_(k, kl, bound, blen) >= 0) break;
         sum++;
     }
-    stt_buf_free(&fk);
+    stt_buf_free(&fence);
     stt_buf_free(&start);
-    stt_buf_free(&end);
     return sum;
 }
 
 /* Rows of the view before the first one the query reads, in its direction. */
-static uint64_t count_before(q_t *q, const range_t *r, uint64_t total)
+static uint64_t count_before(q_t *q, const stt__index_header_t *h, const range_t *r, uint64_t total)
 {
-    if (!q->a->descending) return rows_below(q, r->lo.base, r->lo.len);
-    uint64_t below = rows_below(q, r->hi.base, r->hi.len);
+    if (!q->a->descending) return rows_below(q, h, r->lo.base, r->lo.len);
+    uint64_t below = rows_below(q, h, r->hi.base, r->hi.len);
     return below > total ? 0 : total - below;
 }
 
@@ -534,7 +523,7 @@ int stt_view_query(stt_db_t *db, const stt_ddoc_views_t *dv, int view, const stt
     }
     uint64_t total = view < (int)h.nviews ? h.nrows[view] : 0;
     if (!q.reducing) {
-        uint64_t off = nranges ? count_before(&q, &ranges[0], total) : 0;
+        uint64_t off = nranges ? count_before(&q, &h, &ranges[0], total) : 0;
         off += a->skip;
         if (off > total) off = total;
         stt_buf_appends(out, "{\"total_rows\":");

@@ -95,7 +95,12 @@ async function range(t) {
     for (let i = 0; i < RANGE_RUNS; i++) {
         grouped.push((await ok(t, 'GET', `/${DB}/_design/b/_view/by_type?group=true&startkey=%22${a}%22&endkey=%22${b}%22`)).ms);
     }
-    return { rows, ms: median(ms), rowsPerSec: rows / (median(ms) / 1000), groupedMs: median(grouped) };
+    const whole = [], wholeGrouped = [];
+    for (let i = 0; i < RANGE_RUNS; i++) {
+        whole.push((await ok(t, 'GET', `/${DB}/_design/b/_view/by_type`)).ms);
+        wholeGrouped.push((await ok(t, 'GET', `/${DB}/_design/b/_view/by_type?group=true`)).ms);
+    }
+    return { rows, ms: median(ms), rowsPerSec: rows / (median(ms) / 1000), groupedMs: median(grouped), wholeMs: median(whole), wholeGroupedMs: median(wholeGrouped) };
 }
 
 function wrk(t, mode) {
@@ -158,9 +163,11 @@ const md = [`# View index benchmark (make bench-views)`, '',
     '| **build, docs/s** | ' + results.map((r) => r.build.docsPerSec.toFixed(0)).join(' | ') + ' |',
     '| peak RSS during the build, MB (server + query servers) | ' + results.map((r) => r.build.peak.total ? `${mb(r.build.peak.total)} (${mb(r.build.peak.self)} + ${mb(r.build.peak.kids)})` : 'n/a').join(' | ') + ' |',
     '| RSS before the build, MB | ' + results.map((r) => r.build.before ? `${mb(r.build.before.self + r.build.before.kids)}` : 'n/a').join(' | ') + ' |',
-    `| 10,000-row range (reduce=false), ms (median of ${RANGE_RUNS}) | ` + results.map((r) => r.range.ms.toFixed(1)).join(' | ') + ' |',
+    `| ${results[0].range.rows}-row range (reduce=false), ms (median of ${RANGE_RUNS}) | ` + results.map((r) => r.range.ms.toFixed(1)).join(' | ') + ' |',
     '| **range, rows/s** | ' + results.map((r) => r.range.rowsPerSec.toFixed(0)).join(' | ') + ' |',
     '| same range reduced, group=true (100 rows), ms | ' + results.map((r) => r.range.groupedMs.toFixed(1)).join(' | ') + ' |',
+    `| whole view reduced (one row), ms | ` + results.map((r) => r.range.wholeMs.toFixed(1)).join(' | ') + ' |',
+    `| whole view, group=true (${NTYPES} rows), ms | ` + results.map((r) => r.range.wholeGroupedMs.toFixed(1)).join(' | ') + ' |',
     `| single-key lookup, reduce=false&limit=10, 32 conns: req/s | ` + results.map((r) => r.lookup.rps.toFixed(0)).join(' | ') + ' |',
     '| … p50 / **p99**, ms | ' + results.map((r) => `${r.lookup.p50.toFixed(2)} / ${r.lookup.p99.toFixed(2)}`).join(' | ') + ' |',
     `| single-key lookup reduced (group=true), 32 conns: req/s | ` + results.map((r) => r.lookupReduced.rps.toFixed(0)).join(' | ') + ' |',
