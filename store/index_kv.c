@@ -73,11 +73,20 @@ void stt_ikv_batch_free(stt_ikv_batch_t *b)
 int stt_ikv_commit(stt_ikv_batch_t *b)
 {
     char *lerr = NULL;
-    leveldb_writeoptions_t *wo = leveldb_writeoptions_create();
-    leveldb_write(b->db->store->ldb, wo, b->wb, &lerr);
-    leveldb_writeoptions_destroy(wo);
+    int rc = 0;
+    /* under the writers' lock: a db deleted (and maybe swept) meanwhile must not
+     * get index keys back, which no sweep would ever remove */
+    pthread_mutex_lock(&b->db->wlock);
+    if (b->db->deleted) {
+        rc = STT_E_DB_NOT_FOUND;
+    } else {
+        leveldb_writeoptions_t *wo = leveldb_writeoptions_create();
+        leveldb_write(b->db->store->ldb, wo, b->wb, &lerr);
+        leveldb_writeoptions_destroy(wo);
+    }
+    pthread_mutex_unlock(&b->db->wlock);
     stt_ikv_batch_free(b);
-    return lerr ? io_err(lerr) : 0;
+    return lerr ? io_err(lerr) : rc;
 }
 
 int stt_ikv_get(stt_db_t *db, const void *k, size_t klen, stt_buf_t *out)

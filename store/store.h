@@ -297,7 +297,8 @@ stt_ikv_batch_t *stt_ikv_batch_new(stt_db_t *db);
 void stt_ikv_put(stt_ikv_batch_t *b, const void *k, size_t klen, const void *v, size_t vlen);
 void stt_ikv_del(stt_ikv_batch_t *b, const void *k, size_t klen);
 size_t stt_ikv_batch_size(const stt_ikv_batch_t *b);
-/* Writes the batch atomically and frees it (also on error). 0 or STT_E_IO. */
+/* Writes the batch atomically and frees it (also on error). 0, STT_E_IO, or
+ * STT_E_DB_NOT_FOUND when the db was deleted meanwhile (nothing written). */
 int stt_ikv_commit(stt_ikv_batch_t *b);
 void stt_ikv_batch_free(stt_ikv_batch_t *b);
 /* 0 with the value in out, STT_E_NOT_FOUND or STT_E_IO. */
