@@ -31,6 +31,7 @@ async function setup() {
       by_type_stats: { map: 'function(doc) { if (doc.type) emit(doc.type, doc.n); }', reduce: '_stats' },
       js_sum: { map: 'function(doc) { if (doc.type) emit([doc.type, doc.n], doc.n); }', reduce: 'function(keys, values, rereduce) { return sum(values); }' },
       linked: { map: 'function(doc) { if (doc.other) emit(doc.n, {_id: doc.other}); }' },
+      dup: { map: 'function(doc) { if (doc.n === 3) { emit("k", 1); emit("k", 2); emit("j", 0); } }' },
     },
   };
   assert.equal((await req('PUT', `/${db}/_design/t`, { body: ddoc })).status, 201);
@@ -86,6 +87,9 @@ test('views', async (t) => {
       assert.deepEqual(r.json.rows.map((x) => x.id), ['d010', 'd013', 'd016', 'd019', 'd022', 'd025', 'd028', 'd031']);
       r = await view(db, 't', 'by_type_count', q({ reduce: false, startkey: 'banana', endkey: 'banana', endkey_docid: 'd007', inclusive_end: false }));
       assert.deepEqual(r.json.rows.map((x) => x.id), ['d001', 'd004']);
+      // a doc emitting one key twice has two rows, in emit order
+      r = await view(db, 't', 'dup');
+      assert.deepEqual(r.json.rows, [{ id: 'd003', key: 'j', value: 0 }, { id: 'd003', key: 'k', value: 1 }, { id: 'd003', key: 'k', value: 2 }]);
       // update_seq
       r = await view(db, 't', 'by_n', q({ update_seq: true, limit: 1 }));
       assert.ok(r.json.update_seq !== undefined);

@@ -287,21 +287,11 @@ static int add_rows(upd_t *u, stt_ikv_batch_t *b, const char *id, size_t idlen, 
             }
             stt__ikey(&rk, IK_ROW, u->dv->sig);
             stt_buf_appendc(&rk, (char)vi);
-            size_t keystart = rk.len;
             stt_key_encode(&rk, &kv->u.items[0], raw);
-            size_t enclen = rk.len - keystart;
             stt_buf_append(&rk, id, idlen);
             stt_buf_appendc(&rk, 0);
-            /* duplicates of one key by one doc: count the earlier emits */
-            uint32_t dup = 0;
-            for (uint32_t e = 0; e < j; e++) {
-                const stt_json_t *pk = &em->u.items[e];
-                if (pk->type == STT_JSON_ARRAY && pk->len == 2 &&
-                    stt_key_cmp(&pk->u.items[0], &kv->u.items[0], raw) == 0)
-                    dup++;
-            }
-            (void)enclen;
-            stt_buf_append_be32(&rk, dup);
+            /* the emit's position keeps a doc's rows of one key distinct, in emit order */
+            stt_buf_append_be32(&rk, j);
             stt_buf_reset(&rv);
             stt_buf_append_varint(&rv, idlen);
             stt_buf_append(&rv, id, idlen);

@@ -18,8 +18,9 @@
  * Invariants: the header, the rows of a batch of docs and their back-index
  * entries are written in one batch, so the header's seq always describes the
  * rows present. A doc's rows are found through its back-index entry only (a
- * row is never looked up by value). enckey is collate.c's encoding; n counts
- * a doc's emits of one key so duplicates stay distinct and in emit order.
+ * row is never looked up by value). enckey is collate.c's encoding; n is the
+ * emit's position in the doc's emits to that view, so a doc emitting one key
+ * twice keeps two rows, in emit order.
  * The docid 0x00 terminator sorts a doc before any id it is a prefix of, so
  * bounds built as enckey docid 0x00 (first row of that doc) and enckey docid
  * 0x01 (past it) cut exactly at a doc. */
