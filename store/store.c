@@ -696,7 +696,7 @@ static void sweep_all(stt_store_t *s)
         leveldb_iter_destroy(it);
         stt__ldb_leave(s);
         if (!dbid) return;
-        const char tags[] = {K_DOC, K_SEQ, K_LOCAL, K_ATT, K_ATTREF, K_OLD};
+        const char tags[] = {K_DOC, K_SEQ, K_LOCAL, K_ATT, K_ATTREF, K_OLD, K_INDEX};
         stt_buf_t k = STT_BUF_INIT;
         for (size_t i = 0; i < sizeof(tags); i++) {
             stt__key_db(&k, tags[i], dbid);

@@ -344,6 +344,40 @@ int stt_local_scan(stt_db_t *db, const stt_range_t *range,
                    int (*fn)(void *ctx, const char *id, size_t idlen, uint64_t rev, const char *body, size_t len),
                    void *ctx);
 
+/* ------------------------------------------------------------------ index keyspace (index_kv.c) */
+
+/* The keys of index/ (view indexes): a keyspace of the db's own, whose bytes the
+ * store does not interpret. Keys passed here are relative to the db (the store
+ * adds its prefix); they go with the db when it is deleted (the sweep). Writes
+ * are not synced: an index is rebuilt from the by-seq index after a crash, so
+ * its header must be written in the same batch as the rows it describes. */
+typedef struct stt_ikv_batch stt_ikv_batch_t;
+stt_ikv_batch_t *stt_ikv_batch_new(stt_db_t *db);
+void stt_ikv_put(stt_ikv_batch_t *b, const void *k, size_t klen, const void *v, size_t vlen);
+void stt_ikv_del(stt_ikv_batch_t *b, const void *k, size_t klen);
+size_t stt_ikv_batch_size(const stt_ikv_batch_t *b);
+/* Writes the batch atomically and frees it (also on error). 0, STT_E_IO, or
+ * STT_E_DB_NOT_FOUND when the db was deleted meanwhile (nothing written). */
+int stt_ikv_commit(stt_ikv_batch_t *b);
+void stt_ikv_batch_free(stt_ikv_batch_t *b);
+/* 0 with the value in out, STT_E_NOT_FOUND or STT_E_IO. */
+int stt_ikv_get(stt_db_t *db, const void *k, size_t klen, stt_buf_t *out);
+/* Deletes every key starting with pfx. 0 or STT_E_IO. */
+int stt_ikv_drop(stt_db_t *db, const void *pfx, size_t pfxlen);
+
+/* An iterator over the db's index keys, on a snapshot taken when it is made.
+ * Keys and values returned are valid until the next move. */
+typedef struct stt_ikv_iter stt_ikv_iter_t;
+stt_ikv_iter_t *stt_ikv_iter_new(stt_db_t *db);
+void stt_ikv_iter_free(stt_ikv_iter_t *it);
+void stt_ikv_seek(stt_ikv_iter_t *it, const void *k, size_t klen); /* first key >= k */
+void stt_ikv_seek_le(stt_ikv_iter_t *it, const void *k, size_t klen); /* last key <= k */
+bool stt_ikv_valid(stt_ikv_iter_t *it);
+void stt_ikv_next(stt_ikv_iter_t *it);
+void stt_ikv_prev(stt_ikv_iter_t *it);
+const char *stt_ikv_key(stt_ikv_iter_t *it, size_t *len);
+const char *stt_ikv_value(stt_ikv_iter_t *it, size_t *len);
+
 /* ------------------------------------------------------------------ listing and verification (tools) */
 
 /* For offline tools (settee-check, settee-dump) and tests; implemented in store/verify.c. */

@@ -17,6 +17,7 @@
  * |                                | until compaction (u8 version, then a body as   |
  * |                                | in the doc record, without its node)           |
  * | 'X' dbid(8)                    | a deleted database whose keys await the sweep  |
+ * | 'I' dbid(8) bytes              | view index data, opaque to the store (index/)  |
  *
  * Departure from DESIGN.md: leaf bodies live inside the doc record instead of
  * separate 'B' keys. Reading a doc is one lookup, a write rewrites the record it
@@ -59,6 +60,7 @@ typedef struct leveldb_writebatch_t leveldb_writebatch_t;
 #define K_ATTREF 'C'
 #define K_SWEEP 'X'
 #define K_OLD 'O'
+#define K_INDEX 'I'
 
 struct stt_store {
     /* Everything that touches ldb holds ldb_lock shared (a reader for its whole life);

@@ -5,7 +5,7 @@
 #        --bench what tools/bench/run.sh needs)
 set -euo pipefail
 pkgs=(build-essential pkg-config libh2o-evloop-dev libleveldb-dev libxxhash-dev libssl-dev
-      libyajl-dev zlib1g-dev libcurl4-openssl-dev)
+      libyajl-dev zlib1g-dev libcurl4-openssl-dev libmozjs-102-dev libicu-dev)
 if [ "${1:-}" = "--test" ]; then
     pkgs+=(libcmocka-dev nodejs curl)
 fi

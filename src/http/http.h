@@ -188,6 +188,44 @@ void stt_h_bulk_get(stt_hreq_t *r);
 void stt_h_find(stt_hreq_t *r);    /* h_find.c: POST _find */
 void stt_h_explain(stt_hreq_t *r); /* POST _explain */
 void stt_h_index(stt_hreq_t *r);   /* _index, _index/{ddoc}/json/{name}, _index/_bulk_delete */
+/* Views (h_view*.c): GET/POST _design/{ddoc}/_view/{view}[/queries],
+ * _design/{ddoc}/_info, _view_cleanup, _compact/{ddoc}, _temp_view,
+ * _active_tasks. */
+void stt_h_view(stt_hreq_t *r);
+void stt_h_view_info(stt_hreq_t *r);
+void stt_h_view_cleanup(stt_hreq_t *r);
+void stt_h_view_compact(stt_hreq_t *r);
+void stt_h_temp_view(stt_hreq_t *r);
+void stt_h_view_active_tasks(stt_hreq_t *r);
+
+/* A unit of view work run off the loops (h_view_pool.c): run() on a pool
+ * thread fills status/body (or whatever done() reads); then, on the request's
+ * loop and only if the request is still there, done() (or a JSON reply of
+ * body) runs. The job owns its arena, its db reference and body. */
+typedef struct stt_vjob stt_vjob_t;
+struct stt_vjob {
+    h2o_multithread_message_t msg;
+    stt_hreq_t *r; /* NULL once the request went away */
+    void *guard;
+    size_t worker;
+    void (*run)(stt_vjob_t *j);
+    void (*done)(stt_hreq_t *r, stt_vjob_t *j);
+    stt_arena_t arena;
+    stt_db_t *db;
+    void *ctx;
+    int status;
+    stt_buf_t body;
+    stt_vjob_t *next;
+};
+/* Queues j for r. -1 (j freed) when the queue is full: answer 503. */
+int stt_vjob_submit(stt_hreq_t *r, stt_vjob_t *j);
+/* Runs j with nobody waiting (update=lazy). */
+void stt_vjob_background(stt_vjob_t *j);
+void stt_vjob_free(stt_vjob_t *j);
+struct stt_qs_pool;
+/* The query-server pool of views, made on first use. */
+struct stt_qs_pool *stt__views_qs(void);
+
 /* Doc level */
 void stt_h_doc(stt_hreq_t *r);
 void stt_h_local(stt_hreq_t *r);

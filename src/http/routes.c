@@ -33,7 +33,7 @@ static const route_t server_routes[] = {
     {"_uuids", GETS, 0, stt_h_uuids, "GET"},
     {"_up", GETS, 0, stt_h_up},
     {"_session", GETS | STT_M_POST | STT_M_DELETE, 0, stt_h_session, "GET,HEAD,POST,DELETE"},
-    {"_active_tasks", GETS, A_ADMIN, stt_h_active_tasks},
+    {"_active_tasks", GETS, A_ADMIN, stt_h_view_active_tasks},
     {"_node", GETS | STT_M_PUT | STT_M_POST | STT_M_DELETE, SUBPATH, stt_h_node},
     {"_membership", GETS, A_ADMIN, stt_h_membership, "GET"},
     {"_db_updates", GETS, A_ADMIN, stt_h_db_updates, "GET"},
@@ -51,7 +51,8 @@ static const route_t db_routes[] = {
     {"_revs_limit", GETS | STT_M_PUT, NEED_DB | A_PUT_ADMIN, stt_h_revs_limit, "PUT,GET"},
     {"_security", GETS | STT_M_PUT, NEED_DB | A_PUT_ADMIN, stt_h_security, "PUT,GET"},
     {"_compact", STT_M_POST, NEED_DB | A_DBADMIN, stt_h_compact},
-    {"_view_cleanup", STT_M_POST, NEED_DB | A_DBADMIN, stt_h_compact},
+    {"_view_cleanup", STT_M_POST, NEED_DB | A_DBADMIN, stt_h_view_cleanup},
+    {"_temp_view", STT_M_POST, NEED_DB, stt_h_temp_view},
     {"_ensure_full_commit", STT_M_POST, NEED_DB, stt_h_ensure_full_commit},
     {"_purge", STT_M_POST, NEED_DB | A_ADMIN, stt_h_purge},
     {"_export", GETS, NEED_DB, stt_h_export, "GET,HEAD"},
@@ -248,6 +249,17 @@ void stt__route_authenticated(stt_hreq_t *r)
         memcpy(id + s1.len + 1, r->seg[2].base, r->seg[2].len);
         id[s1.len + 1 + r->seg[2].len] = '\0';
         r->docid = h2o_iovec_init(id, s1.len + 1 + r->seg[2].len);
+        if (!local && r->nseg > 3 && seg_is(r->seg[3], "_view") && r->nseg >= 5) {
+            static const route_t view = {"", GETS | STT_M_POST, NEED_DB, stt_h_view, "GET,POST,HEAD"};
+            static const route_t queries = {"", STT_M_POST, NEED_DB, stt_h_view, "POST"};
+            run(r, r->nseg == 6 && seg_is(r->seg[5], "queries") ? &queries : &view);
+            return;
+        }
+        if (!local && r->nseg == 4 && seg_is(r->seg[3], "_info")) {
+            static const route_t info = {"", GETS, NEED_DB, stt_h_view_info, "GET"};
+            run(r, &info);
+            return;
+        }
         if (r->nseg > 3) {
             if (local) {
                 stt_reply_error_raw(r, 400, "bad_request", "_local documents do not accept attachments.");
@@ -261,6 +273,11 @@ void stt__route_authenticated(stt_hreq_t *r)
         static const route_t doc = {"", ALL_DOC, NEED_DB, stt_h_doc};
         static const route_t loc = {"", GETS | STT_M_PUT | STT_M_DELETE | STT_M_COPY, NEED_DB, stt_h_local};
         run(r, local ? &loc : &doc);
+        return;
+    }
+    if (seg_is(s1, "_compact") && r->nseg == 3 && r->seg[2].len) {
+        static const route_t vc = {"", STT_M_POST, NEED_DB | A_DBADMIN, stt_h_view_compact};
+        run(r, &vc);
         return;
     }
     if (s1.len && s1.base[0] == '_' && (rt = find(db_routes, s1)) != NULL) {

@@ -4,10 +4,12 @@
 # copy of build/settee and a temp dir, then runs bench.mjs. See bench.mjs for the
 # environment it reads (BENCH_QUICK=1, BENCH_TARGETS, BENCH_ROUNDS, BENCH_OUT).
 # `run.sh auth` (make bench-auth) runs auth.mjs instead: settee's authentication
-# costs, settee alone (see auth.mjs; BENCH_TARGETS does not apply).
+# costs, settee alone (see auth.mjs; BENCH_TARGETS does not apply). `run.sh views`
+# (make bench-views) runs views.mjs: the view index benchmark.
 set -euo pipefail
 driver=bench.mjs
 if [ "${1:-}" = auth ]; then driver=auth.mjs; unset BENCH_TARGETS; fi
+if [ "${1:-}" = views ]; then driver=views.mjs; unset BENCH_TARGETS; fi
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 
@@ -52,6 +54,8 @@ if [ -z "${BENCH_TARGETS:-}" ]; then
     # A private copy: someone rebuilding build/settee mid-run must not change the
     # binary under test.
     cp "$root/build/settee" "$tmp/settee"
+    # the query server runs from the settee binary's folder (views, design docs)
+    if [ -x "$root/build/settee-qs" ]; then cp "$root/build/settee-qs" "$tmp/settee-qs"; fi
     export BENCH_SETTEE="$tmp/settee"
 fi
 # The commit the binary was built from, read now: others may commit during the run.

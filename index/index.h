@@ -1,0 +1,146 @@
+/* index — view indexes: CouchDB's map/reduce views, stored in the store's
+ * LevelDB and queried with CouchDB's collation.
+ *
+ * What it is. A design doc's views share one index (as in CouchDB), named by a
+ * signature of everything that decides its rows: the language, the map sources
+ * in view order, views.lib and the options. Editing a view's code gives a new
+ * signature, hence a new, empty index built from seq 0; the old one stays until
+ * _view_cleanup (or the db's deletion) drops it. An index is brought up to date
+ * from the by-seq index, in batches mapped through the query-server pool.
+ * Queries scan one key range of LevelDB: keys are encoded (collate.c) so that
+ * byte order is CouchDB's view collation.
+ *
+ * What it is not. No HTTP: query parameters arrive parsed (stt_view_args_t), and
+ * results come back as rows for the caller to render. Mango indexes are meant to
+ * reuse this engine with a native "map" (not built yet).
+ *
+ * Threads. Every function is thread-safe and may block (LevelDB, query servers):
+ * call it from a worker thread. Updates of one index are serialised; queries
+ * read a snapshot and never wait for an update they did not ask for.
+ *
+ * Errors. 0, a code from src/common/err.h, a qserver code with *err filled, or
+ * STT_VIEW_E_* below (with a CouchDB reason in err->reason). */
+#ifndef STT_INDEX_H
+#define STT_INDEX_H
+#include "qserver/qserver.h"
+#include "src/common/arena.h"
+#include "src/common/buf.h"
+#include "src/common/json.h"
+#include "store/store.h"
+#include <stdbool.h>
+#include <stdint.h>
+
+enum {
+    STT_VIEW_E_FIRST = -30799,
+    STT_VIEW_E_QUERY = STT_VIEW_E_FIRST, /* 400 query_parse_error, reason in err */
+    STT_VIEW_E_MISSING_VIEW,             /* 404 not_found "missing_named_view" */
+    STT_VIEW_E_BAD_DDOC,                 /* 404/400: the design doc has no usable views */
+    STT_VIEW_E_INVALID_VALUE,            /* 500 invalid_value (_stats over a non-number) */
+    STT_VIEW_E_LAST
+};
+
+/* ------------------------------------------------------------------ keys (collate.c) */
+
+/* Appends the collation encoding of a JSON key: memcmp order of two encodings is
+ * CouchDB's view order (null < false < true < numbers < strings (ICU UCA) <
+ * arrays < objects), equal keys encode equal. raw: CouchDB's "collation": "raw"
+ * (Erlang term order, strings by bytes). */
+void stt_key_encode(stt_buf_t *out, const stt_json_t *key, bool raw);
+/* CouchDB's comparison of two keys: <0, 0, >0. */
+int stt_key_cmp(const stt_json_t *a, const stt_json_t *b, bool raw);
+
+/* ------------------------------------------------------------------ design docs */
+
+typedef struct {
+    const char *name;
+    const char *map;    /* source */
+    const char *reduce; /* NULL, "_sum"... or a JS source */
+    bool raw;           /* options.collation == "raw" */
+} stt_view_def_t;
+
+/* A parsed design doc's views, in the arena. */
+typedef struct {
+    const char *ddoc_id;
+    const char *lang;
+    const char *lib; /* views.lib as JSON, or NULL */
+    stt_view_def_t *views;
+    size_t nviews;
+    unsigned char sig[16]; /* the index's name */
+    char sighex[33];
+} stt_ddoc_views_t;
+
+/* Reads the design doc's views. STT_E_NOT_FOUND when the ddoc is missing or
+ * deleted. */
+int stt_ddoc_views_load(stt_db_t *db, const char *ddoc_id, stt_arena_t *arena, stt_ddoc_views_t *out);
+/* From a parsed ddoc body. */
+void stt_ddoc_views_from_json(const char *ddoc_id, const stt_json_t *body, stt_arena_t *arena, stt_ddoc_views_t *out);
+/* Index of view name, or -1. */
+int stt_ddoc_view_find(const stt_ddoc_views_t *dv, const char *name, size_t len);
+
+/* ------------------------------------------------------------------ building (build.c) */
+
+/* The query-server pool views use (stt_index_set_pool at startup). */
+void stt_index_set_pool(stt_qs_pool_t *pool);
+stt_qs_pool_t *stt_index_pool(void);
+
+/* Brings the index up to the db's current seq. */
+int stt_index_update(stt_db_t *db, const stt_ddoc_views_t *dv, stt_arena_t *arena, stt_qs_err_t *err);
+
+typedef struct {
+    uint64_t update_seq; /* seq the index has seen */
+    uint64_t nrows;
+    uint64_t size; /* bytes of keys and values */
+    bool exists;
+} stt_index_info_t;
+int stt_index_info(stt_db_t *db, const stt_ddoc_views_t *dv, stt_index_info_t *out);
+/* Whether an update is running for this signature now. */
+bool stt_index_updating(const stt_ddoc_views_t *dv);
+
+/* Drops every index of db whose signature is not in keep[0..nkeep) (16 bytes
+ * each). */
+int stt_index_cleanup(stt_db_t *db, const unsigned char (*keep)[16], size_t nkeep);
+
+/* Indexer tasks for _active_tasks: appends one JSON object per running build
+ * ("type":"indexer", CouchDB's fields), comma-separated, and returns how many. */
+size_t stt_index_tasks(stt_buf_t *out);
+
+/* ------------------------------------------------------------------ queries (query.c) */
+
+typedef enum { STT_UPDATE_TRUE, STT_UPDATE_FALSE, STT_UPDATE_LAZY } stt_view_update_t;
+
+typedef struct {
+    const stt_json_t *key;         /* key= */
+    const stt_json_t *keys;        /* keys=, an array */
+    const stt_json_t *start, *end; /* startkey / endkey */
+    const char *start_docid, *end_docid;
+    size_t start_docidlen, end_docidlen;
+    bool inclusive_end;
+    bool descending;
+    uint64_t limit, skip;
+    bool reduce;     /* when the view has one */
+    bool reduce_set; /* reduce= given */
+    bool group;      /* group=true (or group_level given) */
+    bool group_set;
+    int group_level; /* -1: exact (group=true) */
+    bool include_docs, conflicts, attachments, update_seq;
+    stt_view_update_t update;
+    void (*fmt_seq)(stt_buf_t *out, uint64_t seq); /* update_seq's rendering (NULL: a number) */
+} stt_view_args_t;
+
+void stt_view_args_default(stt_view_args_t *a);
+
+/* Renders the query's answer into out: {"total_rows":..,"offset":..,"rows":[...]}
+ * for a map query, {"rows":[...]} for a reduce (with "update_seq" when asked).
+ * status receives 200 or the HTTP status of a row-level failure. */
+int stt_view_query(stt_db_t *db, const stt_ddoc_views_t *dv, int view, const stt_view_args_t *args, stt_arena_t *arena,
+                   stt_buf_t *out, stt_qs_err_t *err);
+/* Validates args against the view as CouchDB does before running (reduce on a
+ * map-only view, include_docs with reduce...). 0 or STT_VIEW_E_QUERY. */
+int stt_view_args_check(const stt_ddoc_views_t *dv, int view, stt_view_args_t *args, stt_qs_err_t *err);
+
+/* ------------------------------------------------------------------ reducers (reduce.c) */
+
+/* Whether name is a builtin reducer CouchDB knows. */
+bool stt_reduce_is_builtin(const char *name);
+
+#endif
