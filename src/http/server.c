@@ -260,7 +260,7 @@ static stt_hreq_t *begin_req(h2o_req_t *req)
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
     stt_hreq_t *r = begin_req(req);
-    if (stt__h2_admit(r) && stt__framing_ok(r)) stt_route(r);
+    if (r && stt__h2_admit(r) && stt__framing_ok(r)) stt_route(r);
     return 0;
 }
 
@@ -270,7 +270,7 @@ static h2o_globalconf_t metrics_conf;
 static int on_metrics_req(h2o_handler_t *self, h2o_req_t *req)
 {
     stt_hreq_t *r = begin_req(req);
-    if (stt__framing_ok(r)) stt__prometheus_port_req(r);
+    if (r && stt__framing_ok(r)) stt__prometheus_port_req(r);
     return 0;
 }
 
