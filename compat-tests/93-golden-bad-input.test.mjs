@@ -30,8 +30,7 @@ const LINES = (GOLDEN_MISSING ? '' : fs.readFileSync(FILE, 'utf8'))
 //   exist: CouchDB creates generation N+1 on top of a missing parent unless the database is
 //   empty; settee always answers 409 conflict;
 // * revisions at generation 0 or below (`_revisions.start` 0 or negative, more ids than
-//   `start`, `_rev: "0-…"`): CouchDB stores them, settee refuses them with 400;
-// * a non-leaf revision's body is gone (settee drops it as soon as the revision has a child).
+//   `start`, `_rev: "0-…"`): CouchDB stores them, settee refuses them with 400.
 // `absent` names the doc a line creates in CouchDB but not in settee: the `total_rows` (and an
 // `offset` past the end) of later `_all_docs` lines are lowered by the number of those.
 const nonEmpty = (v) => typeof v === 'string' && v.length > 0;
@@ -73,7 +72,6 @@ const SETTEE_DIFFS = [
   ])),
   { name: 'rev_zero_gen_bulk_new_edits_false', couchdb: GEN0, settee: badRequest('Invalid rev format'), absent: 'odd_zero_gen' },
   { name: 'rev_zero_gen_read_back', couchdb: GEN0, settee: MISSING },
-  { name: 'get_non_leaf_rev', couchdb: '200: the body of a non-leaf revision', settee: MISSING },
   { name: 'new_edits_query_param_on_bulk', couchdb: `${ON_MISSING} (the query's new_edits is ignored in both)`, settee: conflictRow('ne_query'), absent: 'ne_query' },
   { name: 'new_edits_query_no_on_put', couchdb: `${ON_MISSING} (new_edits=no means true in both)`, settee: conflict409, absent: 'ne_put_no' },
   { name: 'new_edits_query_zero_on_put', couchdb: `${ON_MISSING} (new_edits=0 means true in both)`, settee: conflict409, absent: 'ne_put_zero' },
