@@ -8,13 +8,17 @@
 #   make check-includes   the include direction of DESIGN.md
 CC       ?= cc
 BUILD    ?= build
+PREFIX   ?= /usr/local
+# the web UI (Fauxton) from web/ (tools/install-web.sh); installed to $(PREFIX)/share/settee/www
+WEB_UI    = web/node_modules/fauxton/dist/release
 PKGS      = libh2o-evloop libxxhash yajl openssl zlib
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 OPT      ?= -O2
 CFLAGS   ?= $(OPT) -g
 CFLAGS   += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers \
-            -D_GNU_SOURCE -DH2O_USE_LIBUV=0 -I. $(PKG_CFLAGS) -MMD -MP
+            -D_GNU_SOURCE -DH2O_USE_LIBUV=0 -I. $(PKG_CFLAGS) -MMD -MP \
+            -DSTT_UTILS_DIR='"$(PREFIX)/share/settee/www"'
 LDLIBS   += $(PKG_LIBS) -lleveldb -lpthread -lm
 
 LIB_SRCS  = $(wildcard src/common/*.c) $(wildcard store/*.c) $(wildcard security/*.c) $(wildcard replication/*.c) $(wildcard src/http/*.c)
@@ -24,10 +28,13 @@ TOOLS     = $(TOOL_SRCS:tools/%.c=$(BUILD)/%)
 UNIT_SRCS = $(wildcard tests/unit/test_*.c)
 UNITS     = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all run test asan unit bench bench-auth check-includes clean format deps test-browser
+.PHONY: all run test asan unit bench bench-auth check-includes clean format deps test-browser web test-fauxton
 # keep the objects of tools and tests (make would delete them as intermediates)
 .SECONDARY: $(TOOL_SRCS:%.c=$(BUILD)/obj/%.o) $(UNIT_SRCS:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/src/main.o
-all: $(BUILD)/settee $(TOOLS)
+all: $(BUILD)/settee $(TOOLS) web
+
+web:
+	@tools/install-web.sh
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -55,7 +62,7 @@ deps:
 run: deps
 	$(MAKE) all
 	mkdir -p data
-	$(BUILD)/settee --bind 127.0.0.1 --port 5984 --data-dir ./data
+	$(BUILD)/settee --bind 127.0.0.1 --port 5984 --data-dir ./data --utils-dir $(CURDIR)/$(WEB_UI)
 
 # The sanitizer build lives in its own folder so build/settee stays the optimized
 # binary that benchmarks use.
@@ -100,3 +107,8 @@ test-browser:
 	@tools/install-deps.sh
 	$(MAKE) all
 	@tools/run-browser-tests.sh
+
+test-fauxton:
+	@tools/install-deps.sh
+	$(MAKE) all
+	@tools/run-fauxton-tests.sh

@@ -44,6 +44,11 @@ typedef struct {
     char password[256];
 } stt_config_admin_t;
 
+/* Where `make install` puts the web UI (Makefile: $(PREFIX)/share/settee/www). */
+#ifndef STT_UTILS_DIR
+#define STT_UTILS_DIR "/usr/local/share/settee/www"
+#endif
+
 typedef struct {
     char bind[64];                  /* [chttpd] bind_address, "127.0.0.1"; an IP literal */
     int port;                       /* [chttpd] port, 5984 */
@@ -59,6 +64,7 @@ typedef struct {
     uint64_t write_buffer_size;     /* [settee] leveldb_write_buffer_size, 16 MiB */
     uint64_t auto_compact_min_size; /* [smoosh] min_size, 1 MiB (see stt_store_opts_t) */
     int shutdown_timeout_ms;        /* [settee] shutdown_timeout, 10000 */
+    char utils_dir[4096];           /* [settee] utils_dir: the web UI's files, STT_UTILS_DIR */
 
     /* TLS is on when both files are set (stt_config_check refuses one without the other);
      * CouchDB's [ssl] enable key is not consulted. */
