@@ -151,6 +151,13 @@ static const struct {
 };
 static const char *const log_formats[] = {"text", "json"};
 
+int stt_config_log_level(const char *name)
+{
+    for (size_t i = 0; i < sizeof log_levels / sizeof log_levels[0]; i++)
+        if (!strcasecmp(name, log_levels[i].name)) return log_levels[i].value;
+    return -1;
+}
+
 static void seterr(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void seterr(char *err, size_t errlen, const char *fmt, ...)
 {

@@ -98,6 +98,9 @@ typedef struct {
  *     -errno     the ini file could not be opened or read (-ENOENT, -EACCES, ...)
  * On failure *c is unchanged: every function works on a copy and commits on success. */
 
+/* The STT_LOG_LEVEL_* of a [log] level name (CouchDB's names too), or -1. */
+int stt_config_log_level(const char *name);
+
 /* Fills *c with the built-in defaults. */
 void stt_config_defaults(stt_config_t *c);
 
