@@ -6,6 +6,9 @@
 #   make bench      side-by-side benchmark (tools/bench)
 #   make bench-auth what authentication costs settee (tools/bench/auth.mjs)
 #   make check-includes   the include direction of DESIGN.md
+#   make install    settee, its tools, the web UI, man pages, the systemd unit under
+#                   $(DESTDIR)$(PREFIX) (PREFIX=/usr/local; the unit in $(UNITDIR))
+#   make test-fauxton     Fauxton at /_utils/ in headless Chromium
 CC       ?= cc
 BUILD    ?= build
 PREFIX   ?= /usr/local
@@ -28,7 +31,7 @@ TOOLS     = $(TOOL_SRCS:tools/%.c=$(BUILD)/%)
 UNIT_SRCS = $(wildcard tests/unit/test_*.c)
 UNITS     = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all run test asan unit bench bench-auth check-includes clean format deps test-browser web test-fauxton
+.PHONY: install all run test asan unit bench bench-auth check-includes clean format deps test-browser web test-fauxton
 # keep the objects of tools and tests (make would delete them as intermediates)
 .SECONDARY: $(TOOL_SRCS:%.c=$(BUILD)/obj/%.o) $(UNIT_SRCS:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/src/main.o
 all: $(BUILD)/settee $(TOOLS) web
@@ -39,6 +42,12 @@ web:
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
+
+# config.c compiles in $(PREFIX) (where the web UI is installed): rebuilt when PREFIX changes
+$(BUILD)/prefix: FORCE
+	@mkdir -p $(BUILD); echo '$(PREFIX)' | cmp -s - $@ || echo '$(PREFIX)' >$@
+$(BUILD)/obj/src/common/config.o: $(BUILD)/prefix
+.PHONY: FORCE
 
 $(BUILD)/libsettee.a: $(LIB_OBJS)
 	@rm -f $@
@@ -112,3 +121,24 @@ test-fauxton:
 	@tools/install-deps.sh
 	$(MAKE) all
 	@tools/run-fauxton-tests.sh
+
+# --- install -------------------------------------------------------------------------
+BINDIR   ?= $(PREFIX)/bin
+DATADIR  ?= $(PREFIX)/share
+MANDIR   ?= $(DATADIR)/man
+UNITDIR  ?= $(PREFIX)/lib/systemd/system
+# the tools an operator runs (benchmarks stay in the build tree); those the build has
+INSTALL_TOOLS = $(filter-out $(BUILD)/settee-bench-%,$(TOOLS)) $(wildcard $(BUILD)/settee-qs)
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(UNITDIR)
+	install -m 755 $(BUILD)/settee $(INSTALL_TOOLS) $(DESTDIR)$(BINDIR)/
+	install -m 644 $(wildcard $(patsubst $(BUILD)/%,man/%.1,$(BUILD)/settee $(INSTALL_TOOLS))) $(DESTDIR)$(MANDIR)/man1/
+	sed 's|@BINDIR@|$(BINDIR)|g' packaging/settee.service.in >$(DESTDIR)$(UNITDIR)/settee.service
+	chmod 644 $(DESTDIR)$(UNITDIR)/settee.service
+	@if [ -f $(WEB_UI)/index.html ]; then \
+	    rm -rf $(DESTDIR)$(DATADIR)/settee/www && install -d $(DESTDIR)$(DATADIR)/settee/www && \
+	    cp -R $(WEB_UI)/. $(DESTDIR)$(DATADIR)/settee/www/ && \
+	    chmod -R u=rwX,go=rX $(DESTDIR)$(DATADIR)/settee/www && \
+	    echo "installed the web UI in $(DESTDIR)$(DATADIR)/settee/www"; \
+	else echo "the web UI is not built (npm missing?): /_utils will answer 404"; fi
