@@ -8,15 +8,22 @@
 #   make bench-rapid-reset  a victim's service during an HTTP/2 rapid-reset flood
 #   make bench-views the view index: build docs/s, range rows/s, lookup p99 (tools/bench/views.mjs)
 #   make check-includes   the include direction of DESIGN.md
+#   make install    settee, its tools, the web UI, man pages, the systemd unit under
+#                   $(DESTDIR)$(PREFIX) (PREFIX=/usr/local; the unit in $(UNITDIR))
+#   make test-fauxton     Fauxton at /_utils/ in headless Chromium
 CC       ?= cc
 BUILD    ?= build
+PREFIX   ?= /usr/local
+# the web UI (Fauxton) from web/ (tools/install-web.sh); installed to $(PREFIX)/share/settee/www
+WEB_UI    = web/node_modules/fauxton/dist/release
 PKGS      = libh2o-evloop libxxhash yajl openssl zlib icu-uc icu-i18n
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 OPT      ?= -O2
 CFLAGS   ?= $(OPT) -g
 CFLAGS   += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers \
-            -D_GNU_SOURCE -DH2O_USE_LIBUV=0 -I. $(PKG_CFLAGS) -MMD -MP
+            -D_GNU_SOURCE -DH2O_USE_LIBUV=0 -I. $(PKG_CFLAGS) -MMD -MP \
+            -DSTT_UTILS_DIR='"$(PREFIX)/share/settee/www"'
 LDLIBS   += $(PKG_LIBS) -lleveldb -lpthread -lm
 
 LIB_SRCS  = $(wildcard src/common/*.c) $(wildcard store/*.c) $(wildcard security/*.c) $(wildcard replication/*.c) \
@@ -27,14 +34,23 @@ TOOLS     = $(TOOL_SRCS:tools/%.c=$(BUILD)/%)
 UNIT_SRCS = $(wildcard tests/unit/test_*.c)
 UNITS     = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all run test asan unit bench bench-auth bench-rapid-reset bench-views check-includes clean format deps test-browser
+.PHONY: install all run test asan unit bench bench-auth bench-rapid-reset bench-views check-includes clean format deps test-browser web test-fauxton
 # keep the objects of tools and tests (make would delete them as intermediates)
 .SECONDARY: $(TOOL_SRCS:%.c=$(BUILD)/obj/%.o) $(UNIT_SRCS:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/src/main.o
-all: $(BUILD)/settee $(BUILD)/settee-qs $(TOOLS)
+all: $(BUILD)/settee $(BUILD)/settee-qs $(TOOLS) web
+
+web:
+	@tools/install-web.sh
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
+
+# config.c compiles in $(PREFIX) (where the web UI is installed): rebuilt when PREFIX changes
+$(BUILD)/prefix: FORCE
+	@mkdir -p $(BUILD); echo '$(PREFIX)' | cmp -s - $@ || echo '$(PREFIX)' >$@
+$(BUILD)/obj/src/common/config.o: $(BUILD)/prefix
+.PHONY: FORCE
 
 $(BUILD)/libsettee.a: $(LIB_OBJS)
 	@rm -f $@
@@ -77,7 +93,7 @@ deps:
 run: deps
 	$(MAKE) all
 	mkdir -p data
-	$(BUILD)/settee --bind 127.0.0.1 --port 5984 --data-dir ./data
+	$(BUILD)/settee --bind 127.0.0.1 --port 5984 --data-dir ./data --utils-dir $(CURDIR)/$(WEB_UI)
 
 # The sanitizer build lives in its own folder so build/settee stays the optimized
 # binary that benchmarks use.
@@ -133,3 +149,29 @@ test-browser:
 	@tools/install-deps.sh
 	$(MAKE) all
 	@tools/run-browser-tests.sh
+
+test-fauxton:
+	@tools/install-deps.sh
+	$(MAKE) all
+	@tools/run-fauxton-tests.sh
+
+# --- install -------------------------------------------------------------------------
+BINDIR   ?= $(PREFIX)/bin
+DATADIR  ?= $(PREFIX)/share
+MANDIR   ?= $(DATADIR)/man
+UNITDIR  ?= $(PREFIX)/lib/systemd/system
+# the tools an operator runs (benchmarks stay in the build tree); those the build has
+INSTALL_TOOLS = $(filter-out $(BUILD)/settee-bench-% $(BUILD)/settee-h2flood,$(TOOLS)) $(wildcard $(BUILD)/settee-qs)
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(UNITDIR)
+	install -m 755 $(BUILD)/settee $(INSTALL_TOOLS) $(DESTDIR)$(BINDIR)/
+	install -m 644 $(wildcard $(patsubst $(BUILD)/%,man/%.1,$(BUILD)/settee $(INSTALL_TOOLS))) $(DESTDIR)$(MANDIR)/man1/
+	sed 's|@BINDIR@|$(BINDIR)|g' packaging/settee.service.in >$(DESTDIR)$(UNITDIR)/settee.service
+	chmod 644 $(DESTDIR)$(UNITDIR)/settee.service
+	@if [ -f $(WEB_UI)/index.html ]; then \
+	    rm -rf $(DESTDIR)$(DATADIR)/settee/www && install -d $(DESTDIR)$(DATADIR)/settee/www && \
+	    cp -R $(WEB_UI)/. $(DESTDIR)$(DATADIR)/settee/www/ && \
+	    chmod -R u=rwX,go=rX $(DESTDIR)$(DATADIR)/settee/www && \
+	    echo "installed the web UI in $(DESTDIR)$(DATADIR)/settee/www"; \
+	else echo "the web UI is not built (npm missing?): /_utils will answer 404"; fi

@@ -110,6 +110,7 @@ int main(int argc, char **argv)
         stt_store_close(store);
         return 2;
     }
+    stt_log_follow(ini);
     stt_security_memory_settings(ini);
     int rc = stt_admins_setup(ini, cfg.bind, stderr);
     if (rc) {

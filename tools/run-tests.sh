@@ -112,6 +112,22 @@ if [ "${SETTEE_SKIP_BROWSER:-0}" != 1 ]; then
     echo "browser: $p passed, $f failed"
     [ "$f" -ne 0 ] && tail -60 "$out"
 fi
+# --- Fauxton at /_utils/ in headless Chromium (screenshots kept in the log dir) ------
+if [ "${SETTEE_SKIP_BROWSER:-0}" != 1 ] && [ "${SETTEE_SKIP_FAUXTON:-0}" != 1 ]; then
+    out="$log_dir/fauxton.log"
+    SETTEE="$ASAN_BUILD/settee" LOG_DIR="$log_dir/fauxton" tools/run-fauxton-tests.sh >"$out" 2>&1
+    rc=$?
+    line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$out" | tail -1)
+    p=$(echo "$line" | awk '{print $1}')
+    f=$(echo "$line" | awk '{print $3}')
+    p=${p:-0}
+    f=${f:-0}
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+    passed=$((passed + p))
+    failed=$((failed + f))
+    echo "fauxton: $p passed, $f failed (screenshots: $log_dir/fauxton/shots)"
+    [ "$f" -ne 0 ] && tail -60 "$out"
+fi
 echo "logs: $log_dir"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

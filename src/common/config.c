@@ -96,6 +96,8 @@ static const setting_t settings[] = {
     {"settee", "shutdown_timeout", "SETTEE_SHUTDOWN_TIMEOUT", "shutdown-timeout", "MS", T_INT,
      FIELD(shutdown_timeout_ms), .min = 0, .max = INT_MAX,
      .help = "milliseconds to let requests finish on SIGTERM/SIGINT"},
+    {"settee", "utils_dir", "SETTEE_UTILS_DIR", "utils-dir", "DIR", T_STR, FIELD(utils_dir),
+     .help = "directory of the web UI (Fauxton) served at /_utils/"},
     {"ssl", "cert_file", "SETTEE_CERT_FILE", "cert-file", "FILE", T_STR, FIELD(cert_file),
      .help = "PEM certificate; TLS is served when cert and key are both set"},
     {"ssl", "key_file", "SETTEE_KEY_FILE", "key-file", "FILE", T_STR, FIELD(key_file), .help = "PEM private key"},
@@ -134,6 +136,7 @@ static const stt_config_t defaults = {
     .auto_compact_min_size = 1 << 20, /* smoosh's min_size */
     .http2_max_request_rate = 2000,
     .shutdown_timeout_ms = 10000,
+    .utils_dir = STT_UTILS_DIR,
     .tls_port = 6984,
     /* chttpd_cors.hrl's ?SUPPORTED_METHODS, ?SUPPORTED_HEADERS and ?CORS_DEFAULT_MAX_AGE */
     .cors_methods = "CONNECT, COPY, DELETE, GET, HEAD, OPTIONS, POST, PUT, TRACE",
@@ -157,6 +160,13 @@ static const struct {
     {"alert", STT_LOG_LEVEL_ERROR},  {"emergency", STT_LOG_LEVEL_ERROR},
 };
 static const char *const log_formats[] = {"text", "json"};
+
+int stt_config_log_level(const char *name)
+{
+    for (size_t i = 0; i < sizeof log_levels / sizeof log_levels[0]; i++)
+        if (!strcasecmp(name, log_levels[i].name)) return log_levels[i].value;
+    return -1;
+}
 
 static void seterr(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void seterr(char *err, size_t errlen, const char *fmt, ...)

@@ -44,6 +44,11 @@ typedef struct {
     char password[256];
 } stt_config_admin_t;
 
+/* Where `make install` puts the web UI (Makefile: $(PREFIX)/share/settee/www). */
+#ifndef STT_UTILS_DIR
+#define STT_UTILS_DIR "/usr/local/share/settee/www"
+#endif
+
 typedef struct {
     char bind[64];                   /* [chttpd] bind_address, "127.0.0.1"; an IP literal */
     int port;                        /* [chttpd] port, 5984 */
@@ -62,6 +67,7 @@ typedef struct {
     uint32_t http2_max_request_rate; /* [settee] http2_max_request_rate, 2000/s per connection */
     uint64_t min_free_space;         /* [settee] min_free_space, 0: 2 x write_buffer_size + 64 MiB */
     int shutdown_timeout_ms;         /* [settee] shutdown_timeout, 10000 */
+    char utils_dir[4096];            /* [settee] utils_dir: the web UI's files, STT_UTILS_DIR */
 
     /* TLS is on when both files are set (stt_config_check refuses one without the other);
      * CouchDB's [ssl] enable key is not consulted. */
@@ -94,6 +100,9 @@ typedef struct {
  *                "FILE:LINE: [section] key: ...", "SETTEE_PORT: ...", "--port: ..."
  *     -errno     the ini file could not be opened or read (-ENOENT, -EACCES, ...)
  * On failure *c is unchanged: every function works on a copy and commits on success. */
+
+/* The STT_LOG_LEVEL_* of a [log] level name (CouchDB's names too), or -1. */
+int stt_config_log_level(const char *name);
 
 /* Fills *c with the built-in defaults. */
 void stt_config_defaults(stt_config_t *c);

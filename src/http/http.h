@@ -268,6 +268,12 @@ void stt_h_export(stt_hreq_t *r);
 /* GET /_node/{node}/_backup (h_backup.c), routed by h_config.c's stt_h_node. */
 void stt_h_backup(stt_hreq_t *r);
 
+/* GET /_utils[/path]: the web UI's files from cfg->utils_dir (h_utils.c); its pure
+ * parts, for the unit tests: the content type of a file name, and the relative path
+ * of a raw request path below "/_utils/" (-1 for one that would leave the folder). */
+void stt_h_utils(stt_hreq_t *r);
+const char *stt__utils_ctype(const char *path);
+int stt__utils_relpath(const char *raw, size_t len, char *out, size_t outlen);
 /* GET /_db_updates (h_db_updates.c); its wakeups from the store's commit hook, and
  * the end of its waiting feeds at shutdown. */
 void stt_h_db_updates(stt_hreq_t *r);

@@ -24,6 +24,8 @@ static const char *reason_phrase(int status)
         return "No Content";
     case 206:
         return "Partial Content";
+    case 301:
+        return "Moved Permanently";
     case 304:
         return "Not Modified";
     case 400:
@@ -136,13 +138,13 @@ static void send_head(stt_hreq_t *r, int status, const char *ctype, const char *
     }
     add_cors(r, r->method == STT_M_OPTIONS);
     stt__stats_reply(r, status);
-    if (stt_log_enabled(STT_LOG_INFO)) {
+    if (stt_log_wants_requests()) {
         struct timeval now;
         gettimeofday(&now, NULL);
         double ms = (double)(now.tv_sec - req->timestamps.request_begin_at.tv_sec) * 1000.0 +
                     (double)(now.tv_usec - req->timestamps.request_begin_at.tv_usec) / 1000.0;
-        stt_log_access(r->reqid, req->input.method.base, req->input.method.len, req->input.path.base,
-                       req->input.path.len, status, ms);
+        stt_log_access(r->reqid, r->user.name, r->user.name ? r->user.namelen : 0, req->input.method.base,
+                       req->input.method.len, req->input.path.base, req->input.path.len, status, ms);
     }
 }
 

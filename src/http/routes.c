@@ -37,6 +37,7 @@ static const route_t server_routes[] = {
     {"_node", GETS | STT_M_PUT | STT_M_POST | STT_M_DELETE, SUBPATH, stt_h_node},
     {"_membership", GETS, A_ADMIN, stt_h_membership, "GET"},
     {"_db_updates", GETS, A_ADMIN, stt_h_db_updates, "GET"},
+    {"_utils", GETS, SUBPATH, stt_h_utils, "GET,HEAD"},
     {NULL, 0, 0, NULL},
 };
 
