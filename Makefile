@@ -6,6 +6,8 @@
 #   make bench      side-by-side benchmark (tools/bench)
 #   make bench-auth what authentication costs settee (tools/bench/auth.mjs)
 #   make check-includes   the include direction of DESIGN.md
+#   make fuzz FUZZ_SECONDS=N   each libFuzzer target (fuzz/) for N seconds, one after another
+#                   (make test runs each for a few seconds)
 CC       ?= cc
 BUILD    ?= build
 PKGS      = libh2o-evloop libxxhash yajl openssl zlib
@@ -24,7 +26,7 @@ TOOLS     = $(TOOL_SRCS:tools/%.c=$(BUILD)/%)
 UNIT_SRCS = $(wildcard tests/unit/test_*.c)
 UNITS     = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all run test asan unit bench bench-auth check-includes clean format deps test-browser
+.PHONY: all run test asan unit bench bench-auth check-includes clean format deps test-browser fuzz fuzz-build
 # keep the objects of tools and tests (make would delete them as intermediates)
 .SECONDARY: $(TOOL_SRCS:%.c=$(BUILD)/obj/%.o) $(UNIT_SRCS:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/src/main.o
 all: $(BUILD)/settee $(TOOLS)
@@ -67,6 +69,7 @@ test:
 	@tools/install-deps.sh --test
 	$(MAKE) all
 	$(MAKE) asan
+	$(MAKE) fuzz-build
 	@tools/run-tests.sh
 
 bench: deps
@@ -87,6 +90,26 @@ check-includes:
 	@! grep -ln 'h2o' store/*.[ch] src/common/*.[ch] || { echo "h2o outside src/http"; exit 1; }
 	@! grep -ln '#include <leveldb/c.h>' src/*/*.[ch] src/main.c replication/*.[ch] store/*.h || { echo "leveldb outside store/*.c"; exit 1; }
 	@echo "include direction ok"
+
+# libFuzzer targets: the library rebuilt by clang with coverage and ASan/UBSan in
+# build/fuzz/, one binary per fuzz/fuzz_*.c. tools/run-fuzz.sh runs them.
+FUZZ_SRCS = $(wildcard fuzz/fuzz_*.c)
+FUZZ_SAN  = -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_SECONDS ?= 60
+fuzz-build:
+	$(MAKE) BUILD=build/fuzz CC=clang OPT="-O1 -fno-omit-frame-pointer -fsanitize=fuzzer-no-link $(FUZZ_SAN)" \
+	        build/fuzz/libsettee.a
+	@for f in $(FUZZ_SRCS); do n=$$(basename $$f .c); \
+	    if [ ! build/fuzz/$$n -nt $$f ] || [ build/fuzz/libsettee.a -nt build/fuzz/$$n ]; then \
+	        echo "clang $$f"; \
+	        clang -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer $(FUZZ_SAN) -std=gnu11 -D_GNU_SOURCE \
+	            -DH2O_USE_LIBUV=0 -I. $(PKG_CFLAGS) -o build/fuzz/$$n $$f build/fuzz/libsettee.a $(LDLIBS) || exit 1; \
+	    fi; done
+
+fuzz:
+	@tools/install-deps.sh --test
+	$(MAKE) fuzz-build
+	tools/run-fuzz.sh $(FUZZ_SECONDS)
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

@@ -7,7 +7,7 @@ set -euo pipefail
 pkgs=(build-essential pkg-config libh2o-evloop-dev libleveldb-dev libxxhash-dev libssl-dev
       libyajl-dev zlib1g-dev)
 if [ "${1:-}" = "--test" ]; then
-    pkgs+=(libcmocka-dev nodejs curl)
+    pkgs+=(libcmocka-dev nodejs curl clang) # clang: libFuzzer (make fuzz)
 fi
 if [ "${1:-}" = "--bench" ]; then
     pkgs+=(wrk time nodejs)
