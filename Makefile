@@ -8,6 +8,8 @@
 #   make check-includes   the include direction of DESIGN.md
 #   make fuzz FUZZ_SECONDS=N   each libFuzzer target (fuzz/) for N seconds, one after another
 #                   (make test runs each for a few seconds)
+#   make crash-test CYCLES=N   N SIGKILLs of a settee under concurrent writers (tools/crash-loop.mjs;
+#                   default 100; make test runs 3)
 CC       ?= cc
 BUILD    ?= build
 PKGS      = libh2o-evloop libxxhash yajl openssl zlib
@@ -26,7 +28,7 @@ TOOLS     = $(TOOL_SRCS:tools/%.c=$(BUILD)/%)
 UNIT_SRCS = $(wildcard tests/unit/test_*.c)
 UNITS     = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all run test asan unit bench bench-auth check-includes clean format deps test-browser fuzz fuzz-build
+.PHONY: all run test asan unit bench bench-auth check-includes clean format deps test-browser fuzz fuzz-build crash-test
 # keep the objects of tools and tests (make would delete them as intermediates)
 .SECONDARY: $(TOOL_SRCS:%.c=$(BUILD)/obj/%.o) $(UNIT_SRCS:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/src/main.o
 all: $(BUILD)/settee $(TOOLS)
@@ -105,6 +107,12 @@ fuzz-build:
 	        clang -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer $(FUZZ_SAN) -std=gnu11 -D_GNU_SOURCE \
 	            -DH2O_USE_LIBUV=0 -I. $(PKG_CFLAGS) -o build/fuzz/$$n $$f build/fuzz/libsettee.a $(LDLIBS) || exit 1; \
 	    fi; done
+
+CYCLES ?= 100
+crash-test:
+	@tools/install-deps.sh --test
+	$(MAKE) asan
+	node tools/crash-loop.mjs --cycles $(CYCLES) --bin build/asan/settee --check build/asan/settee-check
 
 fuzz:
 	@tools/install-deps.sh --test
