@@ -11,6 +11,10 @@
 #   make install    settee, its tools, the web UI, man pages, the systemd unit under
 #                   $(DESTDIR)$(PREFIX) (PREFIX=/usr/local; the unit in $(UNITDIR))
 #   make test-fauxton     Fauxton at /_utils/ in headless Chromium
+#   make fuzz FUZZ_SECONDS=N   each libFuzzer target (fuzz/) for N seconds, one after another
+#                   (make test runs each for a few seconds)
+#   make crash-test CYCLES=N   N SIGKILLs of a settee under concurrent writers (tools/crash-loop.mjs;
+#                   default 100; make test runs 3)
 CC       ?= cc
 BUILD    ?= build
 PREFIX   ?= /usr/local
@@ -34,7 +38,7 @@ TOOLS     = $(TOOL_SRCS:tools/%.c=$(BUILD)/%)
 UNIT_SRCS = $(wildcard tests/unit/test_*.c)
 UNITS     = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: install all run test asan unit bench bench-auth bench-rapid-reset bench-views check-includes clean format deps test-browser web test-fauxton
+.PHONY: install all run test asan unit bench bench-auth bench-rapid-reset bench-views check-includes clean format deps test-browser web test-fauxton fuzz fuzz-build crash-test
 # keep the objects of tools and tests (make would delete them as intermediates)
 .SECONDARY: $(TOOL_SRCS:%.c=$(BUILD)/obj/%.o) $(UNIT_SRCS:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/src/main.o
 all: $(BUILD)/settee $(BUILD)/settee-qs $(TOOLS) web
@@ -105,6 +109,7 @@ test:
 	@tools/install-deps.sh --test
 	$(MAKE) all
 	$(MAKE) asan
+	$(MAKE) fuzz-build
 	@tools/run-tests.sh
 
 bench: deps
@@ -136,6 +141,34 @@ check-includes:
 	@! grep -ln 'h2o' store/*.[ch] src/common/*.[ch] || { echo "h2o outside src/http"; exit 1; }
 	@! grep -ln '#include <leveldb/c.h>' src/*/*.[ch] src/main.c replication/*.[ch] store/*.h || { echo "leveldb outside store/*.c"; exit 1; }
 	@echo "include direction ok"
+
+# libFuzzer targets: the library rebuilt by clang with coverage and ASan/UBSan in
+# build/fuzz/, one binary per fuzz/fuzz_*.c. tools/run-fuzz.sh runs them. fuzz_route
+# replaces the handlers with its own stubs (the first definition wins).
+FUZZ_SRCS = $(wildcard fuzz/fuzz_*.c)
+FUZZ_SAN  = -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_SECONDS ?= 60
+fuzz-build:
+	$(MAKE) BUILD=build/fuzz CC=clang OPT="-O1 -fno-omit-frame-pointer -fsanitize=fuzzer-no-link $(FUZZ_SAN)" \
+	        build/fuzz/libsettee.a
+	@for f in $(FUZZ_SRCS); do n=$$(basename $$f .c); \
+	    if [ ! build/fuzz/$$n -nt $$f ] || [ build/fuzz/libsettee.a -nt build/fuzz/$$n ]; then \
+	        echo "clang $$f"; extra=; \
+	        [ $$n = fuzz_route ] && extra=-Wl,--allow-multiple-definition; \
+	        clang -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer $(FUZZ_SAN) -std=gnu11 -D_GNU_SOURCE \
+	            -DH2O_USE_LIBUV=0 -I. $(PKG_CFLAGS) -o build/fuzz/$$n $$f $$extra build/fuzz/libsettee.a $(LDLIBS) || exit 1; \
+	    fi; done
+
+CYCLES ?= 100
+crash-test:
+	@tools/install-deps.sh --test
+	$(MAKE) asan
+	node tools/crash-loop.mjs --cycles $(CYCLES) --bin build/asan/settee --check build/asan/settee-check
+
+fuzz:
+	@tools/install-deps.sh --test
+	$(MAKE) fuzz-build
+	tools/run-fuzz.sh $(FUZZ_SECONDS)
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

@@ -648,12 +648,95 @@ static void pcre_to_ere(const char *s, size_t len, stt_buf_t *b, int *flags)
     }
 }
 
+/* glibc's regcomp copies a repeated subexpression for each repetition it must spell out
+ * (x+ as xx*, x{2,5} as five copies) and a quantifier on a quantifier nests the copies, so
+ * "a++++...+" or "((a{100}){100}){100}" take memory exponential in their length: one _find
+ * could exhaust the server. This sums the copies over the pattern (atoms count 1, a group
+ * the sum of its content, x+ doubles x, x{n,m} multiplies it by max(n,m)) and refuses a
+ * pattern past 100,000 copies or nested deeper than 64 groups. PCRE refuses most of those
+ * too ("nothing to repeat"); the rest are far beyond any real selector. */
+#define REGEX_MAX_COPIES 100000.0
+static bool regex_too_big(const char *s, size_t len)
+{
+    double sum[65] = {0}, last[65] = {0};
+    int d = 0;
+    for (size_t i = 0; i < len; i++) {
+        double item = 0;
+        bool is_item = true;
+        if (s[i] == '\\' && i + 1 < len) {
+            i++, item = 1;
+        } else if (s[i] == '[') {
+            size_t j = i + 1;
+            if (j < len && s[j] == '^') j++;
+            if (j < len && s[j] == ']') j++;
+            while (j < len && s[j] != ']') {
+                if (s[j] == '[' && j + 1 < len && (s[j + 1] == ':' || s[j + 1] == '.' || s[j + 1] == '=')) {
+                    char close = s[j + 1];
+                    j += 2;
+                    while (j + 1 < len && !(s[j] == close && s[j + 1] == ']'))
+                        j++;
+                    j += 2;
+                } else {
+                    j++;
+                }
+            }
+            i = j < len ? j : len;
+            item = 1;
+        } else if (s[i] == '(') {
+            if (d == 64) return true;
+            d++, sum[d] = last[d] = 0;
+            is_item = false;
+        } else if (s[i] == ')' && d > 0) {
+            item = sum[d] > 1 ? sum[d] : 1;
+            d--;
+        } else if (s[i] == '*' || s[i] == '?') {
+            is_item = false;
+        } else if (s[i] == '+' || s[i] == '{') {
+            double f = 2;
+            if (s[i] == '{') {
+                size_t j = i + 1;
+                double n = 0, m = 0;
+                bool comma = false, ok = j < len && s[j] >= '0' && s[j] <= '9';
+                for (; ok && j < len && s[j] != '}'; j++) {
+                    if (s[j] == ',' && !comma)
+                        comma = true;
+                    else if (s[j] >= '0' && s[j] <= '9')
+                        *(comma ? &m : &n) = *(comma ? &m : &n) * 10 + (s[j] - '0');
+                    else
+                        ok = false;
+                    if (n > 1e6 || m > 1e6) return true;
+                }
+                if (!ok || j >= len) {
+                    item = 1; /* not a bound: a literal '{' */
+                    goto add;
+                }
+                i = j;
+                f = n > m ? n : m;
+                if (f < 1) f = 1;
+            }
+            sum[d] += last[d] * (f - 1);
+            last[d] *= f;
+            is_item = false;
+        } else {
+            item = 1;
+        }
+    add:
+        if (is_item) sum[d] += item, last[d] = item;
+        if (sum[d] > REGEX_MAX_COPIES || last[d] > REGEX_MAX_COPIES) return true;
+    }
+    return false;
+}
+
 static int compile_regex(cc_t *c, const char *op, size_t oplen, const stt_json_t *arg, node_t **out)
 {
     if (arg->type != STT_JSON_STRING || memchr(arg->u.s, '\0', arg->len)) return bad_arg(c, op, oplen, arg);
     stt_buf_t b = STT_BUF_INIT;
     int flags = REG_EXTENDED | REG_NOSUB;
     pcre_to_ere(arg->u.s, arg->len, &b, &flags);
+    if (regex_too_big(b.base, b.len)) {
+        stt_buf_free(&b);
+        return bad_arg(c, op, oplen, arg);
+    }
     node_t *n = new_node(c, N_REGEX);
     int rc = regcomp(&n->u.regex.re, b.base, flags);
     stt_buf_free(&b);

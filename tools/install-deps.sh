@@ -7,8 +7,8 @@ set -euo pipefail
 pkgs=(build-essential pkg-config libh2o-evloop-dev libleveldb-dev libxxhash-dev libssl-dev
       libyajl-dev zlib1g-dev libcurl4-openssl-dev libmozjs-102-dev libicu-dev)
 if [ "${1:-}" = "--test" ]; then
-    # chromium: the browser tests (PouchDB in a page, Fauxton at /_utils/)
-    pkgs+=(libcmocka-dev nodejs curl chromium)
+    # chromium: the browser tests (PouchDB in a page, Fauxton at /_utils/); clang: libFuzzer (make fuzz)
+    pkgs+=(libcmocka-dev nodejs curl chromium clang)
 fi
 if [ "${1:-}" = "--bench" ]; then
     pkgs+=(wrk time nodejs)

@@ -96,6 +96,40 @@ echo "disk-full: $p passed, $f failed"
 grep -E '^skipped:' "$out"
 [ "$f" -ne 0 ] && tail -40 "$out"
 
+# --- SIGKILL under concurrent writers, a short version of make crash-test ---
+out="$log_dir/crash-loop.log"
+node tools/crash-loop.mjs --cycles "${SETTEE_CRASH_CYCLES:-3}" --bin "$ASAN_BUILD/settee" --check "$ASAN_BUILD/settee-check" >"$out" 2>&1
+rc=$?
+line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$out" | tail -1)
+p=$(echo "$line" | awk '{print $1}')
+f=$(echo "$line" | awk '{print $3}')
+p=${p:-0}
+f=${f:-0}
+if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+passed=$((passed + p))
+failed=$((failed + f))
+echo "crash-loop: $p passed, $f failed"
+[ "$f" -ne 0 ] && tail -20 "$out"
+
+# --- libFuzzer targets, a few seconds each (make fuzz-build; make fuzz runs them longer) ---
+if ls build/fuzz/fuzz_* >/dev/null 2>&1; then
+    out="$log_dir/fuzz.log"
+    tools/run-fuzz.sh "${SETTEE_FUZZ_SECONDS:-4}" >"$out" 2>&1
+    rc=$?
+    line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$out" | tail -1)
+    p=$(echo "$line" | awk '{print $1}')
+    f=$(echo "$line" | awk '{print $3}')
+    p=${p:-0}
+    f=${f:-0}
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+    passed=$((passed + p))
+    failed=$((failed + f))
+    echo "fuzz: $p passed, $f failed"
+    [ "$f" -ne 0 ] && tail -40 "$out"
+else
+    echo "fuzz: skipped: no build/fuzz/fuzz_* (make fuzz-build needs clang)"
+fi
+
 # --- browser: PouchDB 9 in headless Chromium, cross-origin ---------------------
 if [ "${SETTEE_SKIP_BROWSER:-0}" != 1 ]; then
     out="$log_dir/browser.log"

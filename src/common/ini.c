@@ -175,6 +175,12 @@ static int scan_next(scan_t *s, line_t *l, char *err, size_t errlen)
     s->pos = l->end;
     s->lineno++;
     if (len && p[len - 1] == '\r') len--, l->crlf = true;
+    /* names and values are C strings from here on: a NUL would cut them short (and a
+     * name read back would no longer find its key) */
+    if (memchr(p, '\0', len)) {
+        seterr(err, errlen, "%s:%d: NUL byte in line", s->file, s->lineno);
+        return -EINVAL;
+    }
     if (s->lineno == 1 && len >= 3 && !memcmp(p, "\xEF\xBB\xBF", 3)) p += 3, len -= 3;
 
     size_t tlen = len;
@@ -422,6 +428,10 @@ static int rewrite(const char *path, const char *text, size_t len, const char *s
         return 0;
     }
 
+    /* a last line that ends in a bare CR was read as ending there (scan_next): what is
+     * appended after it completes that CR with "\n" rather than adding a line end after
+     * it, which would make the CR part of the value on the next read (found by
+     * fuzz/fuzz_ini) */
     const char *eol = crlf ? "\r\n" : "\n";
     *changed = true;
     if (found) {
@@ -431,12 +441,12 @@ static int rewrite(const char *path, const char *text, size_t len, const char *s
         stt_buf_append(out, text + kend, len - kend);
     } else if (has_section) {
         stt_buf_append(out, text, insert);
-        if (insert && text[insert - 1] != '\n') stt_buf_appends(out, eol);
+        if (insert && text[insert - 1] != '\n') stt_buf_appends(out, text[insert - 1] == '\r' ? "\n" : eol);
         stt_buf_appendf(out, "%s = %s%s", key, value, eol);
         stt_buf_append(out, text + insert, len - insert);
     } else {
         stt_buf_append(out, text, len);
-        if (len && text[len - 1] != '\n') stt_buf_appends(out, eol);
+        if (len && text[len - 1] != '\n') stt_buf_appends(out, text[len - 1] == '\r' ? "\n" : eol);
         if (len) stt_buf_appends(out, eol);
         stt_buf_appendf(out, "[%s]%s%s = %s%s", section, eol, key, value, eol);
     }

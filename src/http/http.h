@@ -312,6 +312,13 @@ void stt__after_writes(stt_db_t *db, const stt_doc_write_t *docs, size_t n, cons
  * existing users when [couch_peruser] is on (start-up). */
 void stt__system_dbs_init(void);
 
+/* The request target (server.c; pure, also run by fuzz/fuzz_query.c): every '%' starts two
+ * hex digits (else 400 invalid_url_encoding), then path segments and query parameters are
+ * split and percent-decoded into r->seg / r->q from r->arena. query_at: offset of the '?',
+ * or SIZE_MAX. */
+bool stt__escapes_valid(const char *s, size_t len);
+void stt__parse_target(stt_hreq_t *r, const char *path, size_t len, size_t query_at);
+
 /* The route dispatcher (routes.c). */
 void stt_route(stt_hreq_t *r);
 

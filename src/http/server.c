@@ -145,7 +145,7 @@ static char *pct_decode(stt_arena_t *a, const char *s, size_t len, bool plus_spa
 
 /* Every '%' of the request target starts an escape of two hex digits; CouchDB (mochiweb's
  * unquote) refuses anything else with 400 invalid_url_encoding. */
-static bool escapes_valid(const char *s, size_t len)
+bool stt__escapes_valid(const char *s, size_t len)
 {
     for (const char *p = memchr(s, '%', len), *end = s + len; p; p = memchr(p, '%', (size_t)(end - p))) {
         if (end - p < 3 || hexval(p[1]) < 0 || hexval(p[2]) < 0) return false;
@@ -165,11 +165,9 @@ static size_t header_bytes(const h2o_req_t *req)
     return n;
 }
 
-static void parse_target(stt_hreq_t *r)
+void stt__parse_target(stt_hreq_t *r, const char *p, size_t len, size_t query_at)
 {
-    h2o_req_t *req = r->req;
-    const char *p = req->input.path.base;
-    size_t plen = req->input.query_at != SIZE_MAX ? req->input.query_at : req->input.path.len;
+    size_t plen = query_at != SIZE_MAX ? query_at : len;
     /* path segments, split on raw '/' so that %2F stays inside a segment */
     size_t i = 0;
     while (i < plen && p[i] == '/')
@@ -189,8 +187,8 @@ static void parse_target(stt_hreq_t *r)
             break;
         }
     }
-    if (req->input.query_at == SIZE_MAX) return;
-    const char *q = p + req->input.query_at + 1, *qend = p + req->input.path.len;
+    if (query_at == SIZE_MAX) return;
+    const char *q = p + query_at + 1, *qend = p + len;
     size_t cap = 8;
     r->q = stt_arena_alloc(&r->arena, cap * sizeof(*r->q));
     while (q < qend) {
@@ -249,11 +247,11 @@ static stt_hreq_t *begin_req(h2o_req_t *req)
                             "The request header fields are larger than " STT_STR(STT_MAX_HEADER_BYTES) " bytes.");
         return 0;
     }
-    if (!escapes_valid(req->input.path.base, req->input.path.len)) {
+    if (!stt__escapes_valid(req->input.path.base, req->input.path.len)) {
         stt_reply_error(r, STT_E_URL_ENCODING, NULL);
         return 0;
     }
-    parse_target(r);
+    stt__parse_target(r, req->input.path.base, req->input.path.len, req->input.query_at);
     return r;
 }
 

@@ -169,6 +169,7 @@ static const load_case_t load_table[] = {
     {10, "top = 1\n[a]\nx = 2\n", NULL, "[] top=1\n[a] x=2\n"},
     /* no newline at the end of the file */
     {11, "[a]\nx = 1", NULL, "[a] x=1\n"},
+
     /* sections and keys are case-sensitive */
     {12, "[A]\nX = 1\n[a]\nx = 2\n", NULL, NULL, {{"A", "X", "1"}, {"a", "x", "2"}, {"a", "X", NULL}}},
     /* malformed lines, with their line numbers (blank and comment lines count) */
@@ -180,6 +181,23 @@ static const load_case_t load_table[] = {
     /* an indented line right after a header has no key to continue */
     {25, "[chttpd]\n  stray\n", ":2: expected \"key = value\""},
 };
+
+/* Found by fuzz/fuzz_ini: a NUL inside a section name was kept in memory but cut every
+ * later lookup short; a line holding a NUL is refused. */
+static void load_nul_byte(void **state)
+{
+    (void)state;
+    char path[300], err[512] = "";
+    static const char text[] = "[a]\n[b\0c]\nx = 1\n";
+    FILE *f = fopen(tmp_path(path, sizeof path, "nul.ini"), "wb");
+    assert_non_null(f);
+    fwrite(text, 1, sizeof text - 1, f);
+    fclose(f);
+    stt_ini_t *ini = NULL;
+    assert_int_equal(stt_ini_open(path, &ini, err, sizeof err), -EINVAL);
+    assert_non_null(strstr(err, ":2: NUL byte in line"));
+    assert_null(ini);
+}
 
 static void load_cases(void **state)
 {
@@ -378,6 +396,10 @@ static const rewrite_case_t rewrite_table[] = {
     {8, NULL, SET, "new", "k", "v", true, 0, NULL, "[new]\nk = v\n"},
     /* a key added to a last line without a newline */
     {9, "[a]\nx = 1", SET, "a", "y", "2", true, 0, NULL, "[a]\nx = 1\ny = 2\n"},
+    /* ... and one that ends in a bare CR (read as a line end): the CR gets its "\n", so
+     * that x does not read back as "1\r" (found by fuzz/fuzz_ini) */
+    {40, "[a]\nx = 1\r", SET, "a", "y", "2", true, 0, NULL, "[a]\nx = 1\r\ny = 2\n"},
+    {41, "x = 1\r", SET, "b", "y", "2", true, 0, NULL, "x = 1\r\n\r\n[b]\r\ny = 2\r\n"},
     /* a continued value is replaced whole, up to its last continuation line */
     {10, "[cors]\norigins = http://a,\n  http://b\n; after\nmax_age = 1\n", SET, "cors", "origins", "*", true, 0,
      "http://a, http://b", "[cors]\norigins = *\n; after\nmax_age = 1\n"},
@@ -709,9 +731,10 @@ static void threads(void **state)
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(load_cases),     cmocka_unit_test(open_special),  cmocka_unit_test(typed_reads),
-        cmocka_unit_test(each_order),     cmocka_unit_test(rewrite_cases), cmocka_unit_test(set_details),
-        cmocka_unit_test(write_failures), cmocka_unit_test(file_identity), cmocka_unit_test(threads),
+        cmocka_unit_test(load_cases),  cmocka_unit_test(load_nul_byte),  cmocka_unit_test(open_special),
+        cmocka_unit_test(typed_reads), cmocka_unit_test(each_order),     cmocka_unit_test(rewrite_cases),
+        cmocka_unit_test(set_details), cmocka_unit_test(write_failures), cmocka_unit_test(file_identity),
+        cmocka_unit_test(threads),
     };
     if (argc > 1) cmocka_set_test_filter(argv[1]);
     return cmocka_run_group_tests(tests, setup, teardown);

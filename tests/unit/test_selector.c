@@ -167,6 +167,7 @@ static const match_case_t match_cases[] = {
     {"{'a':{'$regex':'^\\\\d{3}-\\\\d+$'}}", "{'a':'555-1234'}", true},
     {"{'a':{'$regex':'^\\\\D+$'}}", "{'a':'abc1'}", false},
     {"{'a':{'$regex':'c$'}}", "{'a':'ab\\u0000c'}", true},
+    {"{'a':{'$regex':'^(ab{1,3}){2}c+$'}}", "{'a':'abbabccc'}", true},
     {"{'a':{'$regex':'^[]a]+$'}}", "{'a':']a]'}", true},
 
     /* $beginsWith */
@@ -288,6 +289,11 @@ static const error_case_t error_cases[] = {
     {"{'a':{'$mod':[2.5,1]}}", "Bad argument for operator $mod: [2.5,1]"},
     {"{'a':{'$regex':'('}}", "Bad argument for operator $regex: \"(\""},
     {"{'a':{'$regex':1}}", "Bad argument for operator $regex: 1"},
+    /* found by fuzz/fuzz_selector: stacked and nested repetitions made glibc's regcomp take
+     * gigabytes; refused before regcomp (PCRE refuses most: "nothing to repeat") */
+    {"{'a':{'$regex':'x=++++++++++++++++++++++++++++++++++++++++++++'}}",
+     "Bad argument for operator $regex: \"x=++++++++++++++++++++++++++++++++++++++++++++\""},
+    {"{'a':{'$regex':'((a{100}){100}){100}'}}", "Bad argument for operator $regex: \"((a{100}){100}){100}\""},
     {"{'a':{'$all':1}}", "Bad argument for operator $all: 1"},
     {"{'a':{'$elemMatch':1}}", "Bad argument for operator $elemMatch: 1"},
     {"{'a':{'$allMatch':[]}}", "Bad argument for operator $allMatch: []"},
