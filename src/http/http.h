@@ -22,6 +22,7 @@ typedef struct {
     stt_store_t *store;
     stt_ini_t *ini; /* the live configuration (/_node/{node}/_config) */
     stt_auth_t *auth;
+    struct stt_qs_pool *qs; /* query servers (design functions); NULL if it could not be made */
     char uuid[33];
     char instance_start_time[24]; /* server start, unix seconds, as CouchDB 3.4 gives per db */
     h2o_globalconf_t h2o;
@@ -70,10 +71,10 @@ typedef struct stt_hreq {
     /* what the route resolved */
     h2o_iovec_t dbname, docid, attname;
     bool responded;
-    struct stt_wjob *inflight; /* a write queued on the writer thread */
-    stt_user_ctx_t user;       /* who sent it (anonymous: name NULL) */
-    const char *set_cookie;    /* a Set-Cookie line every reply carries (cookie refresh) */
-    const stt_json_t *sec;     /* the db's _security, parsed on first use */
+    struct stt_wjob *inflight;     /* a write queued on the writer thread */
+    stt_user_ctx_t user;           /* who sent it (anonymous: name NULL) */
+    const char *set_cookie;        /* a Set-Cookie line every reply carries (cookie refresh) */
+    const stt_json_t *sec;         /* the db's _security, parsed on first use */
     struct stt_authwait *authwait; /* a password check running in the auth pool */
 } stt_hreq_t;
 
@@ -223,6 +224,11 @@ void stt__after_writes(stt_db_t *db, const stt_doc_write_t *docs, size_t n, cons
 /* Creates _users and _replicator when missing, and the per-user databases of
  * existing users when [couch_peruser] is on (start-up). */
 void stt__system_dbs_init(void);
+
+/* Design functions' view of a request (design_req.c): CouchDB's userCtx
+ * {"db","name","roles"} and its req object (docid NULL: "id":null). */
+void stt__user_ctx_json(stt_hreq_t *r, stt_buf_t *out);
+void stt__design_req(stt_hreq_t *r, const char *docid, size_t idlen, stt_buf_t *out);
 
 /* The route dispatcher (routes.c). */
 void stt_route(stt_hreq_t *r);
