@@ -187,6 +187,8 @@ void stt_h_index(stt_hreq_t *r);   /* _index, _index/{ddoc}/json/{name}, _index/
 void stt_h_doc(stt_hreq_t *r);
 void stt_h_local(stt_hreq_t *r);
 void stt_h_attachment(stt_hreq_t *r);
+/* _design/{ddoc}/_update/... and the unsupported _show, _list, _rewrite (h_update.c) */
+void stt_h_design_func(stt_hreq_t *r);
 
 /* /_node/{node}/_config[/{section}[/{key}]] and /_node/{node}/_restart (h_config.c).
  * {node} is "_local" or STT_NODE_NAME. */
