@@ -298,19 +298,61 @@ static void refuse(stt_doc_result_t *res, stt_arena_t *a, const stt_qs_err_t *e,
     res->reason = e->reason ? e->reason : "";
 }
 
+#define VDU_CHUNK 100 /* docs per pipelined call */
+
+/* Runs one validator over docs idx[0..n) (texts nt/ot), setting res of refused ones. */
+static size_t run_validator(stt_qs_pool_t *qs, const stt_qs_ddoc_t *ddoc, const stt_vdu_ctx_t *ctx, const size_t *idx,
+                            size_t n, const stt_qs_text_t *nt, const stt_qs_text_t *ot, stt_arena_t *a,
+                            stt_doc_result_t *res)
+{
+    size_t refused = 0;
+    int rcs[VDU_CHUNK];
+    stt_qs_err_t errs[VDU_CHUNK];
+    stt_qs_text_t cn[VDU_CHUNK], co[VDU_CHUNK];
+    size_t ci[VDU_CHUNK];
+    for (size_t from = 0; from < n;) {
+        size_t m = 0;
+        for (; from < n && m < VDU_CHUNK; from++) {
+            if (res[idx[from]].err) continue; /* refused by an earlier validator */
+            ci[m] = idx[from];
+            cn[m] = nt[from];
+            co[m++] = ot[from];
+        }
+        stt_qs_err_t e = {0};
+        int rc = stt_qs_validate_many(qs, ddoc, cn, co, m, ctx->user_ctx, ctx->sec_obj, a, rcs, errs, &e);
+        for (size_t i = 0; i < m; i++) {
+            int r = rc;
+            stt_qs_err_t *ei = &e;
+            if (rc == 0) {
+                r = rcs[i];
+                ei = &errs[i];
+            } else if (rc == STT_QS_E_ERROR || rc == STT_QS_E_COMPILE) {
+                /* some doc made the function throw: find out which, one by one */
+                r = stt_qs_validate(qs, ddoc, cn[i], co[i], ctx->user_ctx, ctx->sec_obj, a, &errs[i]);
+                ei = &errs[i];
+            }
+            /* a timeout or a dead process answers for the whole chunk: running its
+             * docs again would cost a timeout each */
+            if (r) {
+                refuse(&res[ci[i]], a, ei, r);
+                refused++;
+            }
+        }
+    }
+    return refused;
+}
+
 size_t stt_design_validate_writes(stt_qs_pool_t *qs, stt_db_t *db, const stt_vdu_set_t *vdus, const stt_vdu_ctx_t *ctx,
                                   const stt_doc_write_t *docs, size_t n, bool new_edits, stt_arena_t *a,
                                   stt_doc_result_t *res)
 {
-    size_t refused = 0;
-    stt_reader_t *rd = NULL;
-    if (vdus && vdus->n && stt_reader_open(db, &rd) != 0) rd = NULL;
-    stt_buf_t nb = STT_BUF_INIT, ob = STT_BUF_INIT;
+    size_t refused = 0, nv = 0;
+    size_t *idx = stt_arena_alloc(a, (n ? n : 1) * sizeof(*idx));
     for (size_t i = 0; i < n; i++) {
         const stt_doc_write_t *w = &docs[i];
         if (res[i].err) continue;
-        stt_qs_err_t e = {0};
         if (is_ddoc(w)) {
+            stt_qs_err_t e = {0};
             if (!w->deleted) {
                 stt_json_t body;
                 char *text = stt_arena_memdup(a, w->body, w->bodylen);
@@ -323,23 +365,29 @@ size_t stt_design_validate_writes(stt_qs_pool_t *qs, stt_db_t *db, const stt_vdu
             }
             if (ctx->is_admin) continue;
         }
-        if (!vdus || !vdus->n) continue;
-        stt_buf_reset(&nb);
-        stt_buf_reset(&ob);
-        new_doc_json(w, new_edits, &nb);
-        bool has_old = rd && old_doc_json(rd, w, new_edits, &ob) == 0;
-        stt_qs_text_t nt = {nb.base, nb.len}, ot = {has_old ? ob.base : NULL, has_old ? ob.len : 0};
-        for (size_t k = 0; k < vdus->n; k++) {
-            int rc = stt_qs_validate(qs, &vdus->ddocs[k], nt, ot, ctx->user_ctx, ctx->sec_obj, a, &e);
-            if (rc) {
-                refuse(&res[i], a, &e, rc);
-                refused++;
-                break;
-            }
-        }
+        idx[nv++] = i;
     }
-    stt_buf_free(&nb);
-    stt_buf_free(&ob);
+    if (!vdus || !vdus->n || !nv) return refused;
+    /* newDoc and oldDoc of each doc, read on one snapshot */
+    stt_qs_text_t *nt = stt_arena_alloc(a, nv * sizeof(*nt)), *ot = stt_arena_alloc(a, nv * sizeof(*ot));
+    stt_reader_t *rd = NULL;
+    if (stt_reader_open(db, &rd) != 0) rd = NULL;
+    stt_buf_t b = STT_BUF_INIT;
+    for (size_t k = 0; k < nv; k++) {
+        const stt_doc_write_t *w = &docs[idx[k]];
+        stt_buf_reset(&b);
+        new_doc_json(w, new_edits, &b);
+        nt[k] = (stt_qs_text_t){stt_arena_memdup(a, b.base, b.len), b.len};
+        stt_buf_reset(&b);
+        if (rd && old_doc_json(rd, w, new_edits, &b) == 0)
+            ot[k] = (stt_qs_text_t){stt_arena_memdup(a, b.base, b.len), b.len};
+        else
+            ot[k] = (stt_qs_text_t){NULL, 0};
+    }
+    stt_buf_free(&b);
     if (rd) stt_reader_close(rd);
+    /* CouchDB runs every validator on every doc; the first refusal answers */
+    for (size_t v = 0; v < vdus->n; v++)
+        refused += run_validator(qs, &vdus->ddocs[v], ctx, idx, nv, nt, ot, a, res);
     return refused;
 }
