@@ -31,7 +31,7 @@ CFLAGS   += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-in
 LDLIBS   += $(PKG_LIBS) -lleveldb -lpthread -lm
 
 LIB_SRCS  = $(wildcard src/common/*.c) $(wildcard store/*.c) $(wildcard security/*.c) $(wildcard replication/*.c) \
-            $(wildcard qserver/*.c) $(wildcard index/*.c) $(wildcard src/http/*.c)
+            $(wildcard qserver/*.c) $(wildcard index/*.c) $(wildcard design/*.c) $(wildcard src/http/*.c)
 LIB_OBJS  = $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 TOOL_SRCS = $(wildcard tools/*.c)
 TOOLS     = $(TOOL_SRCS:tools/%.c=$(BUILD)/%)
@@ -128,7 +128,8 @@ bench-views: deps
 	$(MAKE) all
 	tools/bench/run.sh views
 
-# Dependencies point one way: common <- store <- replication, security <- http <- main.
+# Dependencies point one way: common <- store <- replication, security <- http <- main;
+# qserver <- design (with store, replication) <- http.
 check-includes:
 	@! grep -n '#include "\(store\|replication\|security\|src/http\)/' src/common/*.[ch] || { echo "common includes upper layers"; exit 1; }
 	@! grep -n '#include "\(replication\|security\|src/http\)/' store/*.[ch] || { echo "store includes upper layers"; exit 1; }
@@ -138,6 +139,8 @@ check-includes:
 	@! grep -n '#include "src/http/' replication/*.[ch] || { echo "replication includes http"; exit 1; }
 	@! grep -n '#include "\(store\|replication\|security\|src/http\)/' qserver/*.[ch] || { echo "qserver includes upper layers"; exit 1; }
 	@! grep -ln 'h2o' qserver/*.[ch] || { echo "h2o outside src/http"; exit 1; }
+	@! grep -n '#include "\(security\|src/http\|index\)/' design/*.[ch] || { echo "design includes upper layers"; exit 1; }
+	@! grep -ln 'h2o' design/*.[ch] || { echo "h2o outside src/http"; exit 1; }
 	@! grep -ln 'h2o' store/*.[ch] src/common/*.[ch] || { echo "h2o outside src/http"; exit 1; }
 	@! grep -ln '#include <leveldb/c.h>' src/*/*.[ch] src/main.c replication/*.[ch] store/*.h || { echo "leveldb outside store/*.c"; exit 1; }
 	@echo "include direction ok"

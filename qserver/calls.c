@@ -365,6 +365,42 @@ int stt_qs_validate(stt_qs_pool_t *pool, const stt_qs_ddoc_t *ddoc, stt_qs_text_
     return rc ? rc : vdu_verdict(&reply, arena, err);
 }
 
+typedef struct {
+    int *rcs;
+    stt_qs_err_t *errs;
+} vdu_batch_t;
+
+static int vdu_each(void *ctx, size_t i, const stt_json_t *v, stt_arena_t *arena, stt_qs_err_t *err)
+{
+    vdu_batch_t *b = ctx;
+    b->rcs[i] = vdu_verdict(v, arena, &b->errs[i]);
+    return 0;
+}
+
+int stt_qs_validate_many(stt_qs_pool_t *pool, const stt_qs_ddoc_t *ddoc, const stt_qs_text_t *new_docs,
+                         const stt_qs_text_t *old_docs, size_t n, stt_qs_text_t user_ctx, stt_qs_text_t sec_obj,
+                         stt_arena_t *arena, int *rcs, stt_qs_err_t *errs, stt_qs_err_t *err)
+{
+    static const char *const path[] = {"validate_doc_update"};
+    if (!n) return 0;
+    stt_buf_t b = STT_BUF_INIT;
+    for (size_t i = 0; i < n; i++) {
+        ddoc_cmd(&b, ddoc, path, 1);
+        put_text(&b, new_docs[i]);
+        stt_buf_appendc(&b, ',');
+        put_text(&b, old_docs[i]);
+        stt_buf_appendc(&b, ',');
+        put_text(&b, user_ctx);
+        stt_buf_appendc(&b, ',');
+        put_text(&b, sec_obj);
+        stt_buf_appends(&b, "]]\n");
+    }
+    vdu_batch_t vb = {rcs, errs};
+    int rc = call(pool, ddoc->lang, ddoc, &b, n, vdu_each, &vb, arena, err);
+    stt_buf_free(&b);
+    return rc;
+}
+
 static int run_filter(stt_qs_pool_t *pool, const stt_qs_ddoc_t *ddoc, const char *const *path, size_t npath,
                       const stt_qs_text_t *docs, size_t ndocs, const stt_qs_text_t *req, stt_arena_t *arena, bool *pass,
                       stt_qs_err_t *err)

@@ -201,6 +201,17 @@ typedef struct {
 int stt_qs_validate(stt_qs_pool_t *pool, const stt_qs_ddoc_t *ddoc, stt_qs_text_t new_doc, stt_qs_text_t old_doc,
                     stt_qs_text_t user_ctx, stt_qs_text_t sec_obj, stt_arena_t *arena, stt_qs_err_t *err);
 
+/* stt_qs_validate over n docs at once, the commands pipelined on one process:
+ * new_docs[i] with old_docs[i] ({NULL,0}: null). 0 when every doc got its verdict:
+ * rcs[i] 0 (passed), STT_QS_E_FORBIDDEN / STT_QS_E_UNAUTHORIZED / STT_QS_E_ERROR
+ * (a thrown value that is neither) with errs[i] filled. Otherwise the batch's error
+ * (rcs not all set): STT_QS_E_ERROR when some doc made the function fail (which
+ * one is not known: validate those docs one by one), a timeout or process error
+ * for the process. */
+int stt_qs_validate_many(stt_qs_pool_t *pool, const stt_qs_ddoc_t *ddoc, const stt_qs_text_t *new_docs,
+                         const stt_qs_text_t *old_docs, size_t n, stt_qs_text_t user_ctx, stt_qs_text_t sec_obj,
+                         stt_arena_t *arena, int *rcs, stt_qs_err_t *errs, stt_qs_err_t *err);
+
 /* filters.<name>(doc, req) over docs[0..ndocs); pass[i] is its truthiness. req is
  * CouchDB's request object ({"query": {...}, "userCtx": {...}, ...}). */
 int stt_qs_filter(stt_qs_pool_t *pool, const stt_qs_ddoc_t *ddoc, const char *name, const stt_qs_text_t *docs,

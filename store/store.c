@@ -478,6 +478,11 @@ const char *stt_db_name(const stt_db_t *db, size_t *len)
     return db->name;
 }
 
+uint64_t stt_db_id(const stt_db_t *db)
+{
+    return db->id;
+}
+
 int stt_db_delete(stt_store_t *s, const char *name, size_t len)
 {
     stt_db_t *db;

@@ -113,6 +113,9 @@ int stt_db_delete(stt_store_t *s, const char *name, size_t len);
 int stt_db_open(stt_store_t *s, const char *name, size_t len, stt_db_t **out);
 void stt_db_release(stt_db_t *db);
 const char *stt_db_name(const stt_db_t *db, size_t *len);
+/* A number no other database of the store had before (a deleted and re-created
+ * name gets a new one): the key of caches that outlive one handle. */
+uint64_t stt_db_id(const stt_db_t *db);
 /* Calls fn for every database name in ascending byte order until fn returns non-zero. */
 void stt_db_list(stt_store_t *s, int (*fn)(void *ctx, const char *name, size_t len), void *ctx);
 
@@ -211,6 +214,7 @@ typedef struct {
     int err;                   /* 0, STT_E_CONFLICT, STT_E_MISSING_STUB, STT_E_BAD_REQUEST... */
     char rev[STT_REV_STR_MAX]; /* new rev "N-id" on success (new_edits=true) */
     const char *reason;        /* not the store's: the text of a refusal made before the write */
+    const char *error;         /* not the store's: the "error" of such a refusal when err's is not it */
 } stt_doc_result_t;
 
 /* Writes n docs in one synced batch; per-doc outcome in res[i]. Docs with the same

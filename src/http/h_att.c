@@ -328,7 +328,11 @@ static void delete_done(stt_wjob_t *j)
     const stt_doc_write_t *w = j->job.docs;
     int rc = j->job.rc ? j->job.rc : j->job.res[0].err;
     if (rc) {
-        stt_reply_error(j->r, rc, NULL);
+        const stt_doc_result_t *res = &j->job.res[0];
+        if (!j->job.rc && res->error)
+            stt_reply_error_raw(j->r, stt_err_info(rc)->status, res->error, res->reason);
+        else
+            stt_reply_error(j->r, rc, j->job.rc ? NULL : res->reason);
         return;
     }
     /* CouchDB answers an attachment DELETE with 200 and no Location */

@@ -91,8 +91,17 @@ static void bulk_done(stt_wjob_t *j)
             continue;
         }
         const stt_err_info_t *e = stt_err_info(err);
+        const char *ename = written && j->job.res[k - 1].error ? j->job.res[k - 1].error : e->error;
+        /* replicated writes name the refused revision, as CouchDB's {{Id, Rev}, Error} */
+        if (!c->new_edits && w->npath) {
+            stt_buf_t rv = STT_BUF_INIT;
+            stt_rev_format(&rv, w->gen, w->path[0].id, w->path[0].idlen);
+            stt_buf_appends(&b, ",\"rev\":");
+            stt_json_write_str(&b, rv.base, rv.len);
+            stt_buf_free(&rv);
+        }
         stt_buf_appends(&b, ",\"error\":");
-        stt_json_write_cstr(&b, e->error);
+        stt_json_write_cstr(&b, ename);
         stt_buf_appends(&b, ",\"reason\":");
         stt_json_write_cstr(&b, why ? why : e->reason);
         stt_buf_appendc(&b, '}');

@@ -12,6 +12,8 @@
  * States of a feed: SCANNING -> (caught up) -> WAITING -> (wake) -> SCANNING ...
  *                   -> ENDING (limit, timeout, longpoll got rows) -> done. */
 #include "src/http/http.h"
+#include "src/http/offload.h"
+#include "design/design.h"
 #include "replication/replication.h"
 #include "replication/selector.h"
 #include "src/http/multipart.h"
@@ -65,6 +67,14 @@ struct feed {
     h2o_iovec_t *doc_ids;
     size_t ndoc_ids;
     stt_selector_t *selector;
+    /* design-doc filters (filter=ddoc/name, filter=_view): run in batches on the
+     * offload pool, the feed paused meanwhile (see "JavaScript filters") */
+    int js; /* 0 none, JS_FILTER, JS_VIEW */
+    stt_qs_ddoc_t js_ddoc;
+    const char *js_fn;
+    stt_qs_text_t js_req;
+    struct js_link *js_link; /* the batch in flight, as the request's pool sees it */
+    struct js_batch *js_ready;
     uint64_t heartbeat_ms, timeout_ms;
     h2o_timeout_entry_t hb, to;
     timer_slot_t *hb_slot, *to_slot;
@@ -255,7 +265,7 @@ static bool selector_ok(feed_t *f, stt_reader_t *rd, const stt_doc_summary_t *s)
     return ok;
 }
 
-static void write_row(feed_t *f, stt_reader_t *rd, const stt_doc_summary_t *s, stt_buf_t *out, bool last_hint)
+static void write_seq(feed_t *f, uint64_t seq, stt_buf_t *out)
 {
     f->rowi++;
     stt_buf_appends(out, "{\"seq\":");
@@ -263,7 +273,12 @@ static void write_row(feed_t *f, stt_reader_t *rd, const stt_doc_summary_t *s, s
     if (f->seq_interval > 1 && ((f->rowi + 1) % f->seq_interval) != 0)
         stt_buf_appends(out, "null");
     else
-        stt_seq_format(out, s->seq);
+        stt_seq_format(out, seq);
+}
+
+/* the row after its seq: ,"id":...} */
+static void write_row_rest(feed_t *f, stt_reader_t *rd, const stt_doc_summary_t *s, stt_buf_t *out)
+{
     stt_buf_appends(out, ",\"id\":");
     stt_json_write_str(out, s->id, s->idlen);
     stt_buf_appends(out, ",\"changes\":[");
@@ -288,6 +303,29 @@ static void write_row(feed_t *f, stt_reader_t *rd, const stt_doc_summary_t *s, s
     stt_buf_appendc(out, '}');
 }
 
+/* A row in the feed's framing: open, the rest (write_row_rest), close. */
+static void row_open(feed_t *f, uint64_t seq, stt_buf_t *out)
+{
+    if (f->mode == FEED_NORMAL || f->mode == FEED_LONGPOLL) {
+        if (f->sent) stt_buf_appends(out, ",\n");
+    } else if (f->mode == FEED_EVENTSOURCE) {
+        stt_buf_appends(out, "data: ");
+    }
+    write_seq(f, seq, out);
+}
+
+static void row_close(feed_t *f, uint64_t seq, stt_buf_t *out)
+{
+    if (f->mode == FEED_CONTINUOUS) {
+        stt_buf_appendc(out, '\n');
+    } else if (f->mode == FEED_EVENTSOURCE) {
+        stt_buf_appends(out, "\nid: ");
+        stt_seq_format(out, seq);
+        stt_buf_appends(out, "\n\n");
+    }
+    f->sent++;
+}
+
 static int on_change(void *ctx, const stt_doc_summary_t *s)
 {
     scan_t *sc = ctx;
@@ -296,25 +334,9 @@ static int on_change(void *ctx, const stt_doc_summary_t *s)
     f->last_seq = s->seq;
     if (!want_id(f, s->id, s->idlen) || (f->filter == 2 && !selector_ok(f, sc->rd, s))) return 0;
     stt_buf_t *out = sc->out;
-    switch (f->mode) {
-    case FEED_NORMAL:
-    case FEED_LONGPOLL:
-        if (f->sent) stt_buf_appends(out, ",\n");
-        write_row(f, sc->rd, s, out, f->sent + 1 == f->limit);
-        break;
-    case FEED_CONTINUOUS:
-        write_row(f, sc->rd, s, out, true);
-        stt_buf_appendc(out, '\n');
-        break;
-    case FEED_EVENTSOURCE:
-        stt_buf_appends(out, "data: ");
-        write_row(f, sc->rd, s, out, true);
-        stt_buf_appends(out, "\nid: ");
-        stt_seq_format(out, s->seq);
-        stt_buf_appends(out, "\n\n");
-        break;
-    }
-    f->sent++;
+    row_open(f, s->seq, out);
+    write_row_rest(f, sc->rd, s, out);
+    row_close(f, s->seq, out);
     sc->rows++;
     if (out->len >= 64 * 1024) {
         sc->full = true;
@@ -382,6 +404,205 @@ static void write_end(feed_t *f, stt_reader_t *rd, stt_buf_t *out)
     }
 }
 
+/* ------------------------------------------------------------------ JavaScript filters */
+
+/* filter=ddoc/name and filter=_view run in the query server, which blocks: the
+ * producer scans a batch of changes (rows rendered, docs as the filter sees them),
+ * hands it to the offload pool and pauses the stream; when the verdicts come back
+ * on the loop it emits the rows that passed and scans on. The first batch runs
+ * before the response starts, so that a filter that throws is a 500 as in CouchDB;
+ * a later failure ends the stream (the status is gone by then). A request that
+ * goes away while a batch runs leaves the batch to free itself (js_link). */
+
+enum { JS_FILTER = 1, JS_VIEW = 2 };
+#define JS_BATCH 100
+
+typedef struct js_batch js_batch_t;
+typedef struct js_link {
+    js_batch_t *b; /* the batch in flight; NULL when none */
+} js_link_t;
+
+struct js_batch {
+    stt_offload_t off;
+    feed_t *f;
+    js_link_t *link; /* NULL once the request went away */
+    int kind;
+    stt_qs_ddoc_t ddoc; /* copies, in arena: the request may go away */
+    const char *fn;
+    stt_qs_text_t req;
+    size_t n;
+    uint64_t seq[JS_BATCH];
+    stt_qs_text_t rest[JS_BATCH]; /* write_row_rest of each change */
+    stt_qs_text_t docs[JS_BATCH];
+    bool pass[JS_BATCH];
+    bool is_ddoc[JS_BATCH]; /* filter=_view passes no design doc, as views index none */
+    int rc;
+    stt_qs_err_t err;
+    stt_arena_t arena;
+};
+
+static void js_free(js_batch_t *b)
+{
+    if (!b) return;
+    stt_arena_free(&b->arena);
+    free(b);
+}
+
+static void js_link_dispose(void *p)
+{
+    js_link_t *lk = p;
+    if (lk->b) lk->b->link = NULL;
+}
+
+static stt_qs_text_t arena_text(stt_arena_t *a, const char *s, size_t len)
+{
+    return (stt_qs_text_t){stt_arena_memdup(a, s, len), len};
+}
+
+typedef struct {
+    feed_t *f;
+    js_batch_t *b;
+    stt_reader_t *rd;
+} js_collect_t;
+
+static int on_js_change(void *ctx, const stt_doc_summary_t *s)
+{
+    js_collect_t *c = ctx;
+    js_batch_t *b = c->b;
+    stt_buf_t t = STT_BUF_INIT;
+    write_row_rest(c->f, c->rd, s, &t);
+    b->rest[b->n] = arena_text(&b->arena, t.base, t.len);
+    stt_buf_reset(&t);
+    /* the winner as the filter sees it; a deletion without a stored body as
+     * CouchDB's stub {_id, _rev, _deleted} */
+    stt_doc_t d;
+    stt_render_opts_t o = {0};
+    bool rendered = false;
+    if (stt_doc_get(c->rd, s->id, s->idlen, &d) == 0) {
+        rendered = stt_doc_render(c->rd, &d, d.winner, &o, &t) == 0;
+        stt_doc_free(&d);
+    }
+    if (!rendered) {
+        stt_buf_reset(&t);
+        stt_buf_appends(&t, "{\"_id\":");
+        stt_json_write_str(&t, s->id, s->idlen);
+        stt_buf_appends(&t, ",\"_rev\":");
+        stt_json_write_str(&t, s->leaf_rev[0], s->leaf_revlen[0]);
+        if (s->deleted) stt_buf_appends(&t, ",\"_deleted\":true");
+        stt_buf_appendc(&t, '}');
+    }
+    b->docs[b->n] = arena_text(&b->arena, t.base, t.len);
+    b->is_ddoc[b->n] = s->idlen > 8 && memcmp(s->id, "_design/", 8) == 0;
+    stt_buf_free(&t);
+    b->seq[b->n++] = s->seq;
+    return b->n >= JS_BATCH;
+}
+
+/* The next changes after f->last_seq, or NULL when there are none. */
+static js_batch_t *js_collect(feed_t *f, stt_reader_t *rd)
+{
+    js_batch_t *b = stt_xcalloc(1, sizeof(*b));
+    js_collect_t c = {f, b, rd};
+    stt_changes_scan(rd, f->last_seq, f->descending, on_js_change, &c);
+    if (!b->n) {
+        js_free(b);
+        return NULL;
+    }
+    b->f = f;
+    b->kind = f->js;
+    b->ddoc.id = stt_arena_strndup(&b->arena, f->js_ddoc.id, strlen(f->js_ddoc.id));
+    b->ddoc.rev = stt_arena_strndup(&b->arena, f->js_ddoc.rev, strlen(f->js_ddoc.rev));
+    b->ddoc.lang = f->js_ddoc.lang ? stt_arena_strndup(&b->arena, f->js_ddoc.lang, strlen(f->js_ddoc.lang)) : NULL;
+    b->ddoc.json = arena_text(&b->arena, f->js_ddoc.json.s, f->js_ddoc.json.len);
+    b->fn = stt_arena_strndup(&b->arena, f->js_fn, strlen(f->js_fn));
+    if (f->js_req.s) b->req = arena_text(&b->arena, f->js_req.s, f->js_req.len);
+    return b;
+}
+
+static void js_run(stt_offload_t *o)
+{
+    js_batch_t *b = H2O_STRUCT_FROM_MEMBER(js_batch_t, off, o);
+    stt_qs_pool_t *qs = stt__server->qs;
+    if (!qs) {
+        b->rc = STT_QS_E_PROCESS;
+        b->err = (stt_qs_err_t){500, "os_process_error", "no query server"};
+    } else if (b->kind == JS_VIEW) {
+        b->rc = stt_qs_filter_view(qs, &b->ddoc, b->fn, b->docs, b->n, &b->arena, b->pass, &b->err);
+        for (size_t i = 0; i < b->n; i++)
+            b->pass[i] = b->pass[i] && !b->is_ddoc[i];
+    } else {
+        b->rc = stt_qs_filter(qs, &b->ddoc, b->fn, b->docs, b->n, b->req, &b->arena, b->pass, &b->err);
+    }
+}
+
+static const stt_stream_ops_t feed_ops;
+static void feed_start(feed_t *f);
+
+static void js_done(stt_offload_t *o)
+{
+    js_batch_t *b = H2O_STRUCT_FROM_MEMBER(js_batch_t, off, o);
+    if (!b->link) { /* the request went away */
+        js_free(b);
+        return;
+    }
+    b->link->b = NULL;
+    feed_t *f = b->f;
+    if (!f->stream) {
+        /* the first batch: its verdict decides the status */
+        if (b->rc) {
+            stt_reply_error_raw(f->r, b->err.status ? b->err.status : 500, b->err.error, b->err.reason);
+            js_free(b);
+            return;
+        }
+        f->js_ready = b;
+        feed_start(f);
+        return;
+    }
+    if (f->stream->done) {
+        js_free(b);
+        return;
+    }
+    f->js_ready = b;
+    stt_stream_resume(f->stream);
+}
+
+static void js_submit(feed_t *f, js_batch_t *b)
+{
+    b->link = f->js_link;
+    f->js_link->b = b;
+    b->off.run = js_run;
+    b->off.done = js_done;
+    b->off.worker = stt_worker_index(f->r->w);
+    stt_offload_submit(&b->off);
+}
+
+/* The producer's step for a JS-filtered feed: 1 rows were emitted (scan on), 2 a
+ * batch is in flight (paused), 0 caught up, -1 a batch failed (end the stream). */
+static int js_step(feed_t *f, stt_reader_t *rd, stt_buf_t *out)
+{
+    if (f->js_link->b) return 2;
+    js_batch_t *b = f->js_ready;
+    if (b) {
+        f->js_ready = NULL;
+        if (b->rc) {
+            js_free(b);
+            return -1;
+        }
+        for (size_t i = 0; i < b->n && f->sent < f->limit; i++) {
+            f->last_seq = b->seq[i];
+            if (!b->pass[i]) continue;
+            row_open(f, b->seq[i], out);
+            stt_buf_append(out, b->rest[i].s, b->rest[i].len);
+            row_close(f, b->seq[i], out);
+        }
+        js_free(b);
+        return 1;
+    }
+    if (f->sent >= f->limit || f->timed_out || !(b = js_collect(f, rd))) return 0;
+    js_submit(f, b);
+    return 2;
+}
+
 /* ------------------------------------------------------------------ timers */
 
 static void on_heartbeat(h2o_timeout_entry_t *e)
@@ -431,7 +652,13 @@ static int feed_produce(stt_stream_t *s, stt_buf_t *out)
     stt_reader_open(f->r->db, &rd);
     scan_t sc = {f, rd, out, 0, false};
     int rc = 1;
-    if (f->sent < f->limit && !f->timed_out) {
+    if (f->js) {
+        rc = js_step(f, rd, out);
+        if (rc != 0) {
+            stt_reader_close(rd);
+            return rc;
+        }
+    } else if (f->sent < f->limit && !f->timed_out) {
         uint64_t from = f->last_seq;
         if (f->descending) {
             stt_changes_scan(rd, from, true, on_change, &sc);
@@ -464,9 +691,32 @@ static void feed_stop(stt_stream_t *s)
     f->waiting = false;
     stt_selector_free(f->selector);
     f->selector = NULL;
+    js_free(f->js_ready);
+    f->js_ready = NULL;
 }
 
 static const stt_stream_ops_t feed_ops = {feed_produce, feed_stop};
+
+/* Starts the response; the ETag of a normal feed names what the answer depends on:
+ * the db's state and the query. */
+static void feed_start(feed_t *f)
+{
+    stt_hreq_t *r = f->r;
+    const char *ctype = f->mode == FEED_EVENTSOURCE ? "text/event-stream" : "application/json";
+    if (f->mode == FEED_NORMAL) {
+        stt_db_info_t in;
+        stt_db_info(r->db, &in);
+        char etag[40];
+        uint64_t h = XXH3_64bits(r->req->input.path.base, r->req->input.path.len) ^
+                     (in.update_seq * 0x9E3779B97F4A7C15ULL) ^ (uint64_t)(uintptr_t)r->db;
+        snprintf(etag, sizeof(etag), "\"%016llx\"", (unsigned long long)h);
+        f->stream = stt_stream_start(r, 200, ctype, &feed_ops, f,
+                                     (const char *const[]){"cache-control", "must-revalidate", "etag", etag, NULL});
+        return;
+    }
+    f->stream =
+        stt_stream_start(r, 200, ctype, &feed_ops, f, (const char *const[]){"cache-control", "must-revalidate", NULL});
+}
 
 /* ------------------------------------------------------------------ request */
 
@@ -496,6 +746,75 @@ static int set_doc_ids(stt_hreq_t *r, feed_t *f, const stt_json_t *ids)
         f->doc_ids[f->ndoc_ids++] = h2o_iovec_init(ids->u.items[i].u.s, ids->u.items[i].len);
     }
     qsort(f->doc_ids, f->ndoc_ids, sizeof(*f->doc_ids), cmp_iovec); /* looked up per row */
+    return 0;
+}
+
+/* CouchDB reads a selector from a POST body only; anything there that is not an
+ * object (absent included) is "expected a JSON object". */
+static int set_selector(stt_hreq_t *r, feed_t *f, const stt_json_t *body)
+{
+    if (r->method != STT_M_POST) {
+        stt_reply_error_raw(r, 400, "bad_request", "Selector must be specified in POST payload");
+        return -1;
+    }
+    const stt_json_t *sel = body ? stt_json_get(body, "selector") : NULL;
+    if (!sel || sel->type != STT_JSON_OBJECT) {
+        stt_reply_error_raw(r, 400, "bad_request",
+                            body ? "Selector error: expected a JSON object" : "Selector must be specified in POST payload");
+        return -1;
+    }
+    char err[256];
+    if (stt_selector_compile(&r->arena, sel, &f->selector, err, sizeof(err)) != 0) {
+        stt_reply_error_raw(r, 400, "bad_request", err);
+        return -1;
+    }
+    return 0;
+}
+
+/* filter=_view or filter=ddoc/name: the names checked and the design doc and its
+ * member looked up as CouchDB's configure_filter does (404 for a name pointing
+ * nowhere, before anything runs), then the function set up to run in batches. */
+static int set_ddoc_filter(stt_hreq_t *r, feed_t *f, const stt_qparam_t *filter)
+{
+    stt_ddoc_ref_t ref;
+    const char *reason;
+    bool is_view = strcmp(filter->val, "_view") == 0;
+    int rc;
+    if (is_view) {
+        const stt_qparam_t *view = stt_q_get(r, "view");
+        if (!view || !view->vallen) {
+            stt_reply_error_raw(r, 400, "bad_request", "`view` filter parameter is not provided.");
+            return -1;
+        }
+        /* CouchDB's own answer to a name that does not split in two */
+        if (stt_ddoc_ref_parse(&r->arena, view->val, view->vallen, &ref) != 2) {
+            stt_reply_error_raw(r, 500, "case_clause", view->val);
+            return -1;
+        }
+    } else if (filter->val[0] == '_') {
+        stt_reply_error_raw(r, 400, "bad_request", "unknown builtin filter name");
+        return -1;
+    } else {
+        int n = stt_ddoc_ref_parse(&r->arena, filter->val, filter->vallen, &ref);
+        if (n == 0) return 0; /* "" or only slashes: the unfiltered feed */
+        if (n != 2) {
+            stt_reply_error_raw(r, 400, "bad_request", "`filter` must be of the form `designname/filtername`");
+            return -1;
+        }
+    }
+    if ((rc = stt_ddoc_lookup(r->db, &r->arena, &ref, is_view ? "views" : "filters", &f->js_ddoc, &reason)) != 0) {
+        stt_reply_error(r, rc, rc == STT_E_NOT_FOUND ? reason : NULL);
+        return -1;
+    }
+    f->js = is_view ? JS_VIEW : JS_FILTER;
+    f->js_fn = ref.fn;
+    if (!is_view) {
+        stt_buf_t b = STT_BUF_INIT;
+        stt__design_req(r, NULL, 0, &b);
+        f->js_req.s = stt_arena_memdup(&r->arena, b.base, b.len);
+        f->js_req.len = b.len;
+        stt_buf_free(&b);
+    }
     return 0;
 }
 
@@ -569,41 +888,27 @@ void stt_h_changes(stt_hreq_t *r)
             if (set_doc_ids(r, f, ids) != 0) return;
         } else if (strcmp(filter->val, "_selector") == 0) {
             f->filter = 2;
-            const stt_json_t *sel = body ? stt_json_get(body, "selector") : NULL;
-            char err[256];
-            if (!sel || sel->type != STT_JSON_OBJECT) {
-                stt_reply_error_raw(r, 400, "bad_request",
-                                    body ? "Selector error: expected a JSON object"
-                                         : "Selector must be specified in POST payload");
-                return;
-            }
-            if (stt_selector_compile(&r->arena, sel, &f->selector, err, sizeof(err)) != 0) {
-                stt_reply_error_raw(r, 400, "bad_request", err);
-                return;
-            }
+            if (set_selector(r, f, body) != 0) return;
         } else if (strcmp(filter->val, "_design") == 0) {
             f->filter = 3;
-        } else if (strcmp(filter->val, "_view") == 0) {
-            stt_reply_error_raw(r, 400, "bad_request", "settee has no views: filter=_view is not supported");
-            return;
-        } else {
-            stt_reply_error_raw(r, 400, "bad_request",
-                                "settee runs no JavaScript: design-document filters are not supported; use "
-                                "_doc_ids, _selector or _design");
+        } else if (set_ddoc_filter(r, f, filter) != 0) {
             return;
         }
     }
-    const char *ctype = f->mode == FEED_EVENTSOURCE ? "text/event-stream" : "application/json";
-    if (f->mode == FEED_NORMAL) {
-        /* an ETag of what this answer depends on: the db's state and the query */
-        char etag[40];
-        uint64_t h = XXH3_64bits(r->req->input.path.base, r->req->input.path.len) ^
-                     (in.update_seq * 0x9E3779B97F4A7C15ULL) ^ (uint64_t)(uintptr_t)r->db;
-        snprintf(etag, sizeof(etag), "\"%016llx\"", (unsigned long long)h);
-        f->stream = stt_stream_start(r, 200, ctype, &feed_ops, f,
-                                     (const char *const[]){"cache-control", "must-revalidate", "etag", etag, NULL});
-        return;
+    if (f->js) {
+        /* the first batch before the status (see "JavaScript filters") */
+        f->js_link = h2o_mem_alloc_shared(&r->req->pool, sizeof(*f->js_link), js_link_dispose);
+        f->js_link->b = NULL;
+        stt_reader_t *rd;
+        js_batch_t *b = NULL;
+        if (stt_reader_open(r->db, &rd) == 0) {
+            b = js_collect(f, rd);
+            stt_reader_close(rd);
+        }
+        if (b) {
+            js_submit(f, b);
+            return;
+        }
     }
-    f->stream =
-        stt_stream_start(r, 200, ctype, &feed_ops, f, (const char *const[]){"cache-control", "must-revalidate", NULL});
+    feed_start(f);
 }

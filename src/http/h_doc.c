@@ -122,7 +122,10 @@ static void write_one_done(stt_wjob_t *j)
     stt_doc_result_t *res = &j->job.res[0];
     int rc = j->job.rc ? j->job.rc : res->err;
     if (rc) {
-        stt_reply_error(r, rc, j->job.rc ? NULL : res->reason);
+        if (!j->job.rc && res->error)
+            stt_reply_error_raw(r, stt_err_info(rc)->status, res->error, res->reason);
+        else
+            stt_reply_error(r, rc, j->job.rc ? NULL : res->reason);
         return;
     }
     if (!c->new_edits) {

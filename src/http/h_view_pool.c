@@ -6,9 +6,9 @@
  * ran is detached through a guard in its h2o pool; the job finishes and its
  * answer is dropped.
  *
- * The query-server pool views use is made here on first use (from the live
- * [query_servers] configuration) until server start-up makes one: that is the
- * single getter stt__views_qs() and the one place to replace. */
+ * The query-server pool views use is the server's (server.c sets it at start);
+ * a process without one (tools, tests) makes its own here on first use, from the
+ * live [query_servers] configuration. */
 #include "src/http/http.h"
 #include "index/index.h"
 #include <pthread.h>

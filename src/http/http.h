@@ -22,6 +22,7 @@ typedef struct {
     stt_store_t *store;
     stt_ini_t *ini; /* the live configuration (/_node/{node}/_config) */
     stt_auth_t *auth;
+    struct stt_qs_pool *qs; /* query servers (design functions); NULL if it could not be made */
     char uuid[33];
     char instance_start_time[24]; /* server start, unix seconds, as CouchDB 3.4 gives per db */
     h2o_globalconf_t h2o;
@@ -230,6 +231,8 @@ struct stt_qs_pool *stt__views_qs(void);
 void stt_h_doc(stt_hreq_t *r);
 void stt_h_local(stt_hreq_t *r);
 void stt_h_attachment(stt_hreq_t *r);
+/* _design/{ddoc}/_update/... and the unsupported _show, _list, _rewrite (h_update.c) */
+void stt_h_design_func(stt_hreq_t *r);
 
 /* /_node/{node}/_config[/{section}[/{key}]] and /_node/{node}/_restart (h_config.c).
  * {node} is "_local" or STT_NODE_NAME. */
@@ -318,6 +321,10 @@ void stt__system_dbs_init(void);
  * or SIZE_MAX. */
 bool stt__escapes_valid(const char *s, size_t len);
 void stt__parse_target(stt_hreq_t *r, const char *path, size_t len, size_t query_at);
+/* Design functions' view of a request (design_req.c): CouchDB's userCtx
+ * {"db","name","roles"} and its req object (docid NULL: "id":null). */
+void stt__user_ctx_json(stt_hreq_t *r, stt_buf_t *out);
+void stt__design_req(stt_hreq_t *r, const char *docid, size_t idlen, stt_buf_t *out);
 
 /* The route dispatcher (routes.c). */
 void stt_route(stt_hreq_t *r);

@@ -261,6 +261,13 @@ void stt__route_authenticated(stt_hreq_t *r)
             run(r, &info);
             return;
         }
+        if (!local && r->nseg > 3 &&
+            (seg_is(r->seg[3], "_update") || seg_is(r->seg[3], "_show") || seg_is(r->seg[3], "_list") ||
+             seg_is(r->seg[3], "_rewrite"))) {
+            static const route_t fn = {"", ALL_DOC, NEED_DB, stt_h_design_func};
+            run(r, &fn);
+            return;
+        }
         if (r->nseg > 3) {
             if (local) {
                 stt_reply_error_raw(r, 400, "bad_request", "_local documents do not accept attachments.");

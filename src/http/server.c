@@ -12,6 +12,9 @@
 #include "src/http/authpool.h"
 #include "replication/global_changes.h"
 #include "src/common/err.h"
+#include "src/http/offload.h"
+#include "qserver/qserver.h"
+#include "index/index.h"
 #include "src/common/log.h"
 #include <arpa/inet.h>
 #include <errno.h>
@@ -428,6 +431,7 @@ static void worker_setup(stt_worker_t *w)
     h2o_timeout_init(w->loop, &w->fd_rest, 100);
     w->h2guard = stt_h2guard_new(stt__server->cfg->http2_max_request_rate);
     w->fd_resume.cb = on_fd_resume;
+    stt_offload_worker_init(w->index, w->loop);
     for (int i = 0; i < 3; i++) {
         if (w->listen_fds[i] < 0) continue;
         w->listeners[i] = h2o_evloop_socket_create(w->loop, w->listen_fds[i], H2O_SOCKET_FLAG_DONT_READ);
@@ -520,6 +524,17 @@ int stt_server_run(const stt_config_t *cfg, stt_store_t *store, stt_ini_t *ini, 
     stt_store_set_db_hook(store, stt_global_changes_db_event, NULL);
     stt_writer_init(n);
     stt_authpool_init(n);
+    stt_offload_init(n);
+    /* query servers as CouchDB configures them: ini, then COUCHDB_QUERY_SERVER_* */
+    stt_qs_config_t qc;
+    stt_qs_config_default(&qc, NULL);
+    stt_qs_config_from_ini(&qc, ini);
+    stt_qs_config_from_env(&qc);
+    if (stt_qs_pool_new(&qc, &srv.qs) != 0) {
+        stt_log(STT_LOG_WARNING, "query servers unavailable: design functions will fail");
+        srv.qs = NULL;
+    }
+    stt_index_set_pool(srv.qs); /* views use the same pool */
     char err[256];
     /* listening sockets are opened here so that a bind error stops the start;
      * everything h2o allocates per thread is made on the worker itself */
@@ -548,6 +563,7 @@ int stt_server_run(const stt_config_t *cfg, stt_store_t *store, stt_ini_t *ini, 
     stt_global_changes_start(store, ini);
     stt_writer_start();
     stt_authpool_start();
+    stt_offload_start();
     stt_auth_set_deferred(auth, true);
     pthread_barrier_init(&srv_ready, NULL, (unsigned)n + 1);
     for (size_t i = 0; i < n; i++)
@@ -596,8 +612,12 @@ int stt_server_run(const stt_config_t *cfg, stt_store_t *store, stt_ini_t *ini, 
         pthread_join(srv.workers[i]->tid, NULL);
     stt_auth_set_deferred(auth, false);
     stt_authpool_stop();
+    stt_offload_stop(); /* before the writer: validated batches are queued to it */
     stt_writer_stop();
     stt_global_changes_stop();
+    stt_index_set_pool(NULL);
+    stt_qs_pool_free(srv.qs);
+    srv.qs = NULL;
     stt_store_set_commit_hook(store, NULL, NULL);
     stt_store_set_db_hook(store, NULL, NULL);
     stt_log(STT_LOG_INFO, "stopped");

@@ -11,7 +11,13 @@
  * A client may go away while its job is in flight: h2o then disposes the request,
  * and on_dispose hands the request's arena and db reference to the job (see
  * stt_writer_orphan) so the data the writer reads stays alive until the job is
- * back on its loop. */
+ * back on its loop.
+ *
+ * Validation comes first. A batch that holds a design doc, or goes to a database
+ * with validate_doc_update functions, takes a detour through the offload pool:
+ * there the design docs are checked and the validators run (blocking on the query
+ * server), refused docs leave the batch with their error, and the rest is queued
+ * to the writer from that thread. Other batches go straight to the writer. */
 #include "src/http/writer.h"
 #include <pthread.h>
 #include <stdlib.h>
@@ -50,6 +56,25 @@ static void finish(stt_wjob_t *j)
     if (!j->job.rc && j->r) stt__after_writes(j->job.db, j->job.docs, j->job.n, j->job.res);
 }
 
+/* A committed batch that wrote a design doc changes the db's validators. */
+static void ddocs_changed(stt_wjob_t *j)
+{
+    if (j->job.rc) return;
+    for (size_t i = 0; i < j->job.n; i++)
+        if (!j->job.res[i].err && j->job.docs[i].idlen > 8 && memcmp(j->job.docs[i].id, "_design/", 8) == 0) {
+            stt_design_changed(j->job.db);
+            return;
+        }
+}
+
+static void job_free(stt_wjob_t *j)
+{
+    free(j->job.res);
+    stt_vdu_set_release(j->vdus);
+    stt_arena_free(&j->varena);
+    free(j);
+}
+
 static void on_done(h2o_multithread_receiver_t *recv, h2o_linklist_t *messages)
 {
     while (!h2o_linklist_is_empty(messages)) {
@@ -64,8 +89,7 @@ static void on_done(h2o_multithread_receiver_t *recv, h2o_linklist_t *messages)
             stt_arena_free(&j->orphan_arena);
             if (j->orphan_db) stt_db_release(j->orphan_db);
         }
-        free(j->job.res);
-        free(j);
+        job_free(j);
     }
 }
 
@@ -90,6 +114,7 @@ static void *writer_main(void *arg)
         stt_doc_write_group(jobs, n);
         for (size_t i = 0; i < n; i++) {
             taken[i]->job.rc = jobs[i].rc;
+            ddocs_changed(taken[i]);
             h2o_multithread_send_message(&W.slots[taken[i]->worker].recv, &taken[i]->msg);
         }
         pthread_mutex_lock(&W.lock);
@@ -160,20 +185,8 @@ static void authorize(stt_wjob_t *j)
     j->job.res = stt_xcalloc(k ? k : 1, sizeof(stt_doc_result_t));
 }
 
-void stt_writer_submit(stt_wjob_t *j)
+static void enqueue(stt_wjob_t *j)
 {
-    authorize(j);
-    if (!W.started) {
-        /* no writer thread (tools, tests): commit inline */
-        stt_doc_write_group(&j->job, 1);
-        j->r->inflight = NULL;
-        finish(j);
-        j->done(j);
-        free(j->job.res);
-        free(j);
-        return;
-    }
-    j->r->inflight = j;
     pthread_mutex_lock(&W.lock);
     if (W.tail)
         W.tail->next = j;
@@ -182,6 +195,92 @@ void stt_writer_submit(stt_wjob_t *j)
     W.tail = j;
     pthread_cond_signal(&W.cond);
     pthread_mutex_unlock(&W.lock);
+}
+
+/* no writer thread (tools, tests): commit inline, on the request's thread */
+static void commit_inline(stt_wjob_t *j)
+{
+    stt_doc_write_group(&j->job, 1);
+    ddocs_changed(j);
+    j->r->inflight = NULL;
+    finish(j);
+    j->done(j);
+    job_free(j);
+}
+
+/* On an offload thread: validation, then the refused docs leave the batch. Reads
+ * only the job (j->r may be gone; its arena then belongs to the job). */
+static void validate_run(stt_offload_t *o)
+{
+    stt_wjob_t *j = H2O_STRUCT_FROM_MEMBER(stt_wjob_t, off, o);
+    size_t n = j->job.n;
+    if (stt_design_validate_writes(stt__server->qs, j->job.db, j->vdus, &j->vctx, j->job.docs, n, j->job.new_edits,
+                                   &j->varena, j->job.res)) {
+        if (!j->all_docs) {
+            j->all_docs = (stt_doc_write_t *)j->job.docs;
+            j->nall = n;
+            j->all_res = j->job.res;
+        } else {
+            /* fold the outcomes of the accepted docs back into the full list */
+            for (size_t i = 0, k = 0; i < j->nall; i++)
+                if (!j->all_res[i].err) j->all_res[i] = j->job.res[k++];
+            free(j->job.res);
+        }
+        stt_doc_write_t *kept = stt_arena_alloc(&j->varena, (j->nall ? j->nall : 1) * sizeof(*kept));
+        size_t k = 0;
+        for (size_t i = 0; i < j->nall; i++)
+            if (!j->all_res[i].err) kept[k++] = j->all_docs[i];
+        j->job.docs = kept;
+        j->job.n = k;
+        j->job.res = stt_xcalloc(k ? k : 1, sizeof(stt_doc_result_t));
+    }
+    if (W.started)
+        enqueue(j);
+    else
+        commit_inline(j);
+}
+
+/* What validators see of the request: userCtx, secObj, and whether an admin writes. */
+static void validate_ctx(stt_wjob_t *j)
+{
+    stt_hreq_t *r = j->r;
+    const stt_json_t *sec = stt__db_security(r);
+    stt_buf_t b = STT_BUF_INIT;
+    stt__user_ctx_json(r, &b);
+    j->vctx.user_ctx.s = stt_arena_memdup(&j->varena, b.base, b.len);
+    j->vctx.user_ctx.len = b.len;
+    stt_buf_reset(&b);
+    if (sec)
+        stt_json_write(&b, sec);
+    else
+        stt_buf_appends(&b, "{}");
+    j->vctx.sec_obj.s = stt_arena_memdup(&j->varena, b.base, b.len);
+    j->vctx.sec_obj.len = b.len;
+    j->vctx.is_admin = stt_security_is_db_admin(sec, &r->user);
+    stt_buf_free(&b);
+}
+
+void stt_writer_submit(stt_wjob_t *j)
+{
+    authorize(j);
+    if (stt__server && stt__server->qs && j->job.n) {
+        j->vdus = stt_design_vdus(j->job.db);
+        if (stt_design_needs_validation(j->vdus, j->job.docs, j->job.n)) {
+            validate_ctx(j);
+            j->r->inflight = j;
+            j->off.run = validate_run;
+            j->off.done = NULL;
+            j->off.worker = j->worker;
+            stt_offload_submit(&j->off);
+            return;
+        }
+    }
+    if (!W.started) {
+        commit_inline(j);
+        return;
+    }
+    j->r->inflight = j;
+    enqueue(j);
 }
 
 void stt_writer_orphan(stt_hreq_t *r)

@@ -2,7 +2,9 @@
  * loops. Private to src/http. */
 #ifndef STT_WRITER_H
 #define STT_WRITER_H
+#include "design/design.h"
 #include "src/http/http.h"
+#include "src/http/offload.h"
 
 typedef struct stt_wjob stt_wjob_t;
 struct stt_wjob {
@@ -20,6 +22,12 @@ struct stt_wjob {
     stt_doc_write_t *all_docs;
     size_t nall;
     stt_doc_result_t *all_res;
+    /* validation on an offload thread before the writer (design docs, validators):
+     * what it reads and writes lives in varena, freed with the job */
+    stt_offload_t off;
+    stt_arena_t varena;
+    stt_vdu_set_t *vdus;
+    stt_vdu_ctx_t vctx;
 };
 
 void stt_writer_init(size_t nworkers);
