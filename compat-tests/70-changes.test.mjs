@@ -401,6 +401,41 @@ test('continuous feed: one JSON row per line, live rows, final {"last_seq"} line
   assert.deepEqual(after.results, [], 'the replicator reconnects from last_seq');
 }));
 
+// A change committed while a new continuous feed is still scanning its first snapshot
+// (here a selector scan over many docs) must reach it at once, not at the next commit,
+// heartbeat or the timeout. settee once lost that wake when the feed's worker had no
+// other waiting feed; each round below has one write land inside the scan, on a fresh
+// connection (any worker).
+test('continuous feed: a change committed during its first scan is delivered', { timeout: 180000 }, () => withDb(async (db) => {
+  const N = 40000;
+  for (let i = 0; i < N; i += 5000) {
+    const docs = [];
+    for (let j = i; j < i + 5000; j++) docs.push({ _id: 'd' + String(j).padStart(6, '0'), v: j });
+    const r = await req('POST', dbPath(db, '_bulk_docs'), { body: { docs } });
+    assert.equal(r.status, 201, r.text);
+  }
+  const sel = (id) => JSON.stringify({ selector: { _id: id } });
+  const t0 = performance.now();
+  const scan = await req('POST', dbPath(db, '_changes') + '?filter=_selector', {
+    headers: { 'Content-Type': 'application/json' }, body: sel('none'),
+  });
+  assert.equal(scan.status, 200, scan.text);
+  const delay = Math.max(5, Math.floor((performance.now() - t0) / 3));
+  for (let k = 0; k < 12; k++) {
+    const id = 'target' + k;
+    const s = streamReq('POST', dbPath(db, '_changes') + '?feed=continuous&filter=_selector&since=0&timeout=8000', {
+      headers: { 'Content-Type': 'application/json' }, body: sel(id),
+    });
+    await sleep(delay);
+    const w = await req('PUT', docPath(db, id), { body: {} });
+    assert.equal(w.status, 201, w.text);
+    const tw = performance.now();
+    const seen = await s.waitFor((t) => t.includes(`"${id}"`), 4000);
+    s.abort();
+    assert.ok(seen, `round ${k}: the change to ${id} did not arrive within ${(performance.now() - tw).toFixed(0)} ms`);
+  }
+}));
+
 test('continuous feed heartbeat sends newlines while idle', T, () => withDb(async (db) => {
   const s = streamReq('GET', dbPath(db, '_changes') + '?feed=continuous&since=now&heartbeat=100', { headers: { Accept: 'application/json' } });
   try {

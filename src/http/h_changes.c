@@ -648,6 +648,9 @@ static int feed_produce(stt_stream_t *s, stt_buf_t *out)
         stt_buf_appends(out, f->mode == FEED_EVENTSOURCE ? "event: heartbeat\ndata: \n\n" : "\n");
         arm_heartbeat(f);
     }
+    /* update_seq before the snapshot: every commit up to it is in the snapshot */
+    uint64_t before[3];
+    stt_db_mark(f->r->db, before);
     stt_reader_t *rd;
     stt_reader_open(f->r->db, &rd);
     scan_t sc = {f, rd, out, 0, false};
@@ -677,6 +680,17 @@ static int feed_produce(stt_stream_t *s, stt_buf_t *out)
         f->waiting = true;
         feed_register(f);
         rc = 2;
+        /* A commit after the snapshot whose notify ran before the registration
+         * found no waiting feed on this worker and posted no wake. Reading
+         * update_seq under the db's write lock after registering orders this
+         * against every later commit: either its notify sees the registration or
+         * its seq is seen here, and then the feed scans again instead of waiting. */
+        uint64_t after[3];
+        stt_db_mark(f->r->db, after);
+        if (after[1] != before[1]) {
+            f->waiting = false;
+            rc = 1;
+        }
     }
     stt_reader_close(rd);
     return rc;
