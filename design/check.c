@@ -88,8 +88,8 @@ static int check_fields(stt_arena_t *a, stt_qs_err_t *err, const stt_json_t *d)
         if (v && !is_type(v, T_BOOLEAN)) return bad_type(a, err, p, T_BOOLEAN);
     }
     if (field(a, err, d, "rewrites", T_STRING | T_ARRAY) || members(a, err, d, "shows", T_OBJECT | T_STRING) ||
-        members(a, err, d, "updates", T_OBJECT | T_STRING) ||
-        field(a, err, d, "validate_doc_update", T_STRING) || field(a, err, d, "views", T_OBJECT))
+        members(a, err, d, "updates", T_OBJECT | T_STRING) || field(a, err, d, "validate_doc_update", T_STRING) ||
+        field(a, err, d, "views", T_OBJECT))
         return -1;
     const stt_json_t *views = stt_json_get(d, "views");
     if (!views) return 0;

@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 struct stt_ikv_batch {
     stt_db_t *db;
     leveldb_writebatch_t *wb;

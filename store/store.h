@@ -374,7 +374,7 @@ int stt_ikv_drop(stt_db_t *db, const void *pfx, size_t pfxlen);
 typedef struct stt_ikv_iter stt_ikv_iter_t;
 stt_ikv_iter_t *stt_ikv_iter_new(stt_db_t *db);
 void stt_ikv_iter_free(stt_ikv_iter_t *it);
-void stt_ikv_seek(stt_ikv_iter_t *it, const void *k, size_t klen); /* first key >= k */
+void stt_ikv_seek(stt_ikv_iter_t *it, const void *k, size_t klen);    /* first key >= k */
 void stt_ikv_seek_le(stt_ikv_iter_t *it, const void *k, size_t klen); /* last key <= k */
 bool stt_ikv_valid(stt_ikv_iter_t *it);
 void stt_ikv_next(stt_ikv_iter_t *it);

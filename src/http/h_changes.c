@@ -774,7 +774,8 @@ static int set_selector(stt_hreq_t *r, feed_t *f, const stt_json_t *body)
     const stt_json_t *sel = body ? stt_json_get(body, "selector") : NULL;
     if (!sel || sel->type != STT_JSON_OBJECT) {
         stt_reply_error_raw(r, 400, "bad_request",
-                            body ? "Selector error: expected a JSON object" : "Selector must be specified in POST payload");
+                            body ? "Selector error: expected a JSON object"
+                                 : "Selector must be specified in POST payload");
         return -1;
     }
     char err[256];
