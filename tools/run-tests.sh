@@ -30,6 +30,21 @@ count_node_tests() {
     [ "$f" -eq 0 ]
 }
 
+# The same for a runner whose last summary line is "N passed, N failed".
+count_line_tests() {
+    local out=$1 rc=$2 name=$3 line p f
+    line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$out" | tail -1)
+    p=$(echo "$line" | awk '{print $1}')
+    f=$(echo "$line" | awk '{print $3}')
+    p=${p:-0}
+    f=${f:-0}
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+    passed=$((passed + p))
+    failed=$((failed + f))
+    echo "$name: $p passed, $f failed"
+    [ "$f" -eq 0 ]
+}
+
 # --- C unit tests -----------------------------------------------------------
 for t in "$ASAN_BUILD"/tests/test_*; do
     [ -x "$t" ] || continue
@@ -80,52 +95,23 @@ rm -rf "$data"
 out="$log_dir/tools.log"
 SETTEE_BIN_DIR="$ASAN_BUILD" node --test --test-concurrency=1 --test-reporter=spec tests/tools/*.test.mjs >"$out" 2>&1
 count_node_tests "$out" $? tools || grep -E '^✖|Error|expected|actual' "$out" | head -60
+
 # --- disk full on a small tmpfs (skipped, saying why, where tmpfs cannot be mounted) ---
 out="$log_dir/disk-full.log"
 tools/test-disk-full.sh "$ASAN_BUILD/settee" >"$out" 2>&1
-rc=$?
-line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$out" | tail -1)
-p=$(echo "$line" | awk '{print $1}')
-f=$(echo "$line" | awk '{print $3}')
-p=${p:-0}
-f=${f:-0}
-if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
-passed=$((passed + p))
-failed=$((failed + f))
-echo "disk-full: $p passed, $f failed"
+count_line_tests "$out" $? disk-full || tail -40 "$out"
 grep -E '^skipped:' "$out"
-[ "$f" -ne 0 ] && tail -40 "$out"
 
 # --- SIGKILL under concurrent writers, a short version of make crash-test ---
 out="$log_dir/crash-loop.log"
 node tools/crash-loop.mjs --cycles "${SETTEE_CRASH_CYCLES:-3}" --bin "$ASAN_BUILD/settee" --check "$ASAN_BUILD/settee-check" >"$out" 2>&1
-rc=$?
-line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$out" | tail -1)
-p=$(echo "$line" | awk '{print $1}')
-f=$(echo "$line" | awk '{print $3}')
-p=${p:-0}
-f=${f:-0}
-if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
-passed=$((passed + p))
-failed=$((failed + f))
-echo "crash-loop: $p passed, $f failed"
-[ "$f" -ne 0 ] && tail -20 "$out"
+count_line_tests "$out" $? crash-loop || tail -20 "$out"
 
 # --- libFuzzer targets, a few seconds each (make fuzz-build; make fuzz runs them longer) ---
 if ls build/fuzz/fuzz_* >/dev/null 2>&1; then
     out="$log_dir/fuzz.log"
     tools/run-fuzz.sh "${SETTEE_FUZZ_SECONDS:-4}" >"$out" 2>&1
-    rc=$?
-    line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$out" | tail -1)
-    p=$(echo "$line" | awk '{print $1}')
-    f=$(echo "$line" | awk '{print $3}')
-    p=${p:-0}
-    f=${f:-0}
-    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
-    passed=$((passed + p))
-    failed=$((failed + f))
-    echo "fuzz: $p passed, $f failed"
-    [ "$f" -ne 0 ] && tail -40 "$out"
+    count_line_tests "$out" $? fuzz || tail -40 "$out"
 else
     echo "fuzz: skipped: no build/fuzz/fuzz_* (make fuzz-build needs clang)"
 fi
@@ -134,33 +120,14 @@ fi
 if [ "${SETTEE_SKIP_BROWSER:-0}" != 1 ]; then
     out="$log_dir/browser.log"
     SETTEE="$ASAN_BUILD/settee" tools/run-browser-tests.sh >"$out" 2>&1
-    rc=$?
-    line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$out" | tail -1)
-    p=$(echo "$line" | awk '{print $1}')
-    f=$(echo "$line" | awk '{print $3}')
-    p=${p:-0}
-    f=${f:-0}
-    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
-    passed=$((passed + p))
-    failed=$((failed + f))
-    echo "browser: $p passed, $f failed"
-    [ "$f" -ne 0 ] && tail -60 "$out"
+    count_line_tests "$out" $? browser || tail -60 "$out"
 fi
 # --- Fauxton at /_utils/ in headless Chromium (screenshots kept in the log dir) ------
 if [ "${SETTEE_SKIP_BROWSER:-0}" != 1 ] && [ "${SETTEE_SKIP_FAUXTON:-0}" != 1 ]; then
     out="$log_dir/fauxton.log"
     SETTEE="$ASAN_BUILD/settee" LOG_DIR="$log_dir/fauxton" tools/run-fauxton-tests.sh >"$out" 2>&1
-    rc=$?
-    line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$out" | tail -1)
-    p=$(echo "$line" | awk '{print $1}')
-    f=$(echo "$line" | awk '{print $3}')
-    p=${p:-0}
-    f=${f:-0}
-    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
-    passed=$((passed + p))
-    failed=$((failed + f))
-    echo "fauxton: $p passed, $f failed (screenshots: $log_dir/fauxton/shots)"
-    [ "$f" -ne 0 ] && tail -60 "$out"
+    count_line_tests "$out" $? fauxton || tail -60 "$out"
+    echo "fauxton screenshots: $log_dir/fauxton/shots"
 fi
 echo "logs: $log_dir"
 echo "$passed passed, $failed failed"
