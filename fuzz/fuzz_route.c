@@ -58,6 +58,16 @@ HANDLER(doc)
 HANDLER(local)
 HANDLER(attachment)
 HANDLER(node)
+HANDLER(export)
+HANDLER(db_updates)
+HANDLER(design_func)
+HANDLER(membership)
+HANDLER(temp_view)
+HANDLER(view)
+HANDLER(view_active_tasks)
+HANDLER(view_cleanup)
+HANDLER(view_compact)
+HANDLER(view_info)
 
 void stt_reply_error(stt_hreq_t *r, int code, const char *reason)
 {
@@ -155,6 +165,12 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
     cfg.cors_enabled = data[1] & 4;
     const char *qm = memchr(p, '?', len);
     stt__parse_target(&r, p, len, qm ? (size_t)(qm - p) : SIZE_MAX);
+    /* /_utils reads the raw target from h2o's request, which this harness has none
+     * of (its path handling has a unit test of its own: tests/unit/test_utils.c) */
+    if (r.nseg > 0 && r.seg[0].len == 6 && memcmp(r.seg[0].base, "_utils", 6) == 0) {
+        stt_arena_free(&r.arena);
+        return 0;
+    }
     outcomes = 0;
     handler = NULL;
     stt_route(&r);

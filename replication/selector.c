@@ -653,16 +653,23 @@ static void pcre_to_ere(const char *s, size_t len, stt_buf_t *b, int *flags)
  * "a++++...+" or "((a{100}){100}){100}" take memory exponential in their length: one _find
  * could exhaust the server. This sums the copies over the pattern (atoms count 1, a group
  * the sum of its content, x+ doubles x, x{n,m} multiplies it by max(n,m)) and refuses a
- * pattern past 100,000 copies or nested deeper than 64 groups. PCRE refuses most of those
- * too ("nothing to repeat"); the rest are far beyond any real selector. */
+ * pattern past 100,000 copies or nested deeper than 64 groups, and more than two
+ * quantifiers in a row (x*+* costs regcomp time that the copy count does not see; PCRE
+ * takes two, lazy or possessive, and refuses a third: "nothing to repeat"). PCRE refuses
+ * most of those too; the rest are far beyond any real selector. */
 #define REGEX_MAX_COPIES 100000.0
 static bool regex_too_big(const char *s, size_t len)
 {
     double sum[65] = {0}, last[65] = {0};
-    int d = 0;
+    int d = 0, nq = 0; /* nq: quantifiers in a row */
     for (size_t i = 0; i < len; i++) {
         double item = 0;
         bool is_item = true;
+        bool quant = s[i] == '*' || s[i] == '?' || s[i] == '+' || s[i] == '{';
+        if (!quant)
+            nq = 0;
+        else if (++nq > 2 && (s[i] != '{' || (i + 1 < len && s[i + 1] >= '0' && s[i + 1] <= '9')))
+            return true;
         if (s[i] == '\\' && i + 1 < len) {
             i++, item = 1;
         } else if (s[i] == '[') {

@@ -169,6 +169,8 @@ static const match_case_t match_cases[] = {
     {"{'a':{'$regex':'c$'}}", "{'a':'ab\\u0000c'}", true},
     {"{'a':{'$regex':'^(ab{1,3}){2}c+$'}}", "{'a':'abbabccc'}", true},
     {"{'a':{'$regex':'^[]a]+$'}}", "{'a':']a]'}", true},
+    /* two quantifiers in a row still compile (PCRE's lazy and possessive forms) */
+    {"{'a':{'$regex':'^ab+?c$'}}", "{'a':'abbc'}", true},
 
     /* $beginsWith */
     {"{'a':{'$beginsWith':'ab'}}", "{'a':'abc'}", true},
@@ -294,6 +296,8 @@ static const error_case_t error_cases[] = {
     {"{'a':{'$regex':'x=++++++++++++++++++++++++++++++++++++++++++++'}}",
      "Bad argument for operator $regex: \"x=++++++++++++++++++++++++++++++++++++++++++++\""},
     {"{'a':{'$regex':'((a{100}){100}){100}'}}", "Bad argument for operator $regex: \"((a{100}){100}){100}\""},
+    /* the same fuzzer: three quantifiers in a row (a timeout in regcomp, not a size) */
+    {"{'a':{'$regex':'x+*+'}}", "Bad argument for operator $regex: \"x+*+\""},
     {"{'a':{'$all':1}}", "Bad argument for operator $all: 1"},
     {"{'a':{'$elemMatch':1}}", "Bad argument for operator $elemMatch: 1"},
     {"{'a':{'$allMatch':[]}}", "Bad argument for operator $allMatch: []"},
