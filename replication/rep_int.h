@@ -156,6 +156,16 @@ typedef struct {
     char reason[512];
     bool fatal;      /* a failure no retry mends (bad filter, refused credentials) */
     stt_buf_t reply; /* a one-shot's answer body */
+    /* the session, kept across the runs of one job (parking, below): the first run
+     * fills it, later ones continue its history entry */
+    char session[33];
+    time_t session_start;
+    char session_start_seq[128];
+    /* park_ok: a continuous job on a local source that checkpoints may end its run
+     * once caught up and checkpointed (parked: its thread goes; the scheduler runs
+     * it again when the source moves past parked_seq) */
+    bool park_ok, parked;
+    uint64_t parked_seq;
 } stt_rep_run_t;
 
 /* Runs the replication until done (one-shot), stopped, or failed. */

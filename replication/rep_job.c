@@ -128,11 +128,14 @@ static void log_json(job_t *j, stt_buf_t *b)
     stt_buf_appendf(b,
                     "{\"session_id\":\"%s\",\"start_time\":\"%s\",\"end_time\":\"%s\",\"start_last_seq\":%s,"
                     "\"end_last_seq\":%s,\"recorded_seq\":%s",
-                    j->session, st, et, j->start_seq, j->cur, j->cur);
+                    j->session, st, et, j->run->session_start_seq, j->cur, j->cur);
     stats_json(j, b);
     stt_buf_appendc(b, '}');
-    for (uint32_t i = 0; j->history && j->history->type == STT_JSON_ARRAY && i < j->history->len; i++) {
-        if (i + 1 >= HISTORY_MAX) break;
+    for (uint32_t i = 0, n = 1; j->history && j->history->type == STT_JSON_ARRAY && i < j->history->len; i++) {
+        if (n >= HISTORY_MAX) break;
+        /* an earlier run of this session (a parked job): its entry is the one above */
+        if (strcmp(str(stt_json_get(&j->history->u.items[i], "session_id")), j->session) == 0) continue;
+        n++;
         stt_buf_appendc(b, ',');
         stt_json_write(b, &j->history->u.items[i]);
     }
@@ -290,8 +293,15 @@ static void reply(job_t *j)
 void stt__rep_run(stt_rep_run_t *run)
 {
     const stt_rep_params_t *p = run->p;
-    job_t j = {.run = run, .p = p, .start_time = time(NULL)};
-    stt_uuid_random(j.session);
+    job_t j = {.run = run, .p = p, .start_time = run->session_start};
+    if (run->session[0]) {
+        memcpy(j.session, run->session, sizeof(j.session));
+    } else {
+        stt_uuid_random(j.session);
+        memcpy(run->session, j.session, sizeof(j.session));
+        run->session_start = j.start_time = time(NULL);
+    }
+    run->parked = false;
     snprintf(j.logid, sizeof(j.logid), "_local/%s", p->base_id);
     run->status = 0;
     j.src = make_ep(&j, &p->source);
@@ -322,16 +332,25 @@ void stt__rep_run(stt_rep_run_t *run)
     }
     if (!j.start_seq) j.start_seq = stt_xstrndup("0", 1);
     set_seq(&j, j.start_seq);
+    if (!run->session_start_seq[0]) snprintf(run->session_start_seq, sizeof(run->session_start_seq), "%s", j.start_seq);
     pthread_mutex_lock(run->lock);
     snprintf(run->stats->checkpointed, sizeof(run->stats->checkpointed), "%s", j.start_seq);
     pthread_mutex_unlock(run->lock);
 
     uint64_t last_cp = stt_now_ms();
     bool caught_up = false;
+    size_t n = 0;
     while (!atomic_load(run->stop)) {
+        if (caught_up && !n && !j.dirty && run->park_ok) {
+            run->parked = true;
+            pthread_mutex_lock(run->lock);
+            run->stats->waiting = true;
+            pthread_mutex_unlock(run->lock);
+            run->parked_seq = strtoull(j.cur[0] == '"' ? j.cur + 1 : j.cur, NULL, 10);
+            break;
+        }
         stt_arena_t a = STT_ARENA_INIT;
         stt_rep_change_t *rows;
-        size_t n;
         const char *last;
         pthread_mutex_lock(run->lock);
         run->stats->waiting = caught_up;

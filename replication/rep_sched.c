@@ -59,6 +59,9 @@ typedef struct job_s {
     int nev;
     pthread_t tid;
     bool has_thread, thread_done, rotated, removed;
+    /* parked: running without a thread until its local source moves (woken) */
+    bool parked, woken;
+    uint64_t park_db;
     atomic_int stop;
     pthread_mutex_t lock;
     stt_rep_stats_t stats;
@@ -94,6 +97,7 @@ static struct {
     uint64_t rdb_seq; /* _replicator changes read up to */
     bool rdb_dirty;
     uint64_t last_rotation_ms;
+    atomic_int nparked;
     /* local endpoints waiting for a database to move */
     pthread_mutex_t wlock;
     stt_rep_waiter_t *waiters;
@@ -150,15 +154,19 @@ void stt__rep_wake(uint64_t db_id)
 void stt_rep_notify(stt_db_t *db, uint64_t seq)
 {
     if (!S.started) return;
-    stt__rep_wake(stt_db_id(db));
+    uint64_t id = stt_db_id(db);
+    stt__rep_wake(id);
     size_t len;
     const char *name = stt_db_name(db, &len);
-    if (len == sizeof(STT_REPLICATOR_DB) - 1 && memcmp(name, STT_REPLICATOR_DB, len) == 0) {
-        pthread_mutex_lock(&S.lock);
-        S.rdb_dirty = true;
-        pthread_cond_signal(&S.cond);
-        pthread_mutex_unlock(&S.lock);
-    }
+    bool rdb = len == sizeof(STT_REPLICATOR_DB) - 1 && memcmp(name, STT_REPLICATOR_DB, len) == 0;
+    if (!rdb && !atomic_load(&S.nparked)) return;
+    pthread_mutex_lock(&S.lock);
+    bool wake = rdb;
+    for (job_t *j = S.jobs; j; j = j->next)
+        if (j->parked && !j->woken && j->park_db == id) j->woken = wake = true;
+    if (rdb) S.rdb_dirty = true;
+    if (wake) pthread_cond_signal(&S.cond);
+    pthread_mutex_unlock(&S.lock);
 }
 
 void stt__rep_tls(stt_rep_tls_t *out)
@@ -216,8 +224,11 @@ static job_t *job_new(stt_rep_params_t *p, const char *doc_id, const stt_user_ct
     return j;
 }
 
+static void unpark(job_t *j);
+
 static void job_free(job_t *j)
 {
+    unpark(j);
     stt__rep_params_free(&j->p);
     free(j->doc_id);
     free(j->uname);
@@ -266,18 +277,34 @@ static void *job_main(void *arg)
     return NULL;
 }
 
-static void job_start(job_t *j)
+static void unpark(job_t *j)
 {
-    memset(&j->stats, 0, sizeof(j->stats));
+    if (!j->parked) return;
+    j->parked = j->woken = false;
+    atomic_fetch_sub(&S.nparked, 1);
+}
+
+/* Starts j's thread: a new run, or (resume) a parked job's next one. */
+static void job_start(job_t *j, bool resume)
+{
     stt_buf_free(&j->run.reply);
-    j->run = (stt_rep_run_t){
-        .p = &j->p, .store = S.store, .user = &j->user, .stop = &j->stop, .lock = &j->lock, .stats = &j->stats};
+    if (!resume) {
+        memset(&j->stats, 0, sizeof(j->stats));
+        j->run = (stt_rep_run_t){0};
+        j->started = time(NULL);
+        j->run_start_ms = stt_now_ms();
+        event(j, "started");
+    }
+    unpark(j);
+    stt_rep_run_t *r = &j->run;
+    r->p = &j->p, r->store = S.store, r->user = &j->user, r->stop = &j->stop, r->lock = &j->lock;
+    r->stats = &j->stats;
+    r->status = 0, r->fatal = false, r->error[0] = r->reason[0] = '\0';
+    r->park_ok = j->p.continuous && j->p.use_checkpoints && !j->p.source.url;
     atomic_store(&j->stop, 0);
     j->thread_done = j->rotated = false;
     j->state = J_RUNNING;
-    j->started = j->updated = time(NULL);
-    j->run_start_ms = stt_now_ms();
-    event(j, "started");
+    j->updated = time(NULL);
     pthread_attr_t at;
     pthread_attr_init(&at);
     pthread_attr_setstacksize(&at, 1 << 20);
@@ -687,6 +714,25 @@ static void reply_error(stt_rep_reply_t *r, int status, const char *error, const
     snprintf(r->reason, sizeof(r->reason), "%s", reason);
 }
 
+/* A caught-up job on a local source gives its thread back; stt_rep_notify wakes it
+ * when its source moves, and a write that came before the park wakes it at once. */
+static void park(job_t *j)
+{
+    stt_db_t *db;
+    const char *name = j->p.source.db;
+    if (stt_db_open(S.store, name, strlen(name), &db) != 0) {
+        j->state = J_PENDING; /* gone: the next run says so */
+        return;
+    }
+    uint64_t mark[3];
+    stt_db_mark(db, mark);
+    j->park_db = stt_db_id(db);
+    stt_db_release(db);
+    j->parked = true;
+    atomic_fetch_add(&S.nparked, 1);
+    j->woken = mark[1] > j->run.parked_seq;
+}
+
 /* A job thread ended (S.lock held). Fills *f with what must happen outside the lock. */
 static void reap(job_t *j, finished_t *f)
 {
@@ -699,6 +745,10 @@ static void reap(job_t *j, finished_t *f)
         return;
     }
     stt_rep_run_t *r = &j->run;
+    if (r->parked && !j->rotated && !atomic_load(&j->stop)) {
+        park(j);
+        return;
+    }
     if (j->rotated || (atomic_load(&j->stop) && r->status)) {
         j->state = J_PENDING;
         event(j, "stopped");
@@ -788,6 +838,7 @@ static void schedule(void)
     bool waiting = false;
     for (job_t *j = S.jobs; j; j = j->next) {
         if (j->removed) continue;
+        if (j->parked && j->woken) job_start(j, true);
         if (j->state == J_RUNNING) running++;
         if (j->state == J_CRASHING && now >= j->next_start_ms) j->state = J_PENDING;
         if (j->state == J_PENDING) waiting = true;
@@ -798,7 +849,7 @@ static void schedule(void)
         for (job_t *j = S.jobs; j; j = j->next)
             if (!j->removed && j->state == J_PENDING && !j->has_thread) pick = j;
         if (!pick) break;
-        job_start(pick);
+        job_start(pick, false);
         running++;
     }
     if (!waiting || running < max_jobs || now - S.last_rotation_ms < interval) return;
@@ -811,6 +862,12 @@ static void schedule(void)
                 oldest = j;
         if (!oldest) break;
         oldest->rotated = true;
+        if (oldest->parked) { /* no thread to stop */
+            unpark(oldest);
+            oldest->state = J_PENDING;
+            event(oldest, "stopped");
+            continue;
+        }
         atomic_store(&oldest->stop, 1);
     }
     stt__rep_wake(0);
