@@ -17,6 +17,7 @@
 #include "qserver/qserver.h"
 #include "index/index.h"
 #include "src/common/log.h"
+#include "src/common/sdnotify.h"
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -579,10 +580,12 @@ int stt_server_run(const stt_config_t *cfg, stt_store_t *store, stt_ini_t *ini, 
                 metrics_bind ? metrics_bind : "127.0.0.1", metrics_port);
     free(metrics_bind);
     metrics_bind = NULL;
+    stt_sd_notify("READY=1"); /* systemd Type=notify: ports are open, requests are served */
 
     int sig = 0;
     sigwait(&sigs, &sig);
     stt_log(STT_LOG_INFO, "signal %d: shutting down", sig);
+    stt_sd_notify("STOPPING=1");
     /* jobs checkpoint and stop while the loops still deliver their answers */
     stt_rep_stop();
     for (size_t i = 0; i < n; i++) {

@@ -33,7 +33,7 @@ static void endpoint_cases(void **state)
     } cases[] = {
         {"{\"source\":\"http://u:p@h:5984/db\",\"target\":\"t\"}", "http://h:5984/db/", NULL, "u", "p"}, /* 1 */
         {"{\"source\":\"https://h/a/db/\",\"target\":\"t\"}", "https://h/a/db/", NULL, NULL, NULL},      /* 2 */
-        {"{\"source\":\"dbname\",\"target\":\"t\"}", NULL, "dbname", NULL, NULL},                         /* 3 */
+        {"{\"source\":\"dbname\",\"target\":\"t\"}", NULL, "dbname", NULL, NULL},                        /* 3 */
         {"{\"source\":{\"url\":\"http://h/db\",\"auth\":{\"basic\":{\"username\":\"a\",\"password\":\"b\"}}},"
          "\"target\":\"t\"}",
          "http://h/db/", NULL, "a", "b"}, /* 4 auth.basic */
