@@ -11,7 +11,7 @@
  * At most [replicator] max_jobs run at once; every [replicator] interval ms, when
  * jobs wait, up to max_churn of the longest-running continuous ones are stopped
  * (they checkpoint) and the waiting ones start. A crashing job waits
- * 2^(errors-1) x 2 s (at most 10 min) before it is pending again.
+ * 2^(errors-1) x 30 s (at most 8 h) before it is pending again.
  *
  * One thread (sched_main) owns the transitions: it reads the _replicator
  * database's changes (a doc created, edited or deleted adds, replaces or removes
@@ -823,8 +823,10 @@ static void reap(job_t *j, finished_t *f)
         return;
     }
     j->state = J_CRASHING;
-    uint64_t backoff = 2000ull << (j->error_count > 9 ? 9 : j->error_count - 1);
-    if (backoff > 600000) backoff = 600000;
+    /* CouchDB's: 30 s, doubling, at most 8 h; slow enough that a job with a wrong
+     * password never trips the peer's lockout */
+    uint64_t backoff = 30000ull << (j->error_count > 10 ? 10 : j->error_count - 1);
+    if (backoff > 8ull * 3600 * 1000) backoff = 8ull * 3600 * 1000;
     j->next_start_ms = stt_now_ms() + backoff;
     stt_log(STT_LOG_WARNING, "replication %s crashed (%d): %s", j->p.id, j->error_count, j->error);
 }
