@@ -17,6 +17,36 @@
 
 /* ------------------------------------------------------------------ authentication */
 
+static const h2o_iovec_t *header_ci(stt_hreq_t *r, const char *name);
+
+/* Whether addr is one of [settee] trusted_proxies (comma-separated addresses), the
+ * list cached per thread until the configuration changes. */
+static bool trusted_proxy(const char *addr)
+{
+    static __thread uint64_t gen = UINT64_MAX;
+    static __thread char list[512];
+    uint64_t g = stt_ini_generation(stt__server->ini);
+    if (g != gen) {
+        char *v = stt_ini_get(stt__server->ini, "settee", "trusted_proxies");
+        snprintf(list, sizeof(list), "%s", v ? v : "");
+        free(v);
+        gen = g;
+    }
+    size_t n = strlen(addr);
+    for (const char *p = list; *p;) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        const char *e = p;
+        while (*e && *e != ',' && *e != ' ')
+            e++;
+        if ((size_t)(e - p) == n && n && memcmp(p, addr, n) == 0) return true;
+        p = e;
+    }
+    return false;
+}
+
+/* The client's address, as the auth limits count it: the socket's peer, or behind a
+ * trusted front proxy the last address of its X-Forwarded-For (the one it added). */
 static void peer_of(stt_hreq_t *r, char *out, size_t len)
 {
     struct sockaddr_storage ss;
@@ -28,6 +58,21 @@ static void peer_of(stt_hreq_t *r, char *out, size_t len)
         inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, out, (socklen_t)len);
     else if (ss.ss_family == AF_INET6)
         inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, out, (socklen_t)len);
+    const h2o_iovec_t *xff;
+    if (!out[0] || !(xff = header_ci(r, "x-forwarded-for")) || !trusted_proxy(out)) return;
+    const char *b = xff->base, *e = xff->base + xff->len, *p = e;
+    while (p > b && p[-1] != ',')
+        p--;
+    while (p < e && *p == ' ')
+        p++;
+    while (e > p && e[-1] == ' ')
+        e--;
+    char ip[64];
+    unsigned char bin[16];
+    if (e - p <= 0 || (size_t)(e - p) >= sizeof(ip)) return;
+    memcpy(ip, p, (size_t)(e - p));
+    ip[e - p] = '\0';
+    if (inet_pton(AF_INET, ip, bin) == 1 || inet_pton(AF_INET6, ip, bin) == 1) snprintf(out, len, "%s", ip);
 }
 
 /* the AuthSession value among the Cookie headers */
