@@ -44,6 +44,7 @@ struct stt_mango_find {
     stt_buf_t lo, hi;
     bool have_lo, have_hi;
     bool done, started, chunk_full;
+    bool nothing; /* $or: [] or $and: [] at the top: no docs, no bookmark */
     stt_buf_t *out;
     stt_buf_t doc;      /* rendered winner, reused */
     stt_buf_t bookmark; /* JSON position of the last doc sent */
@@ -71,6 +72,13 @@ int stt_mango_find_new(const stt_json_t *body, stt_mango_find_t **out, stt_mango
         return rc;
     }
     f->ro.conflicts = f->q.conflicts;
+    const stt_json_t *sel = f->q.selector_json;
+    for (uint32_t i = 0; i < sel->len; i++) {
+        const stt_json_member_t *m = &sel->u.members[i];
+        if ((stt__str_is(m->key, m->keylen, "$or") || stt__str_is(m->key, m->keylen, "$and")) &&
+            m->val.type == STT_JSON_ARRAY && m->val.len == 0)
+            f->done = f->nothing = true;
+    }
     *out = f;
     return 0;
 }
@@ -132,7 +140,7 @@ static int bookmark_bounds(stt_mango_find_t *f, stt_mango_err_t *err)
     bool ok = f->p.ix ? b->len == 2 && b->u.items[0].type == STT_JSON_ARRAY : b->len == 1;
     if (!ok)
         return stt__merr(err, 400, "invalid_bookmark", "Invalid bookmark value: %s",
-                         stt__term(&f->arena, f->q.bookmark_str));
+                         stt__json_term(&f->arena, f->q.bookmark_str));
     const stt_json_t *id = &b->u.items[b->len - 1];
     if (!f->p.ix) {
         stt_buf_append(&f->last, id->u.s, id->len);
@@ -205,37 +213,60 @@ static void write_pnode(stt_buf_t *out, const pnode_t *n)
     stt_buf_appendc(out, '}');
 }
 
+/* Sets v at the path parts below n. */
+static void pnode_set(stt_arena_t *a, pnode_t *n, const stt_field_part_t *parts, uint32_t nparts, const stt_json_t *v)
+{
+    for (uint32_t i = 0; i < nparts && !n->val; i++) {
+        const stt_field_part_t *p = &parts[i];
+        pnode_t *k = n->kids;
+        while (k && !(k->keylen == p->len && memcmp(k->key, p->s, p->len) == 0))
+            k = k->next;
+        if (!k) {
+            k = stt_arena_alloc(a, sizeof(*k));
+            memset(k, 0, sizeof(*k));
+            k->key = p->s, k->keylen = p->len;
+            if (n->last)
+                n->last->next = k;
+            else
+                n->kids = k;
+            n->last = k;
+        }
+        if (i + 1 == nparts) {
+            k->val = v; /* replaces what deeper fields set below it */
+            k->kids = k->last = NULL;
+        }
+        n = k;
+    }
+}
+
 static void project(stt_arena_t *a, const stt__query_t *q, const stt_json_t *doc, stt_buf_t *out)
 {
     pnode_t root = {0};
     for (uint32_t f = 0; f < q->nfields; f++) {
         const stt__field_t *fl = &q->fields[f];
         const stt_json_t *v = fl->nparts ? stt_field_get(doc, fl->parts, fl->nparts) : NULL;
-        if (!v) continue;
-        pnode_t *n = &root;
-        for (uint32_t i = 0; i < fl->nparts && !n->val; i++) {
-            const stt_field_part_t *p = &fl->parts[i];
-            pnode_t *k = n->kids;
-            while (k && !(k->keylen == p->len && memcmp(k->key, p->s, p->len) == 0))
-                k = k->next;
-            if (!k) {
-                k = stt_arena_alloc(a, sizeof(*k));
-                memset(k, 0, sizeof(*k));
-                k->key = p->s, k->keylen = p->len;
-                if (n->last)
-                    n->last->next = k;
-                else
-                    n->kids = k;
-                n->last = k;
-            }
-            if (i + 1 == fl->nparts) {
-                k->val = v; /* replaces what deeper fields set below it */
-                k->kids = k->last = NULL;
-            }
-            n = k;
-        }
+        if (v) pnode_set(a, &root, fl->parts, fl->nparts, v);
     }
     write_pnode(out, &root);
+}
+
+/* A covering index's doc, as CouchDB builds it from the row: _id and the
+ * index's fields from the key. Its JSON goes to f->doc. */
+static int doc_from_key(stt_mango_find_t *f, stt_arena_t *a, const char *id, size_t idlen, const char *key,
+                        size_t keylen, stt_json_t *doc)
+{
+    stt_json_t k;
+    if (stt_json_parse(a, key, keylen, &k, NULL, 0) != 0 || k.type != STT_JSON_ARRAY || k.len != f->p.ix->ncols)
+        return -1;
+    pnode_t root = {0};
+    static const stt_field_part_t idpart = {"_id", 3};
+    stt_json_t idv = stt_json_str(a, id, idlen);
+    pnode_set(a, &root, &idpart, 1, &idv);
+    for (uint32_t i = 0; i < k.len; i++)
+        pnode_set(a, &root, f->p.ix->cols[i].parts, f->p.ix->cols[i].nparts, &k.u.items[i]);
+    stt_buf_reset(&f->doc);
+    write_pnode(&f->doc, &root);
+    return stt_json_parse(a, f->doc.base, f->doc.len, doc, NULL, 0);
 }
 
 /* ------------------------------------------------------------------ examining docs */
@@ -256,18 +287,32 @@ static int examine(stt_mango_find_t *f, const stt_doc_summary_t *s, const char *
     }
     if (is_design(id, idlen)) return 0;
     if (f->only && (idlen != f->only_id.len || memcmp(id, f->only_id.base, idlen) != 0)) return 0;
-    f->docs++;
-    stt_doc_t d;
-    int rc = s ? stt_doc_from_summary(s, &d) : -1;
-    if (rc) rc = stt_doc_get(f->rd, id, idlen, &d);
-    if (rc) return 0;
     stt_arena_t a = STT_ARENA_INIT;
     stt_json_t doc;
-    int stop = 0, node;
-    stt_buf_reset(&f->doc);
-    if (stt_doc_select(&d, NULL, &node) == 0 && stt_doc_render(f->rd, &d, node, &f->ro, &f->doc) == 0 &&
-        stt_json_parse(&a, f->doc.base, f->doc.len, &doc, NULL, 0) == 0 && doc.type == STT_JSON_OBJECT &&
-        stt_selector_match(f->q.sel, &doc)) {
+    int stop = 0, node, rc;
+    bool have = false, read = false;
+    stt_doc_t d;
+    if (key && f->p.covering) {
+        have = doc_from_key(f, &a, id, idlen, key, keylen, &doc) == 0;
+    } else {
+        f->docs++;
+        rc = s ? stt_doc_from_summary(s, &d) : -1;
+        if (rc) rc = stt_doc_get(f->rd, id, idlen, &d);
+        read = rc == 0;
+        stt_buf_reset(&f->doc);
+        have = read && stt_doc_select(&d, NULL, &node) == 0 && stt_doc_render(f->rd, &d, node, &f->ro, &f->doc) == 0 &&
+               stt_json_parse(&a, f->doc.base, f->doc.len, &doc, NULL, 0) == 0;
+    }
+    if (have && doc.type == STT_JSON_OBJECT && stt_selector_match(f->q.sel, &doc)) {
+        /* a skipped match moves the position too, as in CouchDB */
+        stt_buf_reset(&f->bookmark);
+        stt_buf_appendc(&f->bookmark, '[');
+        if (key) {
+            stt_buf_append(&f->bookmark, key, keylen);
+            stt_buf_appendc(&f->bookmark, ',');
+        }
+        stt_json_write_str(&f->bookmark, id, idlen);
+        stt_buf_appendc(&f->bookmark, ']');
         if (f->skipped < f->q.skip) {
             f->skipped++;
         } else {
@@ -277,14 +322,6 @@ static int examine(stt_mango_find_t *f, const stt_doc_summary_t *s, const char *
                 project(&a, &f->q, &doc, out);
             else
                 stt_buf_append(out, f->doc.base, f->doc.len);
-            stt_buf_reset(&f->bookmark);
-            stt_buf_appendc(&f->bookmark, '[');
-            if (key) {
-                stt_buf_append(&f->bookmark, key, keylen);
-                stt_buf_appendc(&f->bookmark, ',');
-            }
-            stt_json_write_str(&f->bookmark, id, idlen);
-            stt_buf_appendc(&f->bookmark, ']');
             if (out->len >= CHUNK) {
                 f->chunk_full = true;
                 stop = 1;
@@ -292,7 +329,7 @@ static int examine(stt_mango_find_t *f, const stt_doc_summary_t *s, const char *
         }
     }
     stt_arena_free(&a);
-    stt_doc_free(&d);
+    if (read) stt_doc_free(&d);
     return stop;
 }
 
@@ -339,8 +376,12 @@ static double elapsed_ms(const stt_mango_find_t *f)
 
 static void tail(stt_mango_find_t *f, stt_buf_t *out)
 {
+    if (f->nothing) {
+        stt_buf_appends(out, "]}\n");
+        return;
+    }
     stt_buf_appends(out, "],\"bookmark\":");
-    if (f->returned) {
+    if (f->bookmark.len) {
         stt_buf_appendc(out, '"');
         stt__bookmark_encode(out, f->bookmark.base, f->bookmark.len);
         stt_buf_appendc(out, '"');

@@ -106,6 +106,10 @@ void stt__index_json(stt_buf_t *b, const index_t *ix)
         any = true;
         stt_json_write_str(b, m->key, m->keylen);
         stt_buf_appendc(b, ':');
+        if (stt__str_is(m->key, m->keylen, "partial_filter_selector") && m->val.type == STT_JSON_OBJECT) {
+            stt__selector_normalize(b, &m->val); /* mango_idx_view shows it normalized */
+            continue;
+        }
         if (!stt__str_is(m->key, m->keylen, "fields") || m->val.type != STT_JSON_OBJECT) {
             stt_json_write(b, &m->val);
             continue;
@@ -292,7 +296,7 @@ static int create(stt_db_t *db, stt_arena_t *a, const stt_json_t *body, stt_buf_
     if (type && !stt__str_is(type->u.s, type->len, "json")) {
         if (stt__str_is(type->u.s, type->len, "text") || stt__str_is(type->u.s, type->len, "nouveau"))
             return stt__merr(err, 503, "required index service unavailable", "%s", type->u.s);
-        return stt__merr(err, 400, "invalid_index", "Invalid type for index: %s", stt__term(a, type));
+        return stt__merr(err, 400, "invalid_index", "Invalid type for index: %.*s", (int)type->len, type->u.s);
     }
     if (def->type != STT_JSON_OBJECT)
         return stt__merr(err, 400, "invalid_index", "JSON indexes must be an object, not: %s", stt__term(a, def));
@@ -608,8 +612,9 @@ int stt_mango_index_bulk_delete(stt_db_t *db, const stt_json_t *body, stt_buf_t 
         stt_arena_free(&a);
         return rc;
     }
+    /* CouchDB accumulates both lists head first: they come out in reverse */
     stt_buf_t good = STT_BUF_INIT, bad = STT_BUF_INIT;
-    for (uint32_t i = 0; i < ids->len; i++) {
+    for (uint32_t i = ids->len; i-- > 0;) {
         const stt_json_t *v = &ids->u.items[i];
         const char *id, *reason;
         size_t idlen;

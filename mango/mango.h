@@ -28,6 +28,7 @@ typedef struct {
     int status;        /* HTTP status */
     const char *error; /* CouchDB's error name (static) */
     char reason[512];
+    bool ref; /* CouchDB adds a log "ref" (an error inside its processing) */
 } stt_mango_err_t;
 
 /* ------------------------------------------------------------------ _find and _explain */

@@ -17,8 +17,12 @@ int stt__merr(stt_mango_err_t *err, int status, const char *error, const char *f
     __attribute__((format(printf, 4, 5)));
 /* The selector compiler's reason with the error name CouchDB gives it. */
 int stt__selector_err(stt_mango_err_t *err, const char *reason);
-/* v's JSON cut to STT_MANGO_MAX_TERM bytes, in a. */
+/* v as CouchDB quotes it in a reason, cut to STT_MANGO_MAX_TERM bytes, in a:
+ * the Erlang term as ~w (binaries as bytes), as ~p (printable binaries as
+ * text), or plain JSON. */
 const char *stt__term(stt_arena_t *a, const stt_json_t *v);
+const char *stt__term_p(stt_arena_t *a, const stt_json_t *v);
+const char *stt__json_term(stt_arena_t *a, const stt_json_t *v);
 bool stt__non_neg_int(const stt_json_t *v, uint64_t *out);
 bool stt__is_bool(const stt_json_t *v);
 bool stt__str_is(const char *s, size_t len, const char *lit);
@@ -100,6 +104,8 @@ typedef struct {
     bool covering;
 } stt__plan_t;
 
+/* mango_selector:normalize's form of sel, as JSON text. */
+void stt__selector_normalize(stt_buf_t *out, const stt_json_t *sel);
 int stt__plan(stt_db_t *db, stt_arena_t *a, const stt__query_t *q, stt__plan_t *p, stt_mango_err_t *err);
 void stt__plan_free(stt__plan_t *p);
 /* mrargs start_key / end_key of the plan, as _explain shows them. */

@@ -24,19 +24,120 @@ int stt__merr(stt_mango_err_t *err, int status, const char *error, const char *f
     va_end(ap);
     err->status = status;
     err->error = error;
+    err->ref = false;
     return STT_MANGO_E;
 }
 
-/* CouchDB quotes a bad value as an Erlang term; its JSON is the closest we can
- * say. */
+/* CouchDB quotes a bad value as the Erlang term jiffy made of it: ~w writes
+ * binaries as bytes (<<97,98>>), ~p as text when printable (<<"ab">>);
+ * objects are {[{K,V},...]}, null/true/false atoms. */
+static void erl_bin(stt_buf_t *b, const char *s, size_t len, bool pretty)
+{
+    bool printable = pretty;
+    for (size_t i = 0; i < len && printable; i++)
+        printable = (unsigned char)s[i] >= 0x20 && (unsigned char)s[i] < 0x7f;
+    stt_buf_appends(b, "<<");
+    if (printable && len) {
+        stt_buf_appendc(b, '"');
+        for (size_t i = 0; i < len; i++) {
+            if (s[i] == '"' || s[i] == '\\') stt_buf_appendc(b, '\\');
+            stt_buf_appendc(b, s[i]);
+        }
+        stt_buf_appendc(b, '"');
+    } else {
+        for (size_t i = 0; i < len; i++)
+            stt_buf_appendf(b, i ? ",%u" : "%u", (unsigned char)s[i]);
+    }
+    stt_buf_appends(b, ">>");
+}
+
+static void erl_term(stt_buf_t *b, const stt_json_t *v, bool pretty)
+{
+    switch (v->type) {
+    case STT_JSON_STRING:
+        erl_bin(b, v->u.s, v->len, pretty);
+        return;
+    case STT_JSON_ARRAY:
+        stt_buf_appendc(b, '[');
+        for (uint32_t i = 0; i < v->len; i++) {
+            if (i) stt_buf_appendc(b, ',');
+            erl_term(b, &v->u.items[i], pretty);
+        }
+        stt_buf_appendc(b, ']');
+        return;
+    case STT_JSON_OBJECT:
+        stt_buf_appends(b, "{[");
+        for (uint32_t i = 0; i < v->len; i++) {
+            stt_buf_appends(b, i ? ",{" : "{");
+            erl_bin(b, v->u.members[i].key, v->u.members[i].keylen, pretty);
+            stt_buf_appendc(b, ',');
+            erl_term(b, &v->u.members[i].val, pretty);
+            stt_buf_appendc(b, '}');
+        }
+        stt_buf_appends(b, "]}");
+        return;
+    default:
+        stt_json_write(b, v);
+    }
+}
+
+static const char *cut(stt_arena_t *a, stt_buf_t *b)
+{
+    size_t n = b->len > STT_MANGO_MAX_TERM ? STT_MANGO_MAX_TERM : b->len;
+    char *s = stt_arena_strndup(a, b->base, n);
+    stt_buf_free(b);
+    return s;
+}
+
 const char *stt__term(stt_arena_t *a, const stt_json_t *v)
 {
     stt_buf_t b = STT_BUF_INIT;
+    erl_term(&b, v, false);
+    return cut(a, &b);
+}
+
+const char *stt__term_p(stt_arena_t *a, const stt_json_t *v)
+{
+    stt_buf_t b = STT_BUF_INIT;
+    erl_term(&b, v, true);
+    return cut(a, &b);
+}
+
+const char *stt__json_term(stt_arena_t *a, const stt_json_t *v)
+{
+    stt_buf_t b = STT_BUF_INIT;
     stt_json_write(&b, v);
-    size_t n = b.len > STT_MANGO_MAX_TERM ? STT_MANGO_MAX_TERM : b.len;
-    char *s = stt_arena_strndup(a, b.base, n);
-    stt_buf_free(&b);
-    return s;
+    return cut(a, &b);
+}
+
+/* "Bad argument for operator $op: <JSON>" from the selector compiler, told
+ * as CouchDB tells it: the argument as an Erlang term, a non-string $regex or
+ * $beginsWith as an unknown operator, and $mod by zero as the badarith it
+ * crashes with. 0 when it is not such a reason. */
+static int bad_arg(stt_mango_err_t *err, const char *reason)
+{
+    static const char pfx[] = "Bad argument for operator ";
+    if (strncmp(reason, pfx, sizeof(pfx) - 1) != 0) return 0;
+    const char *op = reason + sizeof(pfx) - 1, *colon = strstr(op, ": ");
+    if (!colon) return 0;
+    stt_arena_t a = STT_ARENA_INIT;
+    stt_json_t v;
+    int rc = 0;
+    int oplen = (int)(colon - op);
+    if (stt_json_parse(&a, colon + 2, strlen(colon + 2), &v, NULL, 0) != 0) goto exit;
+    if ((stt__str_is(op, (size_t)oplen, "$regex") || stt__str_is(op, (size_t)oplen, "$beginsWith")) &&
+        v.type != STT_JSON_STRING) {
+        rc = stt__merr(err, 400, "invalid_operator", "Invalid operator: %.*s", oplen, op);
+    } else if (stt__str_is(op, (size_t)oplen, "$mod") && v.type == STT_JSON_ARRAY && v.len == 2 &&
+               v.u.items[0].type == STT_JSON_NUMBER && stt__str_is(v.u.items[0].u.s, v.u.items[0].len, "0")) {
+        rc = stt__merr(err, 500, "unknown_error", "badarith");
+        err->ref = true;
+    } else {
+        rc = stt__merr(err, 400, "bad_arg", "Bad argument for operator %.*s: %s", oplen, op, stt__term(&a, &v));
+    }
+exit:
+    stt_arena_free(&a);
+    return rc;
 }
 
 int stt__selector_err(stt_mango_err_t *err, const char *reason)
@@ -48,6 +149,8 @@ int stt__selector_err(stt_mango_err_t *err, const char *reason)
         {"Unsupported operator", "not_supported"}, {"One or more conditions", "invalid_selector"},
         {"Invalid field name", "bad_field"},
     };
+    int rc = bad_arg(err, reason);
+    if (rc) return rc;
     const char *error = "bad_request";
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
         if (strncmp(reason, names[i].prefix, strlen(names[i].prefix)) == 0) error = names[i].error;
@@ -102,7 +205,7 @@ int stt__parse_sort(stt_arena_t *a, const stt_json_t *sort, stt__field_t **out, 
 {
     if (sort->type != STT_JSON_ARRAY)
         return stt__merr(err, 400, "invalid_sort_json", "Sort must be an array of sort specs, not: %s",
-                         stt__term(a, sort));
+                         stt__term_p(a, sort));
     stt__field_t *f = stt_arena_alloc(a, (sort->len ? sort->len : 1) * sizeof(*f));
     int dir = 0; /* 0 none yet, 1 asc, 2 desc */
     for (uint32_t i = 0; i < sort->len; i++) {
@@ -120,11 +223,11 @@ int stt__parse_sort(stt_arena_t *a, const stt_json_t *sort, stt__field_t **out, 
             else if (v->type == STT_JSON_STRING && stt__str_is(v->u.s, v->len, "desc"))
                 d = 2;
             else
-                return stt__merr(err, 400, "invalid_sort_dir", "Invalid sort direction: %s", stt__term(a, v));
-            name = m->key, namelen = m->keylen;
+                d = 0; /* mango_sort: a bad direction is a bad sort field */
+            if (d) name = m->key, namelen = m->keylen;
         }
         if (!name || stt_field_parse(a, name, namelen, &f[i].parts, &f[i].nparts) != 0)
-            return stt__merr(err, 400, "invalid_sort_field", "Invalid sort field: %s", stt__term(a, s));
+            return stt__merr(err, 400, "invalid_sort_field", "Invalid sort field: %s", stt__term_p(a, s));
         f[i].name = name, f[i].namelen = namelen;
         if (dir && d != dir)
             return stt__merr(err, 400, "unsupported_mixed_sort",
@@ -250,15 +353,18 @@ int stt__query_parse(stt_arena_t *a, const stt_json_t *body, stt__query_t *q, st
     }
     if ((v = stt_json_get(body, "bookmark")) != NULL && v->type != STT_JSON_NULL) {
         if (v->type != STT_JSON_STRING) {
-            rc = stt__merr(err, 400, "invalid_bookmark", "Invalid bookmark value: %s", stt__term(a, v));
+            /* mango_opts lets it through and then fails on it */
+            rc = stt__merr(err, 500, "unknown_error", "Unknown Error: mango_opts :: {invalid_bookmark,%s}",
+                           stt__term(a, v));
+            err->ref = true;
             goto fail;
         }
-        /* "" is no bookmark (CouchDB's nil); "nil" is what a query that
-         * returned nothing hands back */
-        if (v->len && !stt__str_is(v->u.s, v->len, "nil")) {
+        /* "" is no bookmark; "nil", which a query that returned nothing hands
+         * back, is refused as CouchDB refuses it */
+        if (v->len) {
             q->bookmark_str = v;
             if (bookmark_decode(a, v->u.s, v->len, &q->bookmark) != 0) {
-                rc = stt__merr(err, 400, "invalid_bookmark", "Invalid bookmark value: %s", stt__term(a, v));
+                rc = stt__merr(err, 400, "invalid_bookmark", "Invalid bookmark value: %s", stt__json_term(a, v));
                 goto fail;
             }
             q->have_bookmark = true;

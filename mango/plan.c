@@ -115,6 +115,11 @@ static void norm(stt_buf_t *out, const stt_json_t *sel, const char *prefix, size
     stt_buf_free(&c.b);
 }
 
+void stt__selector_normalize(stt_buf_t *out, const stt_json_t *sel)
+{
+    norm(out, sel, NULL, 0);
+}
+
 /* ------------------------------------------------------------------ the selector's fields */
 
 /* The top-level conditions of a normalized selector. */
@@ -372,17 +377,25 @@ static int better(const cand_t *a, const cand_t *b)
     return c ? c : bytes_cmp(a->ix->name, a->ix->namelen, b->ix->name, b->ix->namelen);
 }
 
-static bool covering(const stt__query_t *q, const stt__index_t *ix)
+static bool in_index(const stt__index_t *ix, const char *name, size_t len)
+{
+    if (stt__str_is(name, len, "_id")) return true;
+    for (uint32_t k = 0; k < ix->ncols; k++)
+        if (ix->cols[k].namelen == len && memcmp(ix->cols[k].name, name, len) == 0) return true;
+    return false;
+}
+
+/* The index holds every field asked for and every field the selector reads:
+ * the docs can be made from its rows without being read. */
+static bool covering(const stt__query_t *q, const fields_t *fs, const stt__index_t *ix)
 {
     if (!ix || q->nfields == 0) return false;
-    for (uint32_t i = 0; i < q->nfields; i++) {
-        const stt__field_t *f = &q->fields[i];
-        if (stt__str_is(f->name, f->namelen, "_id")) continue;
-        bool found = false;
-        for (uint32_t k = 0; k < ix->ncols && !found; k++)
-            found = ix->cols[k].namelen == f->namelen && memcmp(ix->cols[k].name, f->name, f->namelen) == 0;
-        if (!found) return false;
-    }
+    for (uint32_t i = 0; i < q->nfields; i++)
+        if (!in_index(ix, q->fields[i].name, q->fields[i].namelen)) return false;
+    for (size_t i = 0; i < fs->n; i++)
+        if (!in_index(ix, fs->v[i].name, fs->v[i].len)) return false;
+    for (size_t i = 0; i < fs->nother; i++)
+        if (!in_index(ix, fs->other[i], fs->otherlen[i])) return false;
     return true;
 }
 
@@ -429,7 +442,8 @@ static const char *reason_vs(const cand_t *c, const cand_t *chosen)
 
 /* explain's index_candidates: every index but the chosen one, last listed
  * first, ranked as mango_idx's trace ranks them. */
-static void candidates(stt__plan_t *p, const stt__query_t *q, cand_t *c, size_t n, const cand_t *chosen, bool by_user)
+static void candidates(stt__plan_t *p, const stt__query_t *q, const fields_t *fs, cand_t *c, size_t n,
+                       const cand_t *chosen, bool by_user)
 {
     uint32_t rank[n + 1], nusable = 0;
     /* the usable ones, best first */
@@ -455,8 +469,9 @@ static void candidates(stt__plan_t *p, const stt__query_t *q, cand_t *c, size_t 
         uint32_t r = x->usable ? rank[k] : nusable + (x->why == R_PARTIAL ? 2 : 1);
         stt_buf_appendf(&p->candidates, ",\"analysis\":{\"usable\":%s,\"reasons\":[{\"name\":\"%s\"}],\"ranking\":%u,",
                         x->usable ? "true" : "false", why, r);
-        stt_buf_appends(&p->candidates, x->ix ? (covering(q, x->ix) ? "\"covering\":true}}" : "\"covering\":false}}")
-                                              : "\"covering\":null}}");
+        stt_buf_appends(&p->candidates, x->ix
+                                            ? (covering(q, fs, x->ix) ? "\"covering\":true}}" : "\"covering\":false}}")
+                                            : "\"covering\":null}}");
     }
 }
 
@@ -464,7 +479,7 @@ int stt__plan(stt_db_t *db, stt_arena_t *a, const stt__query_t *q, stt__plan_t *
 {
     memset(p, 0, sizeof(*p));
     stt_buf_t nb = STT_BUF_INIT;
-    norm(&nb, q->selector_json, NULL, 0);
+    stt__selector_normalize(&nb, q->selector_json);
     int rc = stt_json_parse(a, nb.base, nb.len, &p->norm, NULL, 0);
     stt_buf_free(&nb);
     if (rc) return STT_E_INTERNAL;
@@ -509,10 +524,10 @@ int stt__plan(stt_db_t *db, stt_arena_t *a, const stt__query_t *q, stt__plan_t *
     if (!chosen)
         return stt__merr(err, 400, "no_usable_index",
                          "No index exists for this sort, try indexing by the sort fields.");
-    candidates(p, q, c, n, chosen, by_user);
+    candidates(p, q, &fs, c, n, chosen, by_user);
     p->ix = chosen->ix;
     p->desc = q->desc;
-    p->covering = covering(q, p->ix);
+    p->covering = covering(q, &fs, p->ix);
     if (p->ix) {
         p->ranges = stt_arena_alloc(a, (p->ix->ncols + 1) * sizeof(*p->ranges));
         for (uint32_t i = 0; i < chosen->prefix; i++)

@@ -15,7 +15,15 @@
 
 static void reply_err(stt_hreq_t *r, int rc, const stt_mango_err_t *e)
 {
-    if (rc == STT_MANGO_E)
+    if (rc == STT_MANGO_E && e->ref) {
+        stt_buf_t b = STT_BUF_INIT;
+        stt_buf_appends(&b, "{\"error\":");
+        stt_json_write_cstr(&b, e->error);
+        stt_buf_appends(&b, ",\"reason\":");
+        stt_json_write_cstr(&b, e->reason);
+        stt_buf_appendf(&b, ",\"ref\":%u}", (unsigned)(rand() & 0x7fffffff));
+        stt_reply_json(r, e->status, &b);
+    } else if (rc == STT_MANGO_E)
         stt_reply_error_raw(r, e->status, e->error, e->reason);
     else
         stt_reply_error(r, rc, e->reason[0] ? e->reason : NULL);
