@@ -12,6 +12,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { req, BASE } from './lib.mjs';
+import { goldenMatcher } from './lib-golden.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const GOLDEN_DIR = process.env.STT_GOLDEN_DIR || path.resolve(here, '../../shared/couchdb-golden');
@@ -20,74 +21,10 @@ const MISSING = !fs.existsSync(FILE) && process.env.STT_GOLDEN_OPTIONAL === '1';
 const LINES = (MISSING ? '' : fs.readFileSync(FILE, 'utf8')).split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l));
 const HOST = new URL(BASE).host;
 
-const ANY = { '<ms>': (v) => typeof v === 'number', '<ref>': (v) => v !== undefined && v !== null };
-const bind = new Map(); // placeholder text (e.g. "<bookmark3>", "<h4>") -> our value
-const PH = /<(h\d+|bookmark\d+|autoname\d+)>/g;
-const fill = (s) => s.replace(/<host>/g, HOST).replace(PH, (all) => {
-  if (!bind.has(all)) throw new Error(`request uses ${all}, which no earlier answer bound`);
-  return bind.get(all);
-});
-const fillJson = (v) => {
-  if (typeof v === 'string') return fill(v);
-  if (Array.isArray(v)) return v.map(fillJson);
-  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, fillJson(x)]));
-  return v;
-};
-// Expected values with what is bound so far filled in (unbound placeholders stay).
-const fillKnown = (v) => {
-  if (typeof v === 'string') return v.replace(/<host>/g, HOST).replace(PH, (all) => bind.get(all) ?? all);
-  if (Array.isArray(v)) return v.map(fillKnown);
-  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, fillKnown(x)]));
-  return v;
-};
-
-const KIND = { h: '[0-9a-f]{32}', bookmark: '[A-Za-z0-9_-]+', autoname: '[0-9a-f]{40}' };
-function matchStr(exp, act) {
-  if (typeof act !== 'string') return false;
-  if (!PH.test(exp)) return exp === act;
-  PH.lastIndex = 0;
-  const names = [];
-  const re = '^' + exp.split(/(<(?:h\d+|bookmark\d+|autoname\d+)>)/).map((part) => {
-    const m = /^<(h|bookmark|autoname)\d+>$/.exec(part);
-    if (!m) return part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-    if (bind.has(part)) return bind.get(part).replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-    names.push(part);
-    return `(${KIND[m[1]]})`;
-  }).join('') + '$';
-  const mm = new RegExp(re).exec(act);
-  if (!mm) return false;
-  names.forEach((n, i) => bind.set(n, mm[i + 1]));
-  return true;
-}
-
-function cmp(exp, act, where, errs) {
-  if (typeof exp === 'function') {
-    if (!exp(act)) errs.push(`${where}: unexpected ${JSON.stringify(act)}`);
-    return;
-  }
-  if (typeof exp === 'string' && ANY[exp]) {
-    if (!ANY[exp](act)) errs.push(`${where}: expected ${exp}, got ${JSON.stringify(act)}`);
-    return;
-  }
-  if (typeof exp === 'string') {
-    if (!matchStr(exp, act)) errs.push(`${where}: expected ${JSON.stringify(exp)}, got ${JSON.stringify(act)}`);
-    return;
-  }
-  if (Array.isArray(exp)) {
-    if (!Array.isArray(act)) { errs.push(`${where}: expected an array, got ${JSON.stringify(act)?.slice(0, 300)}`); return; }
-    if (exp.length !== act.length) errs.push(`${where}: expected ${exp.length} items, got ${act.length}: ${JSON.stringify(act).slice(0, 400)}`);
-    for (let i = 0; i < Math.min(exp.length, act.length); i++) cmp(exp[i], act[i], `${where}[${i}]`, errs);
-    return;
-  }
-  if (exp && typeof exp === 'object') {
-    if (!act || typeof act !== 'object' || Array.isArray(act)) { errs.push(`${where}: expected an object, got ${JSON.stringify(act)?.slice(0, 300)}`); return; }
-    const ek = Object.keys(exp).sort(), ak = Object.keys(act).sort();
-    if (ek.join() !== ak.join()) errs.push(`${where}: keys ${JSON.stringify(ak)}, expected ${JSON.stringify(ek)}`);
-    for (const k of ek) if (k in act) cmp(exp[k], act[k], `${where}.${k}`, errs);
-    return;
-  }
-  if (exp !== act) errs.push(`${where}: expected ${JSON.stringify(exp)}, got ${JSON.stringify(act)}`);
-}
+const { fill, fillJson, fillKnown, cmp } = goldenMatcher(
+  { h: '[0-9a-f]{32}', bookmark: '[A-Za-z0-9_-]+', autoname: '[0-9a-f]{40}' },
+  { '<ms>': (v) => typeof v === 'number', '<ref>': (v) => v !== undefined && v !== null },
+  { '<host>': HOST });
 
 const byteCmp = (a, b) => Buffer.compare(Buffer.from(a ?? ''), Buffer.from(b ?? ''));
 const ixCmp = (a, b) => (a.ddoc === null) - (b.ddoc === null) ? (a.ddoc === null ? -1 : 1) : byteCmp(a.ddoc, b.ddoc) || byteCmp(a.name, b.name);
