@@ -56,6 +56,7 @@ test('json index: built on the first query, kept up to date on later ones, updat
     // update=false: the rows are stale but the docs read are current, and the selector drops the
     // changed ones (without fields: a covering index would answer from its stale rows)
     assert.deepEqual(ids(await find(db, { selector: q.selector, update: false })), ['d048', 'd049', 'd050', 'd051']);
+    assert.deepEqual(ids(await find(db, { selector: q.selector, stale: 'ok' })), ['d048', 'd049', 'd050', 'd051'], 'stale=ok is update=false');
     assert.deepEqual(ids(await find(db, q)), ['d048', 'd049', 'd050', 'd051', 'later']);
     assert.deepEqual(ids(await find(db, { selector: { n: { $lt: 4 } }, fields: ['_id'] })), ['low', 'd000', 'd001', 'd002', 'd003', 'd045']);
   });
@@ -204,6 +205,18 @@ test('bookmarks: pages over an index while documents are written between them', 
     }
     const want = [...DOCS.map((d) => d.n).filter((n) => n !== 80), 50.5, 81.5].sort((x, y) => x - y);
     assert.deepEqual(seen, want);
+  });
+});
+
+test('a json index is a view: _design/{ddoc}/_view/{name} gives its rows and _count', T, async () => {
+  await withDb(async (db) => {
+    await load(db, [...DOCS.slice(0, 5), { _id: 'no-ts', type: 'a' }]);
+    await index(db, { index: { fields: ['type', 'ts'] }, ddoc: 'tt', name: 'type-ts' });
+    let r = await req('GET', `/${enc(db)}/_design/tt/_view/type-ts?reduce=false&limit=2`);
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(r.json, { total_rows: 5, offset: 0, rows: [{ id: 'd003', key: ['a', 997], value: null }, { id: 'd000', key: ['a', 1000], value: null }] });
+    r = await req('GET', `/${enc(db)}/_design/tt/_view/type-ts`);
+    assert.deepEqual(r.json.rows, [{ key: null, value: 5 }]);
   });
 });
 

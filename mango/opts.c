@@ -444,6 +444,8 @@ int stt__query_parse(stt_arena_t *a, const stt_json_t *body, stt__query_t *q, st
             goto fail;
         }
         q->stale = v;
+        /* mango_opts: stale "ok" is update false and stable true */
+        if (v->type == STT_JSON_STRING && stt__str_is(v->u.s, v->len, "ok")) q->update = false, q->stable = true;
     }
     rc = stt__known_keys(body, known, sizeof(known) / sizeof(known[0]), err);
     if (rc) goto fail;
