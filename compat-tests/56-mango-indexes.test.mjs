@@ -146,12 +146,16 @@ test('use_index: honoured when usable, a warning (or 400 without fallback) when 
     assert.equal(e.index.ddoc, '_design/n2');
     assert.deepEqual(e.opts.use_index, ['n2']);
     assert.deepEqual(e.index_candidates.find((c) => c.index.ddoc === '_design/n1').analysis.reasons, [{ name: 'excluded_by_user' }]);
-    let r = await find(db, { selector: sel, use_index: ['n2', 'n'], fields: ['_id'] });
+    let r = await find(db, { selector: sel, use_index: ['_design/n2', 'n'], fields: ['_id'] });
     assert.equal(r.warning, undefined);
     assert.equal(r.docs.length, 10);
     // a partial index named by use_index serves the query with only its own docs, as in CouchDB
     r = await find(db, { selector: sel, use_index: 'np', fields: ['_id'] });
     assert.deepEqual(ids(r), ['d010', 'd012', 'd014', 'd016', 'd018']);
+    const ddoc = await req('GET', `/${enc(db)}/_design/np`);
+    assert.deepEqual(ddoc.json.views['n-active'].map, { fields: { n: 'asc' }, partial_filter_selector: { active: { $eq: true } } },
+      'the partial filter is stored normalized');
+    assert.deepEqual(ddoc.json.views['n-active'].options, { def: { fields: ['n'], partial_filter_selector: { active: true } } });
     r = await find(db, { selector: { type: 'a' }, use_index: 'n1', fields: ['_id'], limit: 1 });
     assert.equal(r.warning, `_design/n1 was not used because it does not contain a valid index for this query.\n${NO_INDEX}`);
     r = await find(db, { selector: sel, use_index: ['n1', 'nope'], fields: ['_id'], limit: 1 });

@@ -329,7 +329,7 @@ static int create(stt_db_t *db, stt_arena_t *a, const stt_json_t *body, stt_buf_
     }
     stt_buf_appends(&view, "},\"partial_filter_selector\":");
     if (pfs)
-        stt_json_write(&view, pfs);
+        stt__selector_normalize(&view, pfs); /* stored normalized, as mango_idx_view does */
     else
         stt_buf_appends(&view, "{}");
     stt_buf_appends(&view, "},\"reduce\":\"_count\",\"options\":{\"def\":");

@@ -325,12 +325,24 @@ static bool can_use_sort(const stt__query_t *q, const stt__index_t *ix, const fi
     return false;
 }
 
+/* use_index's design doc name without its "_design/" (mango_cursor adds the
+ * prefix when it is missing). */
+static void use_index_ddoc(const stt__query_t *q, const char **s, int *len)
+{
+    const stt_json_t *d = &q->use_index.u.items[0];
+    bool prefixed = d->len >= 8 && memcmp(d->u.s, "_design/", 8) == 0;
+    *s = d->u.s + (prefixed ? 8 : 0);
+    *len = (int)d->len - (prefixed ? 8 : 0);
+}
+
 static bool use_index_names(const stt__query_t *q, const stt__index_t *ix)
 {
     const stt_json_t *u = &q->use_index;
     if (u->len == 0 || !ix) return false;
-    const stt_json_t *d = &u->u.items[0];
-    if (!(ix->ddoclen == d->len + 8 && memcmp(ix->ddoc + 8, d->u.s, d->len) == 0)) return false;
+    const char *d;
+    int dlen;
+    use_index_ddoc(q, &d, &dlen);
+    if (!(ix->ddoclen == (size_t)dlen + 8 && memcmp(ix->ddoc + 8, d, (size_t)dlen) == 0)) return false;
     return u->len == 1 || (ix->namelen == u->u.items[1].len && memcmp(ix->name, u->u.items[1].u.s, ix->namelen) == 0);
 }
 
@@ -508,15 +520,17 @@ int stt__plan(stt_db_t *db, stt_arena_t *a, const stt__query_t *q, stt__plan_t *
         if (!q->allow_fallback)
             return stt__merr(err, 400, "no_usable_index",
                              "The index specified with \"use_index\" is not usable for the query.");
-        const stt_json_t *d = &q->use_index.u.items[0];
+        const char *d;
+        int dlen;
+        use_index_ddoc(q, &d, &dlen);
         if (q->use_index.len == 1)
             stt_buf_appendf(&p->warning,
-                            "_design/%.*s was not used because it does not contain a valid index for this query.",
-                            (int)d->len, d->u.s);
+                            "_design/%.*s was not used because it does not contain a valid index for this query.", dlen,
+                            d);
         else
             stt_buf_appendf(&p->warning,
-                            "_design/%.*s, %.*s was not used because it is not a valid index for this query.",
-                            (int)d->len, d->u.s, (int)q->use_index.u.items[1].len, q->use_index.u.items[1].u.s);
+                            "_design/%.*s, %.*s was not used because it is not a valid index for this query.", dlen, d,
+                            (int)q->use_index.u.items[1].len, q->use_index.u.items[1].u.s);
     }
     for (size_t i = 1; i < n && !by_user; i++)
         if (c[i].usable && (!chosen || better(&c[i], chosen) < 0)) chosen = &c[i];
