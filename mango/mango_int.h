@@ -107,6 +107,9 @@ typedef struct {
 /* mango_selector:normalize's form of sel, as JSON text. */
 void stt__selector_normalize(stt_buf_t *out, const stt_json_t *sel);
 int stt__plan(stt_db_t *db, stt_arena_t *a, const stt__query_t *q, stt__plan_t *p, stt_mango_err_t *err);
+/* The same over the given json indexes (sorted by ddoc and name), no db. */
+int stt__plan_on(stt_arena_t *a, const stt__query_t *q, stt__index_t *ix, size_t nix, stt__plan_t *p,
+                 stt_mango_err_t *err);
 void stt__plan_free(stt__plan_t *p);
 /* mrargs start_key / end_key of the plan, as _explain shows them. */
 void stt__plan_keys(const stt__plan_t *p, stt_buf_t *start, stt_buf_t *end);

@@ -490,15 +490,21 @@ static void candidates(stt__plan_t *p, const stt__query_t *q, const fields_t *fs
 int stt__plan(stt_db_t *db, stt_arena_t *a, const stt__query_t *q, stt__plan_t *p, stt_mango_err_t *err)
 {
     memset(p, 0, sizeof(*p));
+    stt__index_t *ix = NULL;
+    size_t nix = 0;
+    int rc = stt__indexes_list(db, a, &ix, &nix);
+    return rc ? rc : stt__plan_on(a, q, ix, nix, p, err);
+}
+
+int stt__plan_on(stt_arena_t *a, const stt__query_t *q, stt__index_t *ix, size_t nix, stt__plan_t *p,
+                 stt_mango_err_t *err)
+{
+    memset(p, 0, sizeof(*p));
     stt_buf_t nb = STT_BUF_INIT;
     stt__selector_normalize(&nb, q->selector_json);
     int rc = stt_json_parse(a, nb.base, nb.len, &p->norm, NULL, 0);
     stt_buf_free(&nb);
     if (rc) return STT_E_INTERNAL;
-    stt__index_t *ix = NULL;
-    size_t nix = 0;
-    rc = stt__indexes_list(db, a, &ix, &nix);
-    if (rc) return rc;
     fields_t fs;
     field_ranges(a, &p->norm, &fs);
     hints(p, &fs);
