@@ -60,7 +60,7 @@ int stt_key_cmp(const stt_json_t *a, const stt_json_t *b, bool raw);
 
 typedef struct {
     const char *name;
-    const char *map;    /* source */
+    const char *map;    /* source; a Mango json index: its definition as JSON text */
     const char *reduce; /* NULL, "_sum"... or a JS source */
     bool raw;           /* options.collation == "raw" */
 } stt_view_def_t;

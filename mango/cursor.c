@@ -42,7 +42,6 @@ struct stt_mango_find {
     stt_buf_t last;
     bool have_last;
     stt_buf_t lo, hi;
-    bool have_lo, have_hi;
     bool done, started, chunk_full;
     bool nothing; /* $or: [] or $and: [] at the top: no docs, no bookmark */
     stt_buf_t *out;
@@ -120,7 +119,6 @@ static void row_bounds(stt_mango_find_t *f)
         stt_json_t null = {.type = STT_JSON_NULL};
         stt_key_encode(&f->lo, r->lo ? r->lo : &null, false);
     }
-    f->have_lo = true;
     stt_buf_appendc(&f->hi, 0x07);
     bool strict = false;
     for (uint32_t i = 0; i < p->nranges && !strict; i++) {
@@ -130,7 +128,6 @@ static void row_bounds(stt_mango_find_t *f)
         strict = r->hi_strict;
     }
     if (!strict) stt_buf_appendc(&f->hi, (char)0xFF);
-    f->have_hi = true;
 }
 
 /* Resumes strictly after the bookmark's [key, id]. */
