@@ -33,8 +33,7 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
             add_index(&a, &ix[0], "_design/a", "age", "[\"age\"]", "{\"fields\":{\"age\":\"asc\"}}", false);
             add_index(&a, &ix[1], "_design/b", "type-ts", "[\"type\",\"ts\"]",
                       "{\"fields\":{\"type\":\"asc\",\"ts\":\"asc\"}}", false);
-            add_index(&a, &ix[2], "_design/c", "n-desc", "[{\"n\":\"desc\"}]", "{\"fields\":{\"n\":\"desc\"}}",
-                      false);
+            add_index(&a, &ix[2], "_design/c", "n-desc", "[{\"n\":\"desc\"}]", "{\"fields\":{\"n\":\"desc\"}}", false);
             add_index(&a, &ix[3], "_design/d", "n-part", "[\"n\"]",
                       "{\"fields\":{\"n\":\"asc\"},\"partial_filter_selector\":{\"a\":{\"$gt\":1}}}", true);
             stt__plan_t p;
