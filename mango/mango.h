@@ -65,4 +65,29 @@ int stt_mango_index_delete(stt_db_t *db, const char *ddoc, size_t ddoclen, const
 /* POST _index/_bulk_delete body: {"success":[...],"fail":[...]}. */
 int stt_mango_index_bulk_delete(stt_db_t *db, const stt_json_t *body, stt_buf_t *out, stt_mango_err_t *err);
 
+/* ------------------------------------------------------------------ selector feeds (feed.c) */
+
+/* One doc of a selector feed: its id and the seq of its last update. */
+typedef struct {
+    char *id;
+    size_t idlen;
+    uint64_t seq;
+} stt_mango_feed_row_t;
+
+/* Selector feeds from an index (beyond CouchDB): the docs a _changes feed with
+ * filter=_selector (or a replication with a selector) from since would consider,
+ * read from a json index instead of the whole by-seq index. The index used is
+ * the one with the fewest rows among those holding every doc sel can match (sel
+ * requires each of its fields and, for a partial index, has each top-level
+ * condition of its partial_filter_selector among its own); it is brought up to
+ * date first, to *upto (a db seq). *rows are the docs it holds whose last update
+ * is in (since, upto], in seq order (malloc'd: stt_mango_feed_free). The caller
+ * still matches each doc's winner against sel, as the full feed does, and scans
+ * the by-seq index past *upto for what changed since: the rows then are exactly
+ * a full scan's. STT_E_NOT_FOUND when no index holds sel's docs (scan as before);
+ * STT_E_BAD_REQUEST for a selector that does not compile. Blocking. */
+int stt_mango_feed_rows(stt_db_t *db, const stt_json_t *sel, uint64_t since, stt_mango_feed_row_t **rows, size_t *nrows,
+                        uint64_t *upto);
+void stt_mango_feed_free(stt_mango_feed_row_t *rows, size_t nrows);
+
 #endif

@@ -111,6 +111,10 @@ int stt__plan(stt_db_t *db, stt_arena_t *a, const stt__query_t *q, stt__plan_t *
 int stt__plan_on(stt_arena_t *a, const stt__query_t *q, stt__index_t *ix, size_t nix, stt__plan_t *p,
                  stt_mango_err_t *err);
 void stt__plan_free(stt__plan_t *p);
+/* Whether every doc the normalized selector norm can match is a row of ix: norm
+ * requires each of its fields (one at least that a deleted doc's stub lacks)
+ * and, for a partial index, holds each top-level condition of its filter. */
+bool stt__index_holds(stt_arena_t *a, const stt_json_t *norm, const stt__index_t *ix);
 /* mrargs start_key / end_key of the plan, as _explain shows them. */
 void stt__plan_keys(const stt__plan_t *p, stt_buf_t *start, stt_buf_t *end);
 

@@ -411,6 +411,42 @@ static bool covering(const stt__query_t *q, const fields_t *fs, const stt__index
     return true;
 }
 
+/* ------------------------------------------------------------------ selector feeds */
+
+static bool is_stub_field(const stt__field_t *f)
+{
+    return is_id_or_rev(f) || stt__str_is(f->name, f->namelen, "_deleted");
+}
+
+bool stt__index_holds(stt_arena_t *a, const stt_json_t *norm, const stt__index_t *ix)
+{
+    bool real = false; /* a field a deleted doc's stub never has */
+    for (uint32_t i = 0; i < ix->ncols; i++) {
+        const stt__field_t *col = &ix->cols[i];
+        if (is_id_or_rev(col)) continue;
+        if (!requires(norm, col->name, col->namelen)) return false;
+        real |= !is_stub_field(col);
+    }
+    if (!real) return false;
+    if (!ix->partial) return true;
+    const stt_json_t *pfs = stt_json_get(ix->map, "partial_filter_selector");
+    stt_buf_t b = STT_BUF_INIT;
+    stt__selector_normalize(&b, pfs);
+    stt_json_t pn;
+    int rc = stt_json_parse(a, b.base, b.len, &pn, NULL, 0);
+    stt_buf_free(&b);
+    if (rc) return false;
+    uint32_t np, ns;
+    const stt_json_t *pc = top_conds(&pn, &np), *sc = top_conds(norm, &ns);
+    for (uint32_t i = 0; i < np; i++) {
+        bool found = false;
+        for (uint32_t k = 0; k < ns && !found; k++)
+            found = stt_json_equal(&pc[i], &sc[k]);
+        if (!found) return false;
+    }
+    return true;
+}
+
 /* ------------------------------------------------------------------ the plan */
 
 void stt__plan_free(stt__plan_t *p)
