@@ -31,7 +31,7 @@ CFLAGS   += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-in
 LDLIBS   += $(PKG_LIBS) -lleveldb -lcurl -lpthread -lm
 
 LIB_SRCS  = $(wildcard src/common/*.c) $(wildcard store/*.c) $(wildcard security/*.c) $(wildcard replication/*.c) \
-            $(wildcard qserver/*.c) $(wildcard index/*.c) $(wildcard design/*.c) $(wildcard src/http/*.c)
+            $(wildcard qserver/*.c) $(wildcard index/*.c) $(wildcard mango/*.c) $(wildcard design/*.c) $(wildcard src/http/*.c)
 LIB_OBJS  = $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 TOOL_SRCS = $(wildcard tools/*.c)
 TOOLS     = $(TOOL_SRCS:tools/%.c=$(BUILD)/%)
@@ -135,6 +135,9 @@ check-includes:
 	@! grep -n '#include "\(replication\|security\|src/http\)/' store/*.[ch] || { echo "store includes upper layers"; exit 1; }
 	@! grep -n '#include "\(replication\|src/http\)/' security/*.[ch] || { echo "security includes upper layers"; exit 1; }
 	@! grep -n '#include "src/http/' index/*.[ch] || { echo "index includes upper layers"; exit 1; }
+	@! grep -n '#include "\(src/http\|mango\)/' index/*.[ch] || { echo "index includes mango or http"; exit 1; }
+	@! grep -n '#include "src/http/' mango/*.[ch] || { echo "mango includes http"; exit 1; }
+	@! grep -ln 'h2o' mango/*.[ch] || { echo "h2o outside src/http"; exit 1; }
 	@! grep -ln 'h2o' security/*.[ch] || { echo "h2o outside src/http"; exit 1; }
 	@! grep -n '#include "src/http/' replication/*.[ch] || { echo "replication includes http"; exit 1; }
 	@! grep -n '#include "\(store\|replication\|security\|src/http\)/' qserver/*.[ch] || { echo "qserver includes upper layers"; exit 1; }

@@ -485,7 +485,8 @@ int stt_view_query(stt_db_t *db, const stt_ddoc_views_t *dv, int view, const stt
                                            : "No rows can match your key range, reverse your start_key and end_key "
                                              "or set descending=true");
     }
-    if (!stt_index_pool() || !stt_qs_has_lang(stt_index_pool(), dv->lang)) {
+    bool native = strcmp(dv->lang, STT_INDEX_NATIVE_LANG) == 0; /* a Mango json index: no query server */
+    if (!native && (!stt_index_pool() || !stt_qs_has_lang(stt_index_pool(), dv->lang))) {
         err->status = 500;
         err->error = "unknown_query_language";
         err->reason = dv->lang;

@@ -216,6 +216,7 @@ struct stt_vjob {
     stt_arena_t arena;
     stt_db_t *db;
     void *ctx;
+    void (*ctx_free)(stt_vjob_t *j); /* frees ctx when it is still set at the end */
     int status;
     stt_buf_t body;
     stt_vjob_t *next;
