@@ -83,8 +83,11 @@ typedef struct {
  * date first, to *upto (a db seq). *rows are the docs it holds whose last update
  * is in (since, upto], in seq order (malloc'd: stt_mango_feed_free). The caller
  * still matches each doc's winner against sel, as the full feed does, and scans
- * the by-seq index past *upto for what changed since: the rows then are exactly
- * a full scan's. STT_E_NOT_FOUND when no index holds sel's docs (scan as before);
+ * the by-seq index past *upto for what changed since. No index holds a deleted
+ * doc, yet a deletion that kept its body can match: the caller tests the deleted
+ * docs of (since, upto] too (replication/ep_local.c walks the by-seq summaries,
+ * reading bodies only for index rows and deletions); the rows then are exactly a
+ * full scan's. STT_E_NOT_FOUND when no index holds sel's docs (scan as before);
  * STT_E_BAD_REQUEST for a selector that does not compile. Blocking. */
 int stt_mango_feed_rows(stt_db_t *db, const stt_json_t *sel, uint64_t since, stt_mango_feed_row_t **rows, size_t *nrows,
                         uint64_t *upto);

@@ -111,8 +111,9 @@ int main(int argc, char **argv)
         for (size_t k = i; k < i + 1000 && k < ndocs; k++) {
             char text[1200];
             bool task = k % 100 == 7;
-            snprintf(text, sizeof(text), "{\"_id\":\"d%07zu\",\"type\":\"%s\",\"project\":\"p%zu\",\"n\":%zu,\"pad\":\"%s\"}",
-                     k, task ? "task" : "note", task ? (size_t)1 : k % 7, k, filler);
+            snprintf(text, sizeof(text),
+                     "{\"_id\":\"d%07zu\",\"type\":\"%s\",\"project\":\"p%zu\",\"n\":%zu,\"pad\":\"%s\"}", k,
+                     task ? "task" : "note", task ? (size_t)1 : k % 7, k, filler);
             stt_json_t obj;
             const char *reason;
             stt_doc_parse_opts_t po = {.new_edits = true};
