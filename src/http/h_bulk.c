@@ -3,6 +3,7 @@
  * _all_docs streams: each chunk restarts the id scan just after the last key it
  * emitted, on the same snapshot, so a 100k-row answer never sits in memory. */
 #include "src/http/http.h"
+#include "access/access.h"
 #include "src/http/multipart.h"
 #include "src/http/writer.h"
 #include "replication/replication.h"
@@ -224,6 +225,7 @@ typedef struct {
     bool have_last;
     stt_buf_t *out;
     uint64_t total_rows, offset;
+    stt_access_t *acc; /* the user's view of an access db, or NULL */
 } alldocs_t;
 
 static void row_doc(alldocs_t *c, const char *id, size_t idlen, stt_buf_t *out)
@@ -238,9 +240,37 @@ static void row_doc(alldocs_t *c, const char *id, size_t idlen, stt_buf_t *out)
     stt_doc_free(&d);
 }
 
+static int on_row_as(alldocs_t *c, const stt_doc_summary_t *s, int node);
+
+/* _all_docs in an access database: the doc as the user sees it (their winner),
+ * skipped when they see none of it or it is deleted for them */
+static int on_access_row(alldocs_t *c, const stt_doc_summary_t *s)
+{
+    stt_doc_t d;
+    stt_access_row_t row;
+    if (stt_doc_from_summary(s, &d) != 0) return 0;
+    int rc = 0;
+    if (stt_access_summary(c->acc, &d, &row)) {
+        if (!row.s.deleted) {
+            row.s._raw = s->_raw;
+            row.s._rawlen = s->_rawlen;
+            rc = on_row_as(c, &row.s, row.node);
+        }
+        stt_access_row_free(&row);
+    }
+    stt_doc_free(&d);
+    return rc;
+}
+
 static int on_row(void *ctx, const stt_doc_summary_t *s)
 {
     alldocs_t *c = ctx;
+    return c->acc ? on_access_row(c, s) : on_row_as(c, s, -1);
+}
+
+/* a row; node: the revision include_docs renders (-1: the winner) */
+static int on_row_as(alldocs_t *c, const stt_doc_summary_t *s, int node)
+{
     if (c->have_last && s->idlen == c->last.len && memcmp(s->id, c->last.base, s->idlen) == 0)
         return 0; /* the row the previous chunk ended on */
     if (c->emitted >= c->limit) {
@@ -264,7 +294,7 @@ static int on_row(void *ctx, const stt_doc_summary_t *s)
         stt_doc_t d;
         if (stt_doc_from_summary(s, &d) == 0) {
             stt_buf_appends(out, ",\"doc\":");
-            if (stt_doc_render(c->rd, &d, d.winner, &c->ro, out) != 0) stt_buf_appends(out, "null");
+            if (stt_doc_render(c->rd, &d, node >= 0 ? node : d.winner, &c->ro, out) != 0) stt_buf_appends(out, "null");
             stt_doc_free(&d);
         } else {
             row_doc(c, s->id, s->idlen, out);
@@ -364,7 +394,12 @@ static void key_row(alldocs_t *c, const stt_json_t *k, stt_buf_t *out)
         return;
     }
     stt_doc_t d;
-    if (stt_doc_get(c->rd, k->u.s, k->len, &d) != 0) {
+    bool found = stt_doc_get(c->rd, k->u.s, k->len, &d) == 0;
+    if (found && c->acc && (d.winner = stt_access_winner(c->acc, &d)) < 0) { /* the user's winner */
+        stt_doc_free(&d);
+        found = false;
+    }
+    if (!found) {
         stt_buf_appends(out, "{\"key\":");
         stt_json_write(out, k);
         stt_buf_appends(out, ",\"error\":\"not_found\"}");
@@ -560,6 +595,7 @@ static void all_docs(stt_hreq_t *r, int kind /* 0 all, 1 design, 2 local */)
         if (c->range.end && c->range.endlen >= 7 && memcmp(c->range.end, "_local/", 7) == 0)
             c->range.end += 7, c->range.endlen -= 7;
     }
+    c->acc = stt__access(r);
     stt_reader_open(r->db, &c->rd);
     if (!c->local) {
         stt_db_info_t in;

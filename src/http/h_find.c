@@ -37,6 +37,7 @@
  * an index before querying (pouchdb-find, Fauxton) work. Design docs are written
  * synchronously through the store, read-modify-write with a retry on conflict. */
 #include "src/http/http.h"
+#include "access/access.h"
 #include "replication/replication.h"
 #include "replication/selector.h"
 #include "src/common/codec.h"
@@ -618,6 +619,7 @@ typedef struct {
      * CouchDB's after_doc_read makes every other doc not_found */
     stt_buf_t only_id;
     bool only;
+    stt_access_t *acc; /* access db read by a non-admin: their view */
 } find_t;
 
 /* <0, 0, >0 as (ka, ida) comes before, with or after (kb, idb) in the query's
@@ -725,7 +727,10 @@ static int keep(find_t *c, const stt_json_t *doc, const char *id, size_t idlen)
 static const stt_json_t *parse_winner(find_t *c, stt_doc_t *d, stt_arena_t *a, stt_json_t *out)
 {
     stt_buf_reset(&c->doc);
-    if (stt_doc_render(c->rd, d, d->winner, &c->ro, &c->doc) != 0) return NULL;
+    int node = c->acc ? stt_access_winner(c->acc, d) : d->winner; /* access db: the user's */
+    if (node < 0 || (d->tree.nodes[node].flags & STT_REV_DELETED) ||
+        stt_doc_render(c->rd, d, node, &c->ro, &c->doc) != 0)
+        return NULL;
     if (stt_json_parse(a, c->doc.base, c->doc.len, out, NULL, 0) != 0 || out->type != STT_JSON_OBJECT) return NULL;
     return out;
 }
@@ -908,6 +913,7 @@ void stt_h_find(stt_hreq_t *r)
     memset(c, 0, sizeof(*c));
     clock_gettime(CLOCK_MONOTONIC, &c->t0);
     c->r = r;
+    c->acc = stt__access(r);
     if (read_query(r, &c->q) != 0) return;
     c->ro.conflicts = c->q.conflicts;
     size_t nlen;

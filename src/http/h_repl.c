@@ -1,5 +1,6 @@
 /* _revs_diff and _bulk_get: what replicators ask before and while copying. */
 #include "src/http/http.h"
+#include "access/access.h"
 #include "src/http/multipart.h"
 #include "replication/replication.h"
 #include "src/common/err.h"
@@ -60,6 +61,11 @@ void stt_h_revs_diff(stt_hreq_t *r)
             stt_reader_close(rd);
             stt_reply_error(r, rc, NULL);
             return;
+        }
+        stt_access_t *acc = stt__access(r);
+        if (!rc && acc && stt_access_winner(acc, &d) < 0 && !stt_access_was_shared(acc, m->key, m->keylen)) {
+            stt_doc_free(&d); /* a doc the user cannot see is unknown to them */
+            rc = STT_E_NOT_FOUND;
         }
         if (any) stt_buf_appendc(&b, ',');
         if (rc) {
@@ -249,13 +255,19 @@ void stt_h_bulk_get(stt_hreq_t *r)
             else if (node >= 0 && (d.tree.nodes[node].flags & STT_REV_HAS_BODY))
                 nodes[n++] = node;
         }
+        bool stub[n ? n : 1];
+        memset(stub, 0, sizeof(stub));
+        if (stt__access(r)) n = stt_access_filter_nodes(stt__access(r), &d, nodes, stub, n);
         if (n == 0) {
             bulk_error(&b, id, has_rev ? rev->u.s : "undefined", has_rev ? rev->len : 9, false, "not_found", "missing");
         }
         for (size_t k = 0; k < n; k++) {
             if (k) stt_buf_appendc(&b, ',');
             stt_buf_appends(&b, "{\"ok\":");
-            if (stt_doc_render(rd, &d, nodes[k], &eo, &b) != 0) stt_buf_appends(&b, "null");
+            if (stub[k])
+                stt_access_render_stub(&d, nodes[k], &b);
+            else if (stt_doc_render(rd, &d, nodes[k], &eo, &b) != 0)
+                stt_buf_appends(&b, "null");
             stt_buf_appendc(&b, '}');
         }
         stt_buf_appends(&b, "]}");
