@@ -33,6 +33,8 @@ stt_db_t *stt__access_db(const stt_access_t *acc);
 bool stt__access_is_design(const char *id, size_t idlen);
 /* The _access array of a body, or NULL (arena). */
 const stt_json_t *stt__access_list(stt_arena_t *a, const char *json, size_t len);
+/* The leaves of d in winner order (malloc'd; *n of them). */
+int *stt__access_leaves(const stt_doc_t *d, size_t *n);
 /* The row of a doc removed from the user's view: its winner, deleted. */
 void stt__access_removed_row(const stt_doc_t *d, stt_access_row_t *row);
 

@@ -130,15 +130,14 @@ static int on_doc(void *ctx, const stt_doc_summary_t *s)
     stt_arena_t a = STT_ARENA_INIT;
     prins_t now = {0}, old = {0};
     /* the principals every leaf names now */
-    int *leaves = stt_xmalloc((d.tree.n ? d.tree.n : 1) * sizeof(int));
-    size_t nl = stt_revtree_leaves(&d.tree, leaves);
+    size_t nl;
+    int *leaves = stt__access_leaves(&d, &nl);
     for (size_t i = 0; i < nl; i++) {
         stt_rev_body_t b;
         if (stt_doc_body(&d, leaves[i], &b) != 0) continue;
         const stt_json_t *l = stt__access_list(&a, b.json, b.jsonlen);
         for (uint32_t j = 0; l && j < l->len; j++)
-            if (l->u.items[j].type == STT_JSON_STRING)
-                prins_add(&now, l->u.items[j].u.s, l->u.items[j].len, false);
+            if (l->u.items[j].type == STT_JSON_STRING) prins_add(&now, l->u.items[j].u.s, l->u.items[j].len, false);
         stt_rev_body_free(&b);
     }
     free(leaves);
@@ -294,8 +293,7 @@ int stt_access_changes_scan(const stt_access_t *acc, stt_reader_t *rd, uint64_t 
         /* the next seq among the cursors; the entries there are one doc's */
         int best = -1;
         for (size_t i = 0; i < np; i++)
-            if (cs[i].valid &&
-                (best < 0 || (descending ? cs[i].seq > cs[best].seq : cs[i].seq < cs[best].seq)))
+            if (cs[i].valid && (best < 0 || (descending ? cs[i].seq > cs[best].seq : cs[i].seq < cs[best].seq)))
                 best = (int)i;
         if (best < 0) break;
         uint64_t seq = cs[best].seq;

@@ -92,10 +92,17 @@ bool stt_access_node_ok(const stt_access_t *acc, const stt_doc_t *d, int node)
     return ok;
 }
 
-int stt_access_winner(const stt_access_t *acc, const stt_doc_t *d)
+int *stt__access_leaves(const stt_doc_t *d, size_t *n)
 {
     int *leaves = stt_xmalloc((d->tree.n ? d->tree.n : 1) * sizeof(int));
-    size_t n = stt_revtree_leaves(&d->tree, leaves);
+    *n = stt_revtree_leaves(&d->tree, leaves);
+    return leaves;
+}
+
+int stt_access_winner(const stt_access_t *acc, const stt_doc_t *d)
+{
+    size_t n;
+    int *leaves = stt__access_leaves(d, &n);
     int w = -1;
     for (size_t i = 0; i < n && w < 0; i++)
         if (stt_access_node_ok(acc, d, leaves[i])) w = leaves[i];
@@ -154,8 +161,8 @@ static void row_fill(const stt_doc_t *d, const int *nodes, size_t n, stt_access_
 
 bool stt_access_summary(const stt_access_t *acc, const stt_doc_t *d, stt_access_row_t *row)
 {
-    int *leaves = stt_xmalloc((d->tree.n ? d->tree.n : 1) * sizeof(int));
-    size_t n = stt_revtree_leaves(&d->tree, leaves), k = 0;
+    size_t n, k = 0;
+    int *leaves = stt__access_leaves(d, &n);
     for (size_t i = 0; i < n; i++)
         if (stt_access_node_ok(acc, d, leaves[i])) leaves[k++] = leaves[i];
     if (k) {
