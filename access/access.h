@@ -112,6 +112,14 @@ int stt_access_sync(stt_db_t *db, uint64_t *upto);
 int stt_access_changes_scan(const stt_access_t *acc, stt_reader_t *rd, uint64_t since, uint64_t upto, bool descending,
                             int (*fn)(void *ctx, const stt_doc_summary_t *s), void *ctx);
 
+/* The background indexer (indexer.c): a commit to db queues it, and a thread of
+ * the access module syncs its index, so reads find it current. No-op for a db
+ * without access control. Thread-safe; called from the store's commit hook. */
+void stt_access_notify(stt_db_t *db);
+/* Stops the indexer's thread (shutdown, before the store closes). A later
+ * notify starts it again. */
+void stt_access_stop(void);
+
 /* Memory the index takes for a database (bytes of keys and values under its
  * prefix) and how many principal entries it holds (tools, benchmarks). */
 int stt_access_index_size(stt_db_t *db, uint64_t *bytes, uint64_t *entries);

@@ -344,12 +344,17 @@ bool stt_access_was_shared(const stt_access_t *acc, const char *id, size_t idlen
     size_t np = stt__access_principals(acc, &p, &plen);
     stt_buf_t k = STT_BUF_INIT, v = STT_BUF_INIT;
     key_doc(&k, id, idlen);
-    bool shared = false;
+    bool removed = false, live = false;
     uint64_t seq;
     prins_t ps = {0};
     if (stt_ikv_get(stt__access_db(acc), k.base, k.len, &v) == 0 && doc_entry_decode(v.base, v.len, &seq, &ps) == 0)
-        for (size_t i = 0; i < np && !shared; i++)
-            shared = prins_has(&ps, p[i], plen[i]);
+        for (size_t i = 0; i < ps.n; i++)
+            for (size_t j = 0; j < np; j++)
+                if (ps.v[i].len == plen[j] && memcmp(ps.v[i].p, p[j], plen[j]) == 0) {
+                    removed |= ps.v[i].removed;
+                    live |= !ps.v[i].removed;
+                }
+    bool shared = removed && !live; /* had it through some principal, has it through none now */
     free(ps.v);
     stt_buf_free(&k);
     stt_buf_free(&v);

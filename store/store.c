@@ -489,6 +489,13 @@ void stt_db_release(stt_db_t *db)
     if (last) db_free(db);
 }
 
+void stt_db_retain(stt_db_t *db)
+{
+    pthread_mutex_lock(&db->store->lock);
+    db->refs++;
+    pthread_mutex_unlock(&db->store->lock);
+}
+
 const char *stt_db_name(const stt_db_t *db, size_t *len)
 {
     if (len) *len = db->namelen;

@@ -117,6 +117,8 @@ int stt_db_delete(stt_store_t *s, const char *name, size_t len);
  * fail with STT_E_DB_NOT_FOUND). */
 int stt_db_open(stt_store_t *s, const char *name, size_t len, stt_db_t **out);
 void stt_db_release(stt_db_t *db);
+/* Another reference to a handle the caller holds (given back with stt_db_release). */
+void stt_db_retain(stt_db_t *db);
 const char *stt_db_name(const stt_db_t *db, size_t *len);
 /* A number no other database of the store had before (a deleted and re-created
  * name gets a new one): the key of caches that outlive one handle. */
