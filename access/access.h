@@ -87,12 +87,14 @@ bool stt_access_summary(const stt_access_t *acc, const stt_doc_t *d, stt_access_
 
 /* A write to an access database, before the store sees it: for user u (db_admin:
  * they administer the db), with rd a reader of the db. Checks _access (an array
- * of strings); a non-admin may write only a doc that is new, deleted, or whose
- * live revisions they may read, and the new revision must name them (an empty or
- * absent _access becomes [their name]); a deletion without _access takes the one
- * of the revision it replaces. May replace w->body (arena). Returns 0, or
- * STT_E_FORBIDDEN / STT_E_BAD_REQUEST with *reason set. No-op (0) for a database
- * without access control and for design docs (db-admin only, checked apart). */
+ * of non-empty strings). A non-admin may write only a doc that is new, deleted,
+ * or has a leaf they may read, and only on a revision they may read (the rev
+ * named); the revision written must name them. Without _access (or with []) a
+ * deletion, and a non-admin's update of a live doc, keep the _access of the
+ * revision they replace; a non-admin's new doc gets [their name]. May replace
+ * w->body (arena). Returns 0, or STT_E_FORBIDDEN / STT_E_BAD_REQUEST with
+ * *reason set. No-op (0) for a database without access control and for design
+ * docs (db-admin only, checked apart). */
 int stt_access_before_write(stt_arena_t *a, stt_db_t *db, const stt_user_ctx_t *u, bool db_admin, stt_reader_t *rd,
                             stt_doc_write_t *w, const char **reason);
 

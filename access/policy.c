@@ -229,28 +229,41 @@ int stt_access_before_write(stt_arena_t *a, stt_db_t *db, const stt_user_ctx_t *
         }
         if (!list->len) list = NULL;
     }
-    /* what is there now: the user's view of it, and the winner's _access */
+    /* what is there now: the revision the write builds on (its base: the rev named,
+     * else the parent in a replicated path, else the winner), its _access, and
+     * whether the user may read it and any leaf */
     stt_access_t *acc = stt_access_open(a, db, u, db_admin);
     stt_doc_t d;
     bool exists = stt_doc_get(rd, w->id, w->idlen, &d) == 0;
     bool live = exists && !(d.tree.nodes[d.winner].flags & STT_REV_DELETED);
     const stt_json_t *cur = NULL;
-    int mine = -1;
+    bool base_ok = true, any_ok = true;
     if (exists) {
+        int base = -1;
+        if (w->has_prev)
+            base = stt_revtree_find(&d.tree, w->prev.gen, w->prev.id, w->prev.idlen);
+        else if (w->npath > 1)
+            base = stt_revtree_find(&d.tree, w->path[1].gen, w->path[1].id, w->path[1].idlen);
+        if (base < 0) base = d.winner;
         stt_rev_body_t b;
-        if (stt_doc_body(&d, d.winner, &b) == 0) {
+        if (stt_doc_body(&d, base, &b) == 0) {
             cur = stt__access_list(a, b.json, b.jsonlen);
             stt_rev_body_free(&b);
         }
-        if (acc) mine = stt_access_winner(acc, &d);
+        if (acc) {
+            base_ok = !w->has_prev || stt_access_node_ok(acc, &d, base);
+            any_ok = stt_access_winner(acc, &d) >= 0;
+        }
         stt_doc_free(&d);
     }
+    if (cur && !cur->len) cur = NULL;
     int rc = 0;
-    if (acc && live && mine < 0) {
+    if (acc && ((live && !any_ok) || (exists && !base_ok))) {
         *reason = "You are not allowed to write this document.";
         rc = STT_E_FORBIDDEN;
-    } else if (!list && w->deleted && cur && cur->len) {
-        rewrite(a, body, cur, u, w); /* a deletion keeps the _access of what it deletes */
+    } else if (!list && cur && (w->deleted || (acc && live))) {
+        /* a deletion, and a user's update, keep the _access of the revision they replace */
+        rewrite(a, body, cur, u, w);
     } else if (!list && acc) {
         if (!u->name) {
             *reason = "Only named users may create documents here.";
@@ -258,7 +271,8 @@ int stt_access_before_write(stt_arena_t *a, stt_db_t *db, const stt_user_ctx_t *
         } else {
             rewrite(a, body, NULL, u, w);
         }
-    } else if (list && acc && !names(acc, list)) {
+    }
+    if (!rc && acc && !names(acc, stt__access_list(a, w->body, w->bodylen))) {
         *reason = "_access must name you or one of your roles.";
         rc = STT_E_FORBIDDEN;
     }

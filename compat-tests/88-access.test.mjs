@@ -134,6 +134,10 @@ test('writes: an empty _access becomes [name]; a user must stay in it; bad _acce
       assert.equal(r.status, 400, JSON.stringify(bad));
       assert.equal(r.json.error, 'bad_request');
     }
+    // an update without _access keeps the doc's: bob edits the doc alice shares with the parents
+    const e2 = (await bob('GET', docPath(db, 'e2'))).json;
+    await put(bob, db, 'e2', { _rev: e2._rev, v: 'bob was here' });
+    assert.deepEqual((await alice('GET', docPath(db, 'e2'))).json, { ...e2, _rev: (await admin('GET', docPath(db, 'e2'))).json._rev, v: 'bob was here' });
     // the admin writes any _access, or none (then the doc is the admins')
     await put(admin, db, 'e4', { _access: [U.bob.name] });
     await put(boss, db, 'e5', {});
@@ -363,6 +367,9 @@ test('conflicts: each revision has its own _access; nobody gets a body they may 
     // nobody else sees c1, and the base revision's body is nobody's (none was stored)
     assert.equal((await carol('GET', docPath(db, 'c1'))).status, 404);
     assert.equal((await alice('GET', docPath(db, 'c1') + '?rev=' + base)).status, 404);
+    // bob may not edit alice's branch, nor alice his
+    assert.equal((await bob('PUT', docPath(db, 'c1'), { _rev: ra, side: 'taken' })).status, 403);
+    assert.equal((await alice('PUT', docPath(db, 'c1'), { _rev: rb, side: 'taken' })).status, 403);
     // alice edits her branch: allowed, it stays hers
     const r3 = await put(alice, db, 'c1', { _rev: ra, side: 'alice 3' });
     assert.equal((await alice('GET', docPath(db, 'c1'))).json._rev, r3);

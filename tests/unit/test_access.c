@@ -198,8 +198,12 @@ static void test_writes(void **state)
         /* 5 */ {&ALICE, false, "a4", "{\"_access\":[1]}", false, STT_E_BAD_REQUEST, NULL},
         /* 6 */ {&ALICE, false, "a4", "{\"_access\":[\"\"]}", false, STT_E_BAD_REQUEST, NULL},
         /* 7 */ {&BOB, false, "a1", "{\"v\":\"bob\"}", false, STT_E_FORBIDDEN, NULL},
-        /* 8 */ {&BOB, false, "a3", "{\"v\":\"bob\",\"_access\":[\"bob\",\"alice\"]}", false, 0,
-                 "{\"v\":\"bob\",\"_access\":[\"bob\",\"alice\"]}"},
+        /* 8 */
+        {&BOB, false, "a3", "{\"v\":\"bob\",\"_access\":[\"bob\",\"alice\"]}", false, 0,
+         "{\"v\":\"bob\",\"_access\":[\"bob\",\"alice\"]}"},
+        /* 8b: an update without _access keeps the one of the revision it replaces */
+        /* 8b */
+        {&ALICE, false, "a3", "{\"v\":\"kept\"}", false, 0, "{\"_access\":[\"bob\",\"alice\"],\"v\":\"kept\"}"},
         /* 9 */ {&CAROL, false, "a3", "{}", true, STT_E_FORBIDDEN, NULL},
         /* 10 */ {&BOB, false, "a3", "{}", true, 0, "{\"_access\":[\"bob\",\"alice\"]}"},
         /* 11: deleted: anyone may create it again */
@@ -305,11 +309,11 @@ static void test_changes_index(void **state)
 {
     fx_t *f = *state;
     nrevs = 0;
-    put(f, &ALICE, false, "a1", "{}");                                 /* 1 */
+    put(f, &ALICE, false, "a1", "{}");                                /* 1 */
     put(f, &ALICE, false, "a2", "{\"_access\":[\"alice\",\"bob\"]}"); /* 2 */
-    put(f, &BOB, false, "b1", "{}");                                   /* 3 */
+    put(f, &BOB, false, "b1", "{}");                                  /* 3 */
     put(f, &CAROL, false, "n1", "{\"_access\":[\"nurses\"]}");        /* 4 */
-    put(f, &ALICE, true, "x1", "{}");                                  /* 5: admins' */
+    put(f, &ALICE, true, "x1", "{}");                                 /* 5: admins' */
     put(f, &ALICE, true, "x2", "{\"_access\":[\"parents\"]}");        /* 6 */
     put(f, &ALICE, true, "_design/d", "{\"_access\":[\"alice\"]}");   /* 7: never listed */
     assert_string_equal(feed(f, &ALICE, 0, false), "a1@1 a2@2 x2@6");
