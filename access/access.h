@@ -67,6 +67,16 @@ int stt_access_select(const stt_access_t *acc, const stt_doc_t *d, const stt_rev
  * count; stub holds n entries. */
 size_t stt_access_filter_nodes(const stt_access_t *acc, const stt_doc_t *d, int *nodes, bool *stub, size_t n);
 
+/* A copy of a view in arena a, for work that may outlive the request (a view
+ * query on a pool thread). */
+stt_access_t *stt_access_copy(stt_arena_t *a, const stt_access_t *acc);
+/* The map-row filter of view queries (index/index.h row_ok, ctx the view): the
+ * row of doc id stands when the doc's winner is the one the index saw (its seq
+ * is at most seq) and the user may read it. Rows come from the winner only, so a
+ * doc whose winner is another user's gives them no row, even when a conflicting
+ * leaf is theirs. */
+bool stt_access_view_row_ok(void *ctx, stt_reader_t *rd, const char *id, size_t idlen, uint64_t seq);
+
 /* A summary as the user sees the doc (for _all_docs, _changes): filled by
  * stt_access_summary, valid until stt_access_row_free. */
 typedef struct {

@@ -308,3 +308,30 @@ size_t stt_access_filter_nodes(const stt_access_t *acc, const stt_doc_t *d, int 
     }
     return k;
 }
+
+stt_access_t *stt_access_copy(stt_arena_t *a, const stt_access_t *acc)
+{
+    stt_access_t *c = stt_arena_alloc(a, sizeof(*c));
+    *c = *acc;
+    c->u = NULL; /* the user context stays the request's */
+    c->p = stt_arena_alloc(a, (acc->np ? acc->np : 1) * sizeof(*c->p));
+    c->plen = stt_arena_alloc(a, (acc->np ? acc->np : 1) * sizeof(*c->plen));
+    for (size_t i = 0; i < acc->np; i++) {
+        c->p[i] = stt_arena_strndup(a, acc->p[i], acc->plen[i]);
+        c->plen[i] = acc->plen[i];
+    }
+    return c;
+}
+
+bool stt_access_view_row_ok(void *ctx, stt_reader_t *rd, const char *id, size_t idlen, uint64_t seq)
+{
+    const stt_access_t *acc = ctx;
+    stt_doc_t d;
+    if (stt_doc_get(rd, id, idlen, &d) != 0) return false;
+    /* the row was made from the winner as of seq: a doc written since may have a
+     * winner the user reads where the row's was not (or the reverse) */
+    bool ok =
+        d.seq <= seq && !(d.tree.nodes[d.winner].flags & STT_REV_DELETED) && stt_access_node_ok(acc, &d, d.winner);
+    stt_doc_free(&d);
+    return ok;
+}

@@ -405,18 +405,52 @@ test('_find: only the user\'s docs match', T, async (t) => {
   });
 });
 
-test('design docs and views are the db admins\'; attachments follow their doc', T, async (t) => {
+test('design docs are the db admins\'; views give users their docs\' rows; attachments follow their doc', T, async (t) => {
   if (!(await isSettee())) return t.skip();
   await accessDb(async (db) => {
     await seed(db);
     let r = await alice('PUT', docPath(db, '_design/mine'), { views: {} });
     assert.equal(r.status, 403);
-    await put(boss, db, '_design/app', { views: { all: { map: 'function(doc){ emit(doc._id, null); }' } } });
-    for (const p of ['_design/app', '_design/app/_view/all', '_design/app/_info']) {
+    await put(boss, db, '_design/app', {
+      views: {
+        all: { map: 'function(doc){ emit(doc._id, null); }' },
+        count: { map: 'function(doc){ emit(doc.v, 1); }', reduce: '_count' },
+        // every doc links to b1: include_docs shows it only to who reads b1
+        link: { map: 'function(doc){ emit(doc._id, {_id: "b1"}); }' },
+      },
+    });
+    for (const p of ['_design/app', '_design/app/_info']) {
       r = await alice('GET', dbPath(db, p));
       assert.equal(r.status, 404, p);
     }
     assert.equal((await boss('GET', dbPath(db, '_design/app/_view/all'))).json.rows.length, 6);
+    // views: a user gets the rows of their docs only; skip and limit count those
+    r = await alice('GET', dbPath(db, '_design/app/_view/all') + '?include_docs=true');
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(r.json.rows.map((x) => [x.id, x.doc._id]), [['a1', 'a1'], ['a2', 'a2'], ['x2', 'x2']]);
+    r = await carol('GET', dbPath(db, '_design/app/_view/all') + '?skip=0&limit=5');
+    assert.deepEqual(r.json.rows.map((x) => x.id), ['n1']);
+    r = await bob('GET', dbPath(db, '_design/app/_view/all') + '?skip=1&limit=1');
+    assert.deepEqual(r.json.rows.map((x) => x.id), ['b1']);
+    r = await bob('POST', dbPath(db, '_design/app/_view/all/queries'), { queries: [{ keys: ['a1', 'a2'] }, { descending: true }] });
+    assert.deepEqual(r.json.results.map((q) => q.rows.map((x) => x.id)), [['a2'], ['x2', 'b1', 'a2']]);
+    // a reduction would fold other users' rows: refused; without it, filtered rows
+    r = await alice('GET', dbPath(db, '_design/app/_view/count'));
+    assert.equal(r.status, 403);
+    assert.equal(r.json.error, 'forbidden');
+    r = await alice('GET', dbPath(db, '_design/app/_view/count') + '?reduce=false');
+    assert.deepEqual(r.json.rows.map((x) => x.id).sort(), ['a1', 'a2', 'x2']);
+    assert.equal((await boss('GET', dbPath(db, '_design/app/_view/count'))).json.rows[0].value, 6);
+    // linked docs: b1 is bob's
+    r = await alice('GET', dbPath(db, '_design/app/_view/link') + '?include_docs=true&key="a1"');
+    assert.deepEqual(r.json.rows.map((x) => [x.id, x.doc]), [['a1', null]]);
+    r = await bob('GET', dbPath(db, '_design/app/_view/link') + '?include_docs=true&key="a2"');
+    assert.equal(r.json.rows[0].doc._id, 'b1');
+    // a doc taken from bob leaves his view rows too
+    const a2 = (await alice('GET', docPath(db, 'a2'))).json;
+    await put(alice, db, 'a2', { ...a2, _access: [U.alice.name] });
+    r = await bob('GET', dbPath(db, '_design/app/_view/all'));
+    assert.deepEqual(r.json.rows.map((x) => x.id), ['b1', 'x2']);
     assert.deepEqual((await alice('GET', dbPath(db, '_design_docs'))).json.rows, []);
     assert.ok(!(await changes(alice, db)).results.some((x) => x.id.startsWith('_design/')));
     // what would dump or index the whole db is refused

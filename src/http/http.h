@@ -311,8 +311,9 @@ bool stt__require_db_admin(stt_hreq_t *r);
 struct stt_access *stt__access(stt_hreq_t *r);
 /* stt_doc_select as r's user sees the doc (stt_access_select in an access db). */
 int stt__doc_select(stt_hreq_t *r, const stt_doc_t *d, const stt_rev_t *rev, int *node);
-/* Routes of an access database a non-admin may not use (design docs and their
- * functions: 404; _export, _temp_view, _index: 403). Replies and returns false. */
+/* Routes of an access database a non-admin may not use (design docs, their _info
+ * and functions: 404, their views being filtered instead; _export, _temp_view,
+ * _index, _view_cleanup: 403). Replies and returns false. */
 bool stt__access_route_ok(stt_hreq_t *r);
 /* Refusals of doc writes made before the store sees them (design docs by
  * non-admins, the _users rules): sets res[i].err/.reason for a refused doc and
