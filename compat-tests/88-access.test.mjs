@@ -6,7 +6,13 @@
 // PouchDB 9 clients of two users syncing the same database live.
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { PouchDB, COUCH_URL, req as adminReq, basicAuth, isSettee, memory } from './lib.mjs';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { PouchDB, COUCH_URL, BASE, req as adminReq, basicAuth, isSettee, memory } from './lib.mjs';
 import { streamReq, waitFor, sleep, dbPath, docPath, sinceParam, rev as synthRev } from './lib-repl.mjs';
 
 const T = { timeout: 60000 };
@@ -550,5 +556,79 @@ test('PouchDB: a one-shot pull as a user gets only their docs, and resumes from 
     } finally {
       await lc.destroy();
     }
+  });
+});
+
+// ---------------------------------------------------------------- pouchdb-server
+
+const POUCHDB_SERVER = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'tools', 'bench', 'node_modules',
+  'pouchdb-server', 'bin', 'pouchdb-server');
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
+  });
+}
+
+test('needs pouchdb-server: its POST /_replicate as a user pulls only that user\'s docs, and the removals', T, async (t) => {
+  if (!(await isSettee())) return t.skip();
+  if (!fs.existsSync(POUCHDB_SERVER)) return t.skip(`needs pouchdb-server: ${POUCHDB_SERVER} is missing (npm ci in tools/bench)`);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'access88-pouchdb-server-'));
+  fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify({ log: { file: path.join(dir, 'pouchdb.log'), level: 'warning' } }));
+  const port = await freePort();
+  const child = spawn(process.execPath, [POUCHDB_SERVER, '-m', '-n', '-p', String(port), '-o', '127.0.0.1', '-d', dir + '/', '-c', path.join(dir, 'config.json')],
+    { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  let exited = false;
+  const exitP = new Promise((r) => child.on('exit', () => { exited = true; r(); }));
+  t.after(async () => {
+    if (!exited) {
+      child.kill('SIGTERM');
+      const k = setTimeout(() => { if (!exited) child.kill('SIGKILL'); }, 5000);
+      await exitP;
+      clearTimeout(k);
+    }
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+  const PS = `http://127.0.0.1:${port}`;
+  const ps = async (method, p, body) => {
+    const r = await fetch(PS + p, {
+      method, headers: { Accept: 'application/json', ...(body ? { 'Content-Type': 'application/json' } : {}) },
+      body: body ? JSON.stringify(body) : undefined, signal: AbortSignal.timeout(30000),
+    });
+    const text = await r.text();
+    let json;
+    try { json = JSON.parse(text); } catch { json = undefined; }
+    return { status: r.status, text, json };
+  };
+  let up = false;
+  for (const end = Date.now() + 20000; Date.now() < end && !exited; await sleep(100)) {
+    try { if ((await ps('GET', '/')).status === 200) { up = true; break; } } catch { /* not yet */ }
+  }
+  if (!up) return t.skip(`needs pouchdb-server: it did not answer on ${PS}`);
+  await accessDb(async (db) => {
+    await seed(db);
+    const u = new URL(`${BASE}/${db}`);
+    u.username = encodeURIComponent(U.bob.name);
+    u.password = PW;
+    let r = await ps('POST', '/_replicate', { source: u.href, target: 'bobs', create_target: true });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.ok, true, r.text);
+    r = await ps('GET', '/bobs/_all_docs?include_docs=true');
+    assert.deepEqual(r.json.rows.map((x) => x.id), ['a2', 'b1', 'x2']);
+    // alice takes a2 back; the next pull deletes it at bob's
+    const a2 = (await alice('GET', docPath(db, 'a2'))).json;
+    await put(alice, db, 'a2', { ...a2, _access: [U.alice.name] });
+    r = await ps('POST', '/_replicate', { source: u.href, target: 'bobs' });
+    assert.equal(r.json.ok, true, r.text);
+    r = await ps('GET', '/bobs/_all_docs');
+    assert.deepEqual(r.json.rows.map((x) => x.id), ['b1', 'x2']);
+    // and pushing back from there gives settee nothing of alice's
+    r = await ps('POST', '/_replicate', { source: 'bobs', target: u.href });
+    assert.equal(r.json.ok, true, r.text);
+    assert.equal(r.json.doc_write_failures ?? 0, 0, r.text);
+    assert.equal((await alice('GET', docPath(db, 'a2'))).json._rev, (await admin('GET', docPath(db, 'a2'))).json._rev);
+    assert.equal((await admin('GET', docPath(db, 'a2'))).json._deleted, undefined);
   });
 });

@@ -742,6 +742,7 @@ static void feed_start(feed_t *f)
         char etag[40];
         uint64_t h = XXH3_64bits(r->req->input.path.base, r->req->input.path.len) ^
                      (in.update_seq * 0x9E3779B97F4A7C15ULL) ^ (uint64_t)(uintptr_t)r->db;
+        if (f->acc && r->user.name) h ^= XXH3_64bits(r->user.name, r->user.namelen) + 1; /* a user's own view */
         snprintf(etag, sizeof(etag), "\"%016llx\"", (unsigned long long)h);
         f->stream = stt_stream_start(r, 200, ctype, &feed_ops, f,
                                      (const char *const[]){"cache-control", "must-revalidate", "etag", etag, NULL});
