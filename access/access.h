@@ -132,6 +132,13 @@ void stt_access_notify(stt_db_t *db);
  * notify starts it again. */
 void stt_access_stop(void);
 
+/* The user's _all_docs: calls fn, in id order (range as stt_docs_scan's), for each
+ * live doc they may read whose by-id index entry is in range, with their summary
+ * (their winner only counts when live), the doc and their winner's node. Read the
+ * index current first (stt_access_sync). 1 when fn stopped the scan, else 0. */
+int stt_access_docs_scan(const stt_access_t *acc, stt_reader_t *rd, const stt_range_t *range,
+                         int (*fn)(void *ctx, const stt_doc_summary_t *s, const stt_doc_t *d, int node), void *ctx);
+
 /* Memory the index takes for a database (bytes of keys and values under its
  * prefix) and how many principal entries it holds (tools, benchmarks). */
 int stt_access_index_size(stt_db_t *db, uint64_t *bytes, uint64_t *entries);

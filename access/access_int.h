@@ -7,12 +7,15 @@
  * | 'A' 'h'                                | be64 seq: every change up to it is in  |
  * |                                        | the entries below                      |
  * | 'A' 's' varint len, principal, be64 seq| u8 removed (0/1), docid                |
+ * | 'A' 'i' varint len, principal, docid   | (empty): the live docs of a principal, |
+ * |                                        | by id (_all_docs)                      |
  * | 'A' 'd' docid                          | be64 seq, varint n, per principal:     |
  * |                                        | u8 removed, varint len, principal      |
  *
  * A doc has one 's' entry per principal that any of its leaves names (removed 0)
  * or that a leaf named once and none names now (removed 1: the doc leaves that
- * principal's replicas), all at the doc's current seq; its 'd' entry lists them,
+ * principal's replicas), all at the doc's current seq, and an 'i' entry per
+ * principal that may read it while its winner is live; its 'd' entry lists them,
  * so the next update of the doc finds and deletes them. Design docs are not
  * indexed (db-admin only). The header and the entries of a batch of docs are
  * written in one batch, so the header always describes the entries present. The
@@ -27,6 +30,7 @@
 #define AK_HEADER 'h'
 #define AK_SEQ 's'
 #define AK_DOC 'd'
+#define AK_ID 'i'
 
 size_t stt__access_principals(const stt_access_t *acc, const char *const **p, const size_t **plen);
 stt_db_t *stt__access_db(const stt_access_t *acc);

@@ -5,8 +5,8 @@
  * principal its leaves name, and a removal entry for each principal that lost it.
  * A user's _changes (stt_access_changes_scan) is then a merge by seq of the
  * entries of their name and roles: its cost follows the user's docs, not the
- * database's. Syncs are serialized (one mutex for the process): the first reader
- * after a batch of writes pays for it, the others find the index current. */
+ * database's; their _all_docs reads the by-id entries the same way. Syncs are serialized (one mutex for the process):
+ * the first reader after a batch of writes pays for it, the others find the index current. */
 #include "access/access_int.h"
 #include "src/common/err.h"
 #include <pthread.h>
@@ -32,6 +32,16 @@ static void key_seq(stt_buf_t *k, const char *p, size_t plen, uint64_t seq)
     stt_buf_append_varint(k, plen);
     stt_buf_append(k, p, plen);
     stt_buf_append_be64(k, seq);
+}
+
+/* 'A' 'i' varint len, principal: the prefix of a principal's docs by id */
+static void key_id_prefix(stt_buf_t *k, const char *p, size_t plen)
+{
+    stt_buf_reset(k);
+    stt_buf_appendc(k, AK);
+    stt_buf_appendc(k, AK_ID);
+    stt_buf_append_varint(k, plen);
+    stt_buf_append(k, p, plen);
 }
 
 static void key_doc(stt_buf_t *k, const char *id, size_t idlen)
@@ -150,6 +160,9 @@ static int on_doc(void *ctx, const stt_doc_summary_t *s)
         for (size_t i = 0; i < old.n; i++) {
             key_seq(&k, old.v[i].p, old.v[i].len, oldseq);
             stt_ikv_del(sc->b, k.base, k.len);
+            key_id_prefix(&k, old.v[i].p, old.v[i].len);
+            stt_buf_append(&k, s->id, s->idlen);
+            stt_ikv_del(sc->b, k.base, k.len);
             if (!prins_has(&now, old.v[i].p, old.v[i].len)) prins_add(&now, old.v[i].p, old.v[i].len, true);
         }
         stt_buf_free(&k);
@@ -169,6 +182,12 @@ static int on_doc(void *ctx, const stt_doc_summary_t *s)
         stt_buf_appendc(&v, now.v[i].removed ? 1 : 0);
         stt_buf_append(&v, s->id, s->idlen);
         stt_ikv_put(sc->b, k.base, k.len, v.base, v.len);
+        /* by id: the live docs (_all_docs lists no deleted doc) of who may read them */
+        if (!now.v[i].removed && !(d.tree.nodes[d.winner].flags & STT_REV_DELETED)) {
+            key_id_prefix(&k, now.v[i].p, now.v[i].len);
+            stt_buf_append(&k, s->id, s->idlen);
+            stt_ikv_put(sc->b, k.base, k.len, "", 0);
+        }
     }
     key_doc(&sc->k, s->id, s->idlen);
     if (now.n)
@@ -329,6 +348,112 @@ int stt_access_changes_scan(const stt_access_t *acc, stt_reader_t *rd, uint64_t 
             break;
         }
     }
+    for (size_t i = 0; i < np; i++) {
+        stt_ikv_iter_free(cs[i].it);
+        stt_buf_free(&cs[i].pfx);
+    }
+    free(cs);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ a user's docs by id */
+
+typedef struct {
+    stt_ikv_iter_t *it;
+    stt_buf_t pfx;
+    bool valid;
+    const char *id;
+    size_t idlen;
+} idcur_t;
+
+static int bytes_cmp(const char *a, size_t al, const char *b, size_t bl)
+{
+    int c = memcmp(a, b, al < bl ? al : bl);
+    return c ? c : (al > bl) - (al < bl);
+}
+
+/* the id under the cursor, or done when it left the principal or passed the range's end */
+static void idcur_read(idcur_t *c, const stt_range_t *r)
+{
+    c->valid = false;
+    if (!stt_ikv_valid(c->it)) return;
+    size_t kl;
+    const char *k = stt_ikv_key(c->it, &kl);
+    if (kl < c->pfx.len || memcmp(k, c->pfx.base, c->pfx.len) != 0) return;
+    c->id = k + c->pfx.len;
+    c->idlen = kl - c->pfx.len;
+    if (r->end) {
+        int cmp = bytes_cmp(c->id, c->idlen, r->end, r->endlen);
+        if (r->descending ? cmp < 0 || (cmp == 0 && !r->inclusive_end) : cmp > 0 || (cmp == 0 && !r->inclusive_end))
+            return;
+    }
+    c->valid = true;
+}
+
+int stt_access_docs_scan(const stt_access_t *acc, stt_reader_t *rd, const stt_range_t *range,
+                         int (*fn)(void *ctx, const stt_doc_summary_t *s, const stt_doc_t *d, int node), void *ctx)
+{
+    const char *const *p;
+    const size_t *plen;
+    size_t np = stt__access_principals(acc, &p, &plen);
+    idcur_t *cs = stt_xcalloc(np ? np : 1, sizeof(*cs));
+    stt_buf_t k = STT_BUF_INIT;
+    for (size_t i = 0; i < np; i++) {
+        cs[i].it = stt_ikv_iter_new(stt__access_db(acc));
+        key_id_prefix(&cs[i].pfx, p[i], plen[i]);
+        stt_buf_reset(&k);
+        stt_buf_append(&k, cs[i].pfx.base, cs[i].pfx.len);
+        if (range->start) stt_buf_append(&k, range->start, range->startlen);
+        if (!range->descending) {
+            stt_ikv_seek(cs[i].it, k.base, k.len);
+        } else {
+            if (!range->start) stt_buf_append(&k, "\xff\xff\xff\xff", 4); /* past any UTF-8 id */
+            stt_ikv_seek_le(cs[i].it, k.base, k.len);
+        }
+        idcur_read(&cs[i], range);
+    }
+    stt_buf_free(&k);
+    int rc = 0;
+    stt_buf_t id = STT_BUF_INIT;
+    for (;;) {
+        int best = -1;
+        for (size_t i = 0; i < np; i++) {
+            if (!cs[i].valid) continue;
+            if (best < 0) {
+                best = (int)i;
+                continue;
+            }
+            int c = bytes_cmp(cs[i].id, cs[i].idlen, cs[best].id, cs[best].idlen);
+            if (range->descending ? c > 0 : c < 0) best = (int)i;
+        }
+        if (best < 0) break;
+        stt_buf_reset(&id);
+        stt_buf_append(&id, cs[best].id, cs[best].idlen);
+        for (size_t i = 0; i < np; i++) { /* the same doc under other principals: once */
+            if (!cs[i].valid || bytes_cmp(cs[i].id, cs[i].idlen, id.base, id.len) != 0) continue;
+            if (range->descending)
+                stt_ikv_prev(cs[i].it);
+            else
+                stt_ikv_next(cs[i].it);
+            idcur_read(&cs[i], range);
+        }
+        /* the index names candidates; the doc as rd has it decides */
+        stt_doc_t d;
+        int stop = 0;
+        if (stt_doc_get(rd, id.base, id.len, &d) == 0) {
+            stt_access_row_t row;
+            if (!(d.tree.nodes[d.winner].flags & STT_REV_DELETED) && stt_access_summary(acc, &d, &row)) {
+                if (!row.s.deleted) stop = fn(ctx, &row.s, &d, row.node);
+                stt_access_row_free(&row);
+            }
+            stt_doc_free(&d);
+        }
+        if (stop) {
+            rc = 1;
+            break;
+        }
+    }
+    stt_buf_free(&id);
     for (size_t i = 0; i < np; i++) {
         stt_ikv_iter_free(cs[i].it);
         stt_buf_free(&cs[i].pfx);

@@ -370,6 +370,8 @@ test('conflicts: each revision has its own _access; nobody gets a body they may 
     const ch = await changes(alice, db, '?style=all_docs');
     assert.deepEqual(ch.results.map((x) => x.changes), [[{ rev: ra }]]);
     assert.equal((await alice('GET', dbPath(db, '_all_docs'))).json.rows[0].value.rev, ra);
+    const ad = (await alice('GET', dbPath(db, '_all_docs') + '?include_docs=true')).json.rows[0];
+    assert.deepEqual([ad.value.rev, ad.doc._rev, ad.doc.side], [ra, ra, 'alice']);
     // nobody else sees c1, and the base revision's body is nobody's (none was stored)
     assert.equal((await carol('GET', docPath(db, 'c1'))).status, 404);
     assert.equal((await alice('GET', docPath(db, 'c1') + '?rev=' + base)).status, 404);

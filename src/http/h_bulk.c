@@ -240,36 +240,23 @@ static void row_doc(alldocs_t *c, const char *id, size_t idlen, stt_buf_t *out)
     stt_doc_free(&d);
 }
 
-static int on_row_as(alldocs_t *c, const stt_doc_summary_t *s, int node);
+static int on_row_as(alldocs_t *c, const stt_doc_summary_t *s, const stt_doc_t *d, int node);
 
-/* _all_docs in an access database: the doc as the user sees it (their winner),
- * skipped when they see none of it or it is deleted for them */
-static int on_access_row(alldocs_t *c, const stt_doc_summary_t *s)
+/* _all_docs in an access database (stt_access_docs_scan): the user's docs, each
+ * as they see it (their winner) */
+static int on_access_row(void *ctx, const stt_doc_summary_t *s, const stt_doc_t *d, int node)
 {
-    stt_doc_t d;
-    stt_access_row_t row;
-    if (stt_doc_from_summary(s, &d) != 0) return 0;
-    int rc = 0;
-    if (stt_access_summary(c->acc, &d, &row)) {
-        if (!row.s.deleted) {
-            row.s._raw = s->_raw;
-            row.s._rawlen = s->_rawlen;
-            rc = on_row_as(c, &row.s, row.node);
-        }
-        stt_access_row_free(&row);
-    }
-    stt_doc_free(&d);
-    return rc;
+    return on_row_as(ctx, s, d, node);
 }
 
 static int on_row(void *ctx, const stt_doc_summary_t *s)
 {
-    alldocs_t *c = ctx;
-    return c->acc ? on_access_row(c, s) : on_row_as(c, s, -1);
+    return on_row_as(ctx, s, NULL, -1);
 }
 
-/* a row; node: the revision include_docs renders (-1: the winner) */
-static int on_row_as(alldocs_t *c, const stt_doc_summary_t *s, int node)
+/* a row; include_docs renders node of d when given (an access db's user), else
+ * the winner of the summary's doc */
+static int on_row_as(alldocs_t *c, const stt_doc_summary_t *s, const stt_doc_t *d, int node)
 {
     if (c->have_last && s->idlen == c->last.len && memcmp(s->id, c->last.base, s->idlen) == 0)
         return 0; /* the row the previous chunk ended on */
@@ -291,11 +278,14 @@ static int on_row_as(alldocs_t *c, const stt_doc_summary_t *s, int node)
     stt_buf_append(out, s->leaf_rev[0], s->leaf_revlen[0]);
     stt_buf_appends(out, "\"}");
     if (c->include_docs) {
-        stt_doc_t d;
-        if (stt_doc_from_summary(s, &d) == 0) {
+        stt_doc_t sd;
+        if (d) {
             stt_buf_appends(out, ",\"doc\":");
-            if (stt_doc_render(c->rd, &d, node >= 0 ? node : d.winner, &c->ro, out) != 0) stt_buf_appends(out, "null");
-            stt_doc_free(&d);
+            if (stt_doc_render(c->rd, d, node, &c->ro, out) != 0) stt_buf_appends(out, "null");
+        } else if (stt_doc_from_summary(s, &sd) == 0) {
+            stt_buf_appends(out, ",\"doc\":");
+            if (stt_doc_render(c->rd, &sd, sd.winner, &c->ro, out) != 0) stt_buf_appends(out, "null");
+            stt_doc_free(&sd);
         } else {
             row_doc(c, s->id, s->idlen, out);
         }
@@ -468,6 +458,8 @@ static int alldocs_produce(stt_stream_t *s, stt_buf_t *out)
         uint64_t em = c->emitted;
         if (c->local)
             stt_local_scan(c->r->db, &rg, on_local_row, c);
+        else if (c->acc)
+            stt_access_docs_scan(c->acc, c->rd, &rg, on_access_row, c); /* the user's docs only */
         else
             stt_docs_scan(c->rd, &rg, on_row, c);
         if (!c->done && out->len >= 64 * 1024 && (out->len != before || c->emitted != em))
@@ -595,7 +587,11 @@ static void all_docs(stt_hreq_t *r, int kind /* 0 all, 1 design, 2 local */)
         if (c->range.end && c->range.endlen >= 7 && memcmp(c->range.end, "_local/", 7) == 0)
             c->range.end += 7, c->range.endlen -= 7;
     }
-    c->acc = stt__access(r);
+    uint64_t upto;
+    if ((c->acc = stt__access(r)) != NULL && stt_access_sync(r->db, &upto) != 0) {
+        stt_reply_error(r, STT_E_IO, NULL);
+        return;
+    }
     stt_reader_open(r->db, &c->rd);
     if (!c->local) {
         stt_db_info_t in;

@@ -7,7 +7,9 @@
  * - reads: the user's winner and readable revisions of a conflicted doc;
  * - the per-user changes index: rows per user and role, in seq order, paging by since,
  *   descending, a doc unshared (a removal row, stt_access_was_shared) and shared again,
- *   design docs never listed; the index after a reopen.
+ *   design docs never listed; the index after a reopen;
+ * - the by-id index of _all_docs: ranges both ways, a doc under two principals once,
+ *   unshared and deleted docs gone.
  *
  * Run from the repo root. An argument runs only the tests whose name contains it. */
 #include "access/access.h"
@@ -351,6 +353,57 @@ static void test_changes_index(void **state)
     assert_int_equal(entries, 9); /* a1: 1, a2: alice parents bob(removed), b1, n1, x2: 1 each, n2: 2 */
 }
 
+static int on_id(void *ctx, const stt_doc_summary_t *s, const stt_doc_t *d, int node)
+{
+    rows_t *r = ctx;
+    size_t n = strlen(r->out);
+    assert_int_equal(stt_revtree_is_leaf(&d->tree, node), true);
+    snprintf(r->out + n, sizeof(r->out) - n, "%s%.*s", n ? " " : "", (int)s->idlen, s->id);
+    return 0;
+}
+
+/* u's _all_docs over [start, end] as "id id ...", after a sync */
+static const char *ids(fx_t *f, const stt_user_ctx_t *u, const char *start, const char *end, bool descending)
+{
+    static rows_t r;
+    memset(&r, 0, sizeof(r));
+    uint64_t upto;
+    assert_int_equal(stt_access_sync(f->db, &upto), 0);
+    stt_reader_t *rd;
+    assert_int_equal(stt_reader_open(f->db, &rd), 0);
+    stt_range_t rg = {.start = start,
+                      .startlen = start ? strlen(start) : 0,
+                      .end = end,
+                      .endlen = end ? strlen(end) : 0,
+                      .inclusive_end = true,
+                      .descending = descending};
+    assert_int_equal(stt_access_docs_scan(stt_access_open(&f->a, f->db, u, false), rd, &rg, on_id, &r), 0);
+    stt_reader_close(rd);
+    return r.out;
+}
+
+static void test_docs_by_id(void **state)
+{
+    fx_t *f = *state;
+    nrevs = 0;
+    put(f, &ALICE, false, "a1", "{}");
+    put(f, &ALICE, false, "a2", "{\"_access\":[\"alice\",\"bob\"]}");
+    put(f, &BOB, false, "b1", "{}");
+    put(f, &ALICE, true, "x2", "{\"_access\":[\"parents\",\"bob\"]}");
+    put(f, &ALICE, true, "x3", "{}");
+    assert_string_equal(ids(f, &ALICE, NULL, NULL, false), "a1 a2 x2");
+    assert_string_equal(ids(f, &BOB, NULL, NULL, false), "a2 b1 x2"); /* x2 once: bob and parents */
+    assert_string_equal(ids(f, &BOB, NULL, NULL, true), "x2 b1 a2");
+    assert_string_equal(ids(f, &BOB, "a3", "x", false), "b1");
+    assert_string_equal(ids(f, &BOB, "x", "a2", true), "b1 a2");
+    assert_string_equal(ids(f, &DAVE, NULL, NULL, false), "");
+    /* unshared, deleted: gone from the by-id list */
+    put(f, &ALICE, false, "a2", "{\"_access\":[\"alice\"]}");
+    assert_int_equal(write_as(f, &BOB, false, "b1", "{}", true, NULL), 0);
+    assert_string_equal(ids(f, &BOB, NULL, NULL, false), "x2");
+    assert_string_equal(ids(f, &ALICE, NULL, NULL, false), "a1 a2 x2");
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(int argc, char **argv)
@@ -361,6 +414,7 @@ int main(int argc, char **argv)
         T(test_writes),
         T(test_conflict_reads),
         T(test_changes_index),
+        T(test_docs_by_id),
     };
     /* clang-format on */
     if (argc > 1) {

@@ -78,10 +78,19 @@ const first = await req('GET', '/shared/_changes?limit=1', undefined, userAuth);
 const syncSecs = (performance.now() - t0) / 1000, syncCpu = cpu() - c0;
 if (first.results.length !== 1) throw new Error('user sees nothing');
 console.log(`access index: first read after the load waited: ${syncSecs.toFixed(2)} s, settee CPU ${syncCpu.toFixed(2)} s`);
-// logical bytes per user: per doc one 's' entry (key 'A' 's' len principal seq, value flag id) and one 'd' entry
+// logical bytes per user: per doc one 's' entry (key 'A' 's' len principal seq, value flag id), one
+// 'i' entry (key 'A' 'i' len principal id) and the doc's 'd' entry (key 'A' 'd' id, value seq n flag len principal)
 const id = doc(0)._id, p = 'u0';
-const perDoc = (2 + 1 + p.length + 8) + (1 + id.length) + (2 + id.length) + (8 + 1 + 1 + 1 + p.length);
+const perDoc = (2 + 1 + p.length + 8) + (1 + id.length) + (2 + 1 + p.length + id.length) + (2 + id.length) + (8 + 1 + 1 + 1 + p.length);
 console.log(`access index: ${perDoc} bytes of keys and values per doc of a user, ${perDoc * PER} per user of ${PER} docs (on disk, before LevelDB's compression; nothing of it is held in memory)`);
+
+// a user's _all_docs (id order) from each: the shared one is filtered while it scans
+for (const db of ['shared', 'own']) {
+  const c1 = cpu(), t1 = performance.now();
+  const all = await req('GET', `/${db}/_all_docs`, undefined, userAuth);
+  if (all.rows.length !== PER) throw new Error(`${db}: _all_docs gave ${all.rows.length} rows`);
+  console.log(`_all_docs of the user in ${db}: ${((performance.now() - t1) / 1000).toFixed(3)} s, settee CPU ${(cpu() - c1).toFixed(2)} s`);
+}
 
 // CPU is read in 10 ms ticks: it is summed over the rounds and divided
 const res = { shared: [], own: [] };
