@@ -1,19 +1,37 @@
-/* The per-user changes index of an access database (layout: access_int.h).
+/* The per-user index of an access database (layout: access_int.h).
  *
  * stt_access_sync reads the by-seq index from the seq the index describes to the
  * db's update_seq and, per changed doc, moves its entries to its new seq: one per
- * principal its leaves name, and a removal entry for each principal that lost it.
- * A user's _changes (stt_access_changes_scan) is then a merge by seq of the
- * entries of their name and roles: its cost follows the user's docs, not the
- * database's; their _all_docs reads the by-id entries the same way. Syncs are serialized (one mutex for the process):
- * the first reader after a batch of writes pays for it, the others find the index current. */
+ * principal its leaves name, and a removal entry for each principal that lost it;
+ * and keeps the by-id entries of the principals that may read it. A user's
+ * _changes (stt_access_changes_scan) is then a merge by seq of the entries of
+ * their name and roles, their _all_docs (stt_access_docs_scan) a merge by id: the
+ * cost follows the user's docs, not the database's. Syncs of one db are
+ * serialized: the background indexer (indexer.c) usually runs them, and a reader
+ * finds the index current or waits for the one running. */
 #include "access/access_int.h"
 #include "src/common/err.h"
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
-static pthread_mutex_t sync_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Catch-ups of one db are serialized; those of dbs on different stripes run at
+ * once (a large import into one db does not hold up the readers of another). */
+#define SYNC_STRIPES 64
+static pthread_mutex_t sync_locks[SYNC_STRIPES];
+static pthread_once_t sync_once = PTHREAD_ONCE_INIT;
+
+static void sync_locks_init(void)
+{
+    for (int i = 0; i < SYNC_STRIPES; i++)
+        pthread_mutex_init(&sync_locks[i], NULL);
+}
+
+static pthread_mutex_t *sync_lock(stt_db_t *db)
+{
+    pthread_once(&sync_once, sync_locks_init);
+    return &sync_locks[stt_db_id(db) % SYNC_STRIPES];
+}
 
 /* ------------------------------------------------------------------ keys */
 
@@ -217,7 +235,8 @@ static uint64_t header_seq(stt_db_t *db)
 
 int stt_access_sync(stt_db_t *db, uint64_t *upto)
 {
-    pthread_mutex_lock(&sync_lock);
+    pthread_mutex_t *lock = sync_lock(db);
+    pthread_mutex_lock(lock);
     uint64_t from = header_seq(db);
     stt_db_info_t in;
     stt_db_info(db, &in);
@@ -241,7 +260,7 @@ int stt_access_sync(stt_db_t *db, uint64_t *upto)
             stt_reader_close(rd);
         }
     }
-    pthread_mutex_unlock(&sync_lock);
+    pthread_mutex_unlock(lock);
     if (!rc) *upto = from;
     return rc;
 }
