@@ -108,6 +108,14 @@ bool stt_access_summary(const stt_access_t *acc, const stt_doc_t *d, stt_access_
 int stt_access_before_write(stt_arena_t *a, stt_db_t *db, const stt_user_ctx_t *u, bool db_admin, stt_reader_t *rd,
                             stt_doc_write_t *w, const char **reason);
 
+/* _local docs (replication checkpoints) follow the rules of docs, on their one
+ * body: a user reads one whose _access names them (stt_access_body_ok), and
+ * writes (or deletes) local doc name only when it is new or theirs; a body
+ * without _access gets the stored one's, else [their name]. May replace *body
+ * (arena). 0, STT_E_FORBIDDEN or STT_E_BAD_REQUEST with *reason. */
+int stt_access_local_write(stt_arena_t *a, const stt_access_t *acc, const char *name, size_t namelen, bool deleted,
+                           const char **body, size_t *bodylen, const char **reason);
+
 /* ------------------------------------------------------------------ the per-user changes index */
 
 /* Brings db's access index up to the db's current update_seq (docs written since

@@ -335,3 +335,45 @@ bool stt_access_view_row_ok(void *ctx, stt_reader_t *rd, const char *id, size_t 
     stt_doc_free(&d);
     return ok;
 }
+
+/* ------------------------------------------------------------------ _local docs */
+
+int stt_access_local_write(stt_arena_t *a, const stt_access_t *acc, const char *name, size_t namelen, bool deleted,
+                           const char **body, size_t *bodylen, const char **reason)
+{
+    stt_buf_t old = STT_BUF_INIT;
+    uint64_t rev;
+    const stt_json_t *cur = NULL;
+    bool exists = stt_local_get(acc->db, name, namelen, &rev, &old) == 0;
+    bool mine = exists && stt_access_body_ok(acc, old.base, old.len);
+    if (exists) cur = stt__access_list(a, old.base, old.len);
+    stt_buf_free(&old);
+    if (exists && !mine) {
+        *reason = "You are not allowed to write this document.";
+        return STT_E_FORBIDDEN;
+    }
+    if (deleted) return 0;
+    stt_json_t *obj = stt_arena_alloc(a, sizeof(*obj));
+    char *text = stt_arena_memdup(a, *body, *bodylen);
+    if (stt_json_parse(a, text, *bodylen, obj, NULL, 0) != 0 || obj->type != STT_JSON_OBJECT) obj = NULL;
+    const stt_json_t *list = obj ? stt_json_get(obj, "_access") : NULL;
+    stt_doc_write_t w = {.body = *body, .bodylen = *bodylen};
+    if (list && list->type != STT_JSON_ARRAY) {
+        *reason = "_access must be an array of user names and roles";
+        return STT_E_BAD_REQUEST;
+    }
+    if (!list || !list->len) { /* as a doc: kept from what it replaces, else [name] */
+        if (!cur && !acc->u->name) {
+            *reason = "Only named users may create documents here.";
+            return STT_E_FORBIDDEN;
+        }
+        rewrite(a, obj, cur && cur->len ? cur : NULL, acc->u, &w);
+    }
+    if (!names(acc, stt__access_list(a, w.body, w.bodylen))) {
+        *reason = "_access must name you or one of your roles.";
+        return STT_E_FORBIDDEN;
+    }
+    *body = w.body;
+    *bodylen = w.bodylen;
+    return 0;
+}

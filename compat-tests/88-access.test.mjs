@@ -398,6 +398,32 @@ test('_revs_diff: a doc the user cannot see is unknown to them', T, async (t) =>
   });
 });
 
+test('_local docs (checkpoints) are their writer\'s', T, async (t) => {
+  if (!(await isSettee())) return t.skip();
+  await accessDb(async (db) => {
+    let r = await alice('PUT', docPath(db, '_local/ck'), { last_seq: '5' });
+    assert.equal(r.status, 201, r.text);
+    r = await alice('GET', docPath(db, '_local/ck'));
+    assert.deepEqual([r.json.last_seq, r.json._access], ['5', [U.alice.name]]);
+    assert.equal((await bob('GET', docPath(db, '_local/ck'))).status, 404);
+    assert.equal((await bob('PUT', docPath(db, '_local/ck'), { last_seq: '9' })).status, 403);
+    assert.equal((await bob('DELETE', docPath(db, '_local/ck'))).status, 403);
+    // an update without _access keeps it
+    r = await alice('PUT', docPath(db, '_local/ck'), { last_seq: '6' });
+    assert.equal(r.status, 201);
+    assert.deepEqual((await alice('GET', docPath(db, '_local/ck'))).json._access, [U.alice.name]);
+    r = await bob('POST', dbPath(db, '_bulk_docs'), { docs: [{ _id: '_local/ck', x: 1 }, { _id: '_local/bk', x: 2 }] });
+    assert.deepEqual(r.json.map((x) => x.error || x.ok), ['forbidden', true]);
+    const ids = async (who) => (await who('GET', dbPath(db, '_local_docs'))).json.rows.map((x) => x.id);
+    assert.deepEqual(await ids(alice), ['_local/ck']);
+    assert.deepEqual(await ids(bob), ['_local/bk']);
+    assert.deepEqual((await ids(admin)).sort(), ['_local/bk', '_local/ck']);
+    r = await bob('POST', dbPath(db, '_all_docs'), { keys: ['_local/ck', '_local/bk'] });
+    assert.deepEqual(r.json.rows.map((x) => x.error || x.id), ['not_found', '_local/bk']);
+    assert.equal((await admin('GET', docPath(db, '_local/ck'))).json.last_seq, '6');
+  });
+});
+
 test('_find: only the user\'s docs match', T, async (t) => {
   if (!(await isSettee())) return t.skip();
   await accessDb(async (db) => {

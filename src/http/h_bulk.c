@@ -55,7 +55,13 @@ static int local_prev(const stt_json_t *jr, uint64_t *prev)
 static int bulk_local(stt_hreq_t *r, const stt_doc_write_t *w, uint64_t prev, char rev[24])
 {
     uint64_t n = 0;
-    int rc = stt_local_put(r->db, w->id + 7, w->idlen - 7, prev, w->body, w->bodylen, w->deleted, &n);
+    const char *body = w->body, *reason;
+    size_t bodylen = w->bodylen;
+    int rc = stt__access(r) ? stt_access_local_write(&r->arena, stt__access(r), w->id + 7, w->idlen - 7, w->deleted,
+                                                     &body, &bodylen, &reason)
+                            : 0;
+    if (rc) return rc;
+    rc = stt_local_put(r->db, w->id + 7, w->idlen - 7, prev, body, bodylen, w->deleted, &n);
     if (rc == STT_E_NOT_FOUND && w->deleted) rc = 0, n = 0;
     if (!rc) snprintf(rev, 24, "0-%llu", (unsigned long long)n);
     return rc;
@@ -301,6 +307,7 @@ static int on_local_row(void *ctx, const char *id, size_t idlen, uint64_t rev, c
 {
     alldocs_t *c = ctx;
     if (c->have_last && idlen == c->last.len && memcmp(id, c->last.base, idlen) == 0) return 0;
+    if (c->acc && !stt_access_body_ok(c->acc, body, len)) return 0; /* another user's */
     if (c->emitted >= c->limit) {
         c->done = true;
         return 1;
@@ -344,7 +351,8 @@ static void local_key_row(alldocs_t *c, const stt_json_t *k, stt_buf_t *out)
 {
     uint64_t rev;
     stt_buf_t body = STT_BUF_INIT;
-    if (stt_local_get(c->r->db, k->u.s + 7, k->len - 7, &rev, &body) != 0) {
+    if (stt_local_get(c->r->db, k->u.s + 7, k->len - 7, &rev, &body) != 0 ||
+        (c->acc && !stt_access_body_ok(c->acc, body.base, body.len))) {
         stt_buf_appends(out, "{\"key\":");
         stt_json_write(out, k);
         stt_buf_appends(out, ",\"error\":\"not_found\"}");

@@ -730,6 +730,8 @@ void stt_h_local(stt_hreq_t *r)
         uint64_t rev;
         stt_buf_t body = STT_BUF_INIT;
         int rc = stt_local_get(r->db, name, namelen, &rev, &body);
+        if (!rc && stt__access(r) && !stt_access_body_ok(stt__access(r), body.base, body.len))
+            rc = STT_E_NOT_FOUND; /* another user's */
         if (rc) {
             stt_buf_free(&body);
             stt_reply_error(r, rc, NULL);
@@ -783,7 +785,15 @@ void stt_h_local(stt_hreq_t *r)
     }
     const stt_qparam_t *qr = stt_q_get(r, "rev");
     if (qr && qr->vallen > 2 && qr->val[0] == '0' && qr->val[1] == '-') prev = strtoull(qr->val + 2, NULL, 10);
-    int rc = stt_local_put(r->db, name, namelen, prev, body, bodylen, deleted, &rev);
+    const char *reason = NULL;
+    int rc = stt__access(r)
+                 ? stt_access_local_write(&r->arena, stt__access(r), name, namelen, deleted, &body, &bodylen, &reason)
+                 : 0;
+    if (rc) {
+        stt_reply_error(r, rc, reason);
+        return;
+    }
+    rc = stt_local_put(r->db, name, namelen, prev, body, bodylen, deleted, &rev);
     if (rc) {
         stt_reply_error(r, rc, NULL);
         return;
