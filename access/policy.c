@@ -362,8 +362,8 @@ int stt_access_local_write(stt_arena_t *a, const stt_access_t *acc, const char *
         *reason = "_access must be an array of user names and roles";
         return STT_E_BAD_REQUEST;
     }
-    if (!list || !list->len) { /* as a doc: kept from what it replaces, else [name] */
-        if (!cur && !acc->u->name) {
+    if (!list || !list->len) {                    /* as a doc: kept from what it replaces, else [name] */
+        if (!cur && (!acc->u || !acc->u->name)) { /* a copy (stt_access_copy) has no user */
             *reason = "Only named users may create documents here.";
             return STT_E_FORBIDDEN;
         }
