@@ -132,6 +132,13 @@ typedef struct {
     bool include_docs, conflicts, attachments, update_seq;
     stt_view_update_t update;
     void (*fmt_seq)(stt_buf_t *out, uint64_t seq); /* update_seq's rendering (NULL: a number) */
+    /* A filter of map rows (per-document access, access/access.h): a row of doc id
+     * is sent only when row_ok(row_ctx, rd, id, idlen, seq) holds, seq being the
+     * seq the index describes (UINT64_MAX for a doc include_docs links to); skip
+     * and limit count the rows sent. rd is the query's reader. A reduce with a
+     * filter is the caller's to refuse; total_rows and offset stay the view's. */
+    bool (*row_ok)(void *ctx, stt_reader_t *rd, const char *id, size_t idlen, uint64_t seq);
+    void *row_ctx;
 } stt_view_args_t;
 
 void stt_view_args_default(stt_view_args_t *a);

@@ -50,6 +50,8 @@ struct stt_mango_find {
     /* _users read by a non-admin: only the caller's own user doc is visible */
     stt_buf_t only_id;
     bool only;
+    stt_mango_pick_fn pick; /* per-document access: the revision the caller may read */
+    void *pick_ctx;
 };
 
 /* ------------------------------------------------------------------ lifetime */
@@ -80,6 +82,12 @@ int stt_mango_find_new(const stt_json_t *body, stt_mango_find_t **out, stt_mango
     }
     *out = f;
     return 0;
+}
+
+void stt_mango_find_pick(stt_mango_find_t *f, stt_mango_pick_fn pick, void *ctx)
+{
+    f->pick = pick;
+    f->pick_ctx = ctx;
 }
 
 void stt_mango_find_only(stt_mango_find_t *f, const char *id, size_t idlen)
@@ -289,7 +297,7 @@ static int examine(stt_mango_find_t *f, const stt_doc_summary_t *s, const char *
     int stop = 0, node, rc;
     bool have = false, read = false;
     stt_doc_t d;
-    if (key && f->p.covering) {
+    if (key && f->p.covering && !f->pick) {
         have = doc_from_key(f, &a, id, idlen, key, keylen, &doc) == 0;
     } else {
         f->docs++;
@@ -297,7 +305,8 @@ static int examine(stt_mango_find_t *f, const stt_doc_summary_t *s, const char *
         if (rc) rc = stt_doc_get(f->rd, id, idlen, &d);
         read = rc == 0;
         stt_buf_reset(&f->doc);
-        have = read && stt_doc_select(&d, NULL, &node) == 0 && stt_doc_render(f->rd, &d, node, &f->ro, &f->doc) == 0 &&
+        if (read) node = f->pick ? f->pick(f->pick_ctx, &d) : stt_doc_select(&d, NULL, &node) == 0 ? node : -1;
+        have = read && node >= 0 && stt_doc_render(f->rd, &d, node, &f->ro, &f->doc) == 0 &&
                stt_json_parse(&a, f->doc.base, f->doc.len, &doc, NULL, 0) == 0;
     }
     if (have && doc.type == STT_JSON_OBJECT && stt_selector_match(f->q.sel, &doc)) {

@@ -40,6 +40,12 @@ typedef struct stt_mango_find stt_mango_find_t;
 int stt_mango_find_new(const stt_json_t *body, stt_mango_find_t **out, stt_mango_err_t *err);
 /* Only the doc id may be returned (a non-admin reading _users sees its own). */
 void stt_mango_find_only(stt_mango_find_t *f, const char *id, size_t idlen);
+/* Per-document access: pick(ctx, d) names the revision of d the caller may read
+ * (its node) or -1 to leave the doc out; without it the winner is read. Called
+ * from stt_mango_find_next only. Covering indexes are not used then (every match
+ * is read to be checked). */
+typedef int (*stt_mango_pick_fn)(void *ctx, const stt_doc_t *d);
+void stt_mango_find_pick(stt_mango_find_t *f, stt_mango_pick_fn pick, void *ctx);
 /* Plans the query on db and, when an index serves it, brings the index up to
  * date (update: true) — blocking. db is borrowed until stt_mango_find_free. */
 int stt_mango_find_start(stt_mango_find_t *f, stt_db_t *db, stt_mango_err_t *err);

@@ -26,7 +26,7 @@ typedef struct {
     stt_json_t doc_ids;
 } ep_t;
 
-static bool is_member(ep_t *e, stt_db_t *db)
+static bool sec_check(ep_t *e, stt_db_t *db, bool admin)
 {
     if (stt_user_is_admin(e->user)) return true;
     stt_buf_t b = STT_BUF_INIT;
@@ -34,10 +34,20 @@ static bool is_member(ep_t *e, stt_db_t *db)
     stt_arena_t a = STT_ARENA_INIT;
     stt_json_t sec;
     bool ok = stt_json_parse(&a, b.base ? b.base : "{}", b.base ? b.len : 2, &sec, NULL, 0) == 0 &&
-              stt_security_is_member(&sec, e->user);
+              (admin ? stt_security_is_db_admin(&sec, e->user) : stt_security_is_member(&sec, e->user));
     stt_arena_free(&a);
     stt_buf_free(&b);
     return ok;
+}
+
+static bool is_member(ep_t *e, stt_db_t *db)
+{
+    return sec_check(e, db, false);
+}
+
+static bool is_db_admin(ep_t *e, stt_db_t *db)
+{
+    return sec_check(e, db, true);
 }
 
 static int l_open(stt_rep_ep_t *base, bool create, const char *params)
@@ -56,6 +66,13 @@ static int l_open(stt_rep_ep_t *base, bool create, const char *params)
     if (rc) {
         stt__rep_ep_error(base, 404, "db_not_found", "could not open %s", name);
         return STT_E_DB_NOT_FOUND;
+    }
+    if ((stt_db_flags(e->db) & STT_DB_ACCESS) && !is_db_admin(e, e->db)) {
+        /* the local endpoint reads and writes the whole db: a user of a per-document
+         * access db replicates through HTTP, where _access filters every read */
+        stt__rep_ep_error(base, 403, "forbidden",
+                          "%s has per-document access: replicate it as a user through its http(s):// URL", name);
+        return STT_E_FORBIDDEN;
     }
     if (!is_member(e, e->db)) {
         stt__rep_ep_error(base, 401, "unauthorized", "unauthorized to access or create database %s", name);
@@ -226,7 +243,7 @@ static int l_revs_diff(stt_rep_ep_t *base, stt_arena_t *a, const char *req, size
     if (stt_reader_open(e->db, &rd) != 0) return STT_E_DB_NOT_FOUND;
     stt_buf_t out = STT_BUF_INIT;
     const char *reason;
-    int rc = stt_revs_diff(rd, a, &body, &out, &reason);
+    int rc = stt_revs_diff(rd, a, &body, &out, &reason, NULL, NULL);
     stt_reader_close(rd);
     if (rc == 0) rc = stt_json_parse(a, stt_arena_memdup(a, out.base, out.len), out.len, ans, NULL, 0);
     if (rc) stt__rep_ep_error(base, 500, "error", "revs_diff on %s failed", base->spec->db);

@@ -6,6 +6,7 @@
  * and bringing the chosen index up to date may take long), then streams the
  * rest from the request's loop in chunks, as _all_docs does. */
 #include "src/http/http.h"
+#include "access/access.h"
 #include "mango/mango.h"
 #include "replication/replication.h"
 #include "src/common/err.h"
@@ -99,10 +100,19 @@ static int read_query(stt_hreq_t *r, stt_mango_find_t **f)
     return 0;
 }
 
+static int pick_access(void *ctx, const stt_doc_t *d)
+{
+    return stt_access_winner(ctx, d);
+}
+
 void stt_h_find(stt_hreq_t *r)
 {
     stt_mango_find_t *f;
     if (read_query(r, &f) != 0) return;
+    /* the access view lives in the request's arena: only the stream (on this loop,
+     * while the request lives) reads docs */
+    stt_access_t *acc = stt__access(r);
+    if (acc) stt_mango_find_pick(f, pick_access, acc);
     size_t nlen;
     const char *dbn = stt_db_name(r->db, &nlen);
     if (nlen == sizeof(STT_USERS_DB) - 1 && memcmp(dbn, STT_USERS_DB, nlen) == 0 &&
