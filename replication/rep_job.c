@@ -76,6 +76,28 @@ static char *json_text(const stt_json_t *v)
     return stt_buf_release(&b, NULL);
 }
 
+static uint64_t num(const stt_json_t *v)
+{
+    int64_t n;
+    return v && stt_json_int(v, &n) == 0 && n > 0 ? (uint64_t)n : 0;
+}
+
+/* A resumed replication counts on from the stats of the checkpoint it resumes (as
+ * CouchDB's does: its history entries are cumulative over the restarts). */
+static void resume_stats(job_t *j, const stt_json_t *entry)
+{
+    stt_rep_stats_t *s = j->run->stats;
+    pthread_mutex_lock(j->run->lock);
+    s->revisions_checked = num(stt_json_get(entry, "missing_checked"));
+    s->missing_revisions_found = num(stt_json_get(entry, "missing_found"));
+    s->docs_read = num(stt_json_get(entry, "docs_read"));
+    s->docs_written = num(stt_json_get(entry, "docs_written"));
+    s->doc_write_failures = num(stt_json_get(entry, "doc_write_failures"));
+    s->bulk_get_docs = num(stt_json_get(entry, "bulk_get_docs"));
+    s->bulk_get_attempts = num(stt_json_get(entry, "bulk_get_attempts"));
+    pthread_mutex_unlock(j->run->lock);
+}
+
 /* CouchDB's compare_replication_logs: the seq both ends agree they reached. */
 static void find_start(job_t *j)
 {
@@ -88,6 +110,8 @@ static void find_start(job_t *j)
     if (ss[0] && strcmp(ss, ts) == 0) {
         j->start_seq = json_text(stt_json_get(&j->src_log, "source_last_seq"));
         j->history = stt_json_get(&j->src_log, "history");
+        if (j->history && j->history->type == STT_JSON_ARRAY && j->history->len)
+            resume_stats(j, &j->history->u.items[0]);
         return;
     }
     const stt_json_t *sh = stt_json_get(&j->src_log, "history"), *th = stt_json_get(&tgt_log, "history");
@@ -98,6 +122,7 @@ static void find_start(job_t *j)
             if (strcmp(sid, str(stt_json_get(&th->u.items[k], "session_id"))) == 0) {
                 j->start_seq = json_text(stt_json_get(&sh->u.items[i], "recorded_seq"));
                 j->history = sh;
+                resume_stats(j, &sh->u.items[i]);
                 return;
             }
     }

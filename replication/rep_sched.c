@@ -1097,6 +1097,16 @@ int stt_rep_doc_check(stt_arena_t *a, const stt_user_ctx_t *user, const stt_json
         *reason = "parameter `doc_ids` must be an array";
         return 403;
     }
+    int nfilters = 0;
+    static const char *const filters[] = {"doc_ids", "filter", "selector"};
+    for (int k = 0; k < 3; k++) {
+        const stt_json_t *v = stt_json_get(body, filters[k]);
+        nfilters += v && v->type != STT_JSON_NULL;
+    }
+    if (nfilters > 1) {
+        *reason = "`doc_ids`,`filter`,`selector` are mutually exclusive";
+        return 403;
+    }
     if (stt_json_get(body, "owner") || !user->name) return 0;
     /* CouchDB records who wrote it */
     stt_buf_t b = STT_BUF_INIT;
