@@ -64,7 +64,22 @@ static int l_open(stt_rep_ep_t *base, bool create, const char *params)
         if (rc == 0 || rc == STT_E_FILE_EXISTS) rc = stt_db_open(e->store, name, strlen(name), &e->db);
     }
     if (rc) {
-        stt__rep_ep_error(base, 404, "db_not_found", "could not open %s", name);
+        /* CouchDB names a local db by its URL on this server */
+        stt_buf_t u = STT_BUF_INIT;
+        if (base->params->self_url) {
+            static const char hex[] = "0123456789ABCDEF";
+            stt_buf_appends(&u, base->params->self_url);
+            for (const unsigned char *c = (const unsigned char *)name; *c; c++)
+                if ((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || strchr("_-.~", *c))
+                    stt_buf_appendc(&u, (char)*c);
+                else
+                    stt_buf_appendf(&u, "%%%c%c", hex[*c >> 4], hex[*c & 15]);
+            stt_buf_appendc(&u, '/');
+        } else {
+            stt_buf_appends(&u, name);
+        }
+        stt__rep_ep_error(base, 404, "db_not_found", "could not open %.*s", (int)u.len, u.base);
+        stt_buf_free(&u);
         return STT_E_DB_NOT_FOUND;
     }
     if ((stt_db_flags(e->db) & STT_DB_ACCESS) && !is_db_admin(e, e->db)) {

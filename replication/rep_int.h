@@ -40,6 +40,7 @@ typedef struct {
     uint64_t checkpoint_interval_ms, batch_size, timeout_ms;
     unsigned retries;
     char *cancel_id; /* {"replication_id":..., "cancel":true} */
+    char *self_url;  /* this server's URL, for errors naming local dbs (not in the id) */
     char id[96];     /* <md5 hex>[+continuous][+create_target] */
     char base_id[33];
 } stt_rep_params_t;

@@ -26,9 +26,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
-enum { J_PENDING, J_RUNNING, J_CRASHING, J_COMPLETED, J_FAILED };
-static const char *const state_names[] = {"pending", "running", "crashing", "completed", "failed"};
+/* J_ERROR: the doc's replication could not even be set up (its filter is missing) */
+enum { J_PENDING, J_RUNNING, J_CRASHING, J_COMPLETED, J_FAILED, J_ERROR };
+static const char *const state_names[] = {"pending", "running", "crashing", "completed", "failed", "error"};
 
 typedef struct ticket_s ticket_t;
 struct stt_rep_ticket {
@@ -417,21 +419,25 @@ int stt_rep_jobs_json(const char *id, uint64_t limit, uint64_t skip, stt_buf_t *
     return rc;
 }
 
+/* CouchDB's shapes: a doc with a job has them all; a completed one no node and
+ * proxies; one that failed or errored no endpoints. */
 static void doc_json(doc_t *d, stt_buf_t *b)
 {
     job_t *j = d->job;
+    int st = j ? j->state : d->state;
+    bool done = !j && st == J_COMPLETED, broken = !j && (st == J_FAILED || st == J_ERROR);
     stt_buf_appends(b, "{\"database\":\"" STT_REPLICATOR_DB "\",\"doc_id\":");
     stt_json_write_cstr(b, d->id);
     stt_buf_appends(b, ",\"id\":");
-    str_or_null(b, j ? j->p.id : d->state == J_COMPLETED ? NULL : d->rep_id);
-    stt_buf_appends(b, ",\"node\":\"nonode@nohost\",\"source\":");
-    str_or_null(b, j ? stt__rep_spec_display(&j->p.source) : d->source);
-    stt_buf_appends(b, ",\"target\":");
-    str_or_null(b, j ? stt__rep_spec_display(&j->p.target) : d->target);
-    stt_buf_appends(b, ",\"state\":\"");
-    int st = j ? j->state : d->state;
-    stt_buf_appends(b, j || d->state != J_FAILED ? state_names[st] : "failed");
-    stt_buf_appends(b, "\",\"info\":");
+    str_or_null(b, j ? j->p.id : done || st == J_ERROR ? NULL : d->rep_id);
+    if (!done) stt_buf_appends(b, ",\"node\":\"nonode@nohost\"");
+    if (!broken) {
+        stt_buf_appends(b, ",\"source\":");
+        str_or_null(b, j ? stt__rep_spec_display(&j->p.source) : d->source);
+        stt_buf_appends(b, ",\"target\":");
+        str_or_null(b, j ? stt__rep_spec_display(&j->p.target) : d->target);
+    }
+    stt_buf_appendf(b, ",\"state\":\"%s\",\"info\":", state_names[st]);
     if (j)
         info_json(j, b, true);
     else
@@ -440,7 +446,7 @@ static void doc_json(doc_t *d, stt_buf_t *b)
     stt__rep_iso8601(j ? j->updated : d->updated, b);
     stt_buf_appends(b, "\",\"start_time\":\"");
     stt__rep_iso8601(j ? j->added : d->start, b);
-    stt_buf_appends(b, "\",\"source_proxy\":null,\"target_proxy\":null}");
+    stt_buf_appends(b, done || broken ? "\"}" : "\",\"source_proxy\":null,\"target_proxy\":null}");
 }
 
 int stt_rep_docs_json(const char *docid, uint64_t limit, uint64_t skip, stt_buf_t *out)
@@ -573,7 +579,17 @@ static void doc_changed(const char *id, const stt_json_t *body)
         d->state = strcmp(state->u.s, "completed") == 0 ? J_COMPLETED : J_FAILED;
         stt_buf_t b = STT_BUF_INIT;
         const stt_json_t *stats = stt_json_get(body, "_replication_stats");
-        if (stats) stt_json_write(&b, stats);
+        if (stats && stats->type == STT_JSON_OBJECT) {
+            stt_buf_appendc(&b, '{');
+            for (uint32_t i = 0; i < stats->len; i++) {
+                if (strcmp(stats->u.members[i].key, "start_time") == 0) continue;
+                if (b.len > 1) stt_buf_appendc(&b, ',');
+                stt_json_write_str(&b, stats->u.members[i].key, stats->u.members[i].keylen);
+                stt_buf_appendc(&b, ':');
+                stt_json_write(&b, &stats->u.members[i].val);
+            }
+            stt_buf_appendc(&b, '}');
+        }
         stt_buf_appendc(&b, '\0');
         set_text(&d->info, stats ? b.base : NULL);
         stt_buf_free(&b);
@@ -766,13 +782,15 @@ static void reap(job_t *j, finished_t *f)
             stt_buf_t b = STT_BUF_INIT;
             j->state = J_RUNNING; /* rendered with the run's counters */
             info_json(j, &b, false);
-            b.len--; /* ,"start_time" inside the stats, as CouchDB's */
+            stt_buf_appendc(&b, '\0');
+            d->state = J_COMPLETED;
+            set_text(&d->info, b.base);
+            /* the doc's _replication_stats also say when it started, as CouchDB's */
+            b.len -= 2;
             stt_buf_appends(&b, ",\"start_time\":\"");
             stt__rep_iso8601(j->added, &b);
             stt_buf_appends(&b, "\"}");
             stt_buf_appendc(&b, '\0');
-            d->state = J_COMPLETED;
-            set_text(&d->info, b.base);
             d->updated = time(NULL);
             d->job = NULL;
             f->doc_id = stt_xstrndup(j->doc_id, strlen(j->doc_id));
@@ -807,7 +825,7 @@ static void reap(job_t *j, finished_t *f)
         j->state = J_FAILED;
         if (d) {
             d->job = NULL;
-            d->state = J_FAILED;
+            d->state = J_ERROR;
             d->error_count = j->error_count;
             stt_buf_t b = STT_BUF_INIT;
             stt_buf_appends(&b, "{\"error\":");
@@ -991,8 +1009,8 @@ static job_t *find_job(const char *id, bool transient)
     return NULL;
 }
 
-int stt_rep_request(const stt_json_t *body, const stt_user_ctx_t *user, stt_rep_done_fn done, void *ctx,
-                    stt_rep_ticket_t **ticket, stt_rep_reply_t *reply)
+int stt_rep_request(const stt_json_t *body, const stt_user_ctx_t *user, const char *self_url, stt_rep_done_fn done,
+                    void *ctx, stt_rep_ticket_t **ticket, stt_rep_reply_t *reply)
 {
     memset(reply, 0, sizeof(*reply));
     stt_rep_params_t p;
@@ -1003,6 +1021,7 @@ int stt_rep_request(const stt_json_t *body, const stt_user_ctx_t *user, stt_rep_
         snprintf(reply->error, sizeof(reply->error), "%s", error);
         return 1;
     }
+    if (self_url) p.self_url = stt_xstrndup(self_url, strlen(self_url));
     if (!S.started) {
         stt__rep_params_free(&p);
         reply_error(reply, 500, "error", "the replicator is not running");
@@ -1089,6 +1108,13 @@ int stt_rep_doc_check(stt_arena_t *a, const stt_user_ctx_t *user, const stt_json
         const stt_json_t *url = v && v->type == STT_JSON_OBJECT ? stt_json_get(v, "url") : v;
         if (v && !stt_json_is_str(url)) {
             *reason = "{error,function_clause}";
+            return 403;
+        }
+        /* a URL of another scheme: CouchDB takes it for a local name and refuses it
+         * (settee takes plain local names) */
+        if (v && strstr(url->u.s, "://") && strncasecmp(url->u.s, "http://", 7) != 0 &&
+            strncasecmp(url->u.s, "https://", 8) != 0) {
+            *reason = "local_endpoints_not_supported";
             return 403;
         }
     }
