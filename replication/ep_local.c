@@ -410,11 +410,41 @@ static int l_put_local(stt_rep_ep_t *base, const char *id, const char *json, siz
 
 static int l_check_filter(stt_rep_ep_t *base, const char *ddoc, const char *name)
 {
-    /* filter functions run in the query server against an HTTP request object;
-     * a local source has neither */
-    stt__rep_ep_error(base, 400, "bad_request",
-                      "filter functions need an http:// source (settee runs `doc_ids` and `selector` locally)");
-    return STT_E_BAD_REQUEST;
+    ep_t *e = (ep_t *)base;
+    stt_buf_t id = STT_BUF_INIT, body = STT_BUF_INIT;
+    stt_buf_appendf(&id, "_design/%s", ddoc);
+    stt_reader_t *rd;
+    stt_doc_t d;
+    bool found = false, has = false;
+    if (stt_reader_open(e->db, &rd) == 0) {
+        if (stt_doc_get(rd, id.base, id.len, &d) == 0) {
+            stt_render_opts_t o = {0};
+            stt_arena_t a = STT_ARENA_INIT;
+            stt_json_t doc;
+            found = stt_doc_select(&d, NULL, &(int){0}) == 0 && stt_doc_render(rd, &d, d.winner, &o, &body) == 0 &&
+                    stt_json_parse(&a, body.base, body.len, &doc, NULL, 0) == 0;
+            has = found && stt_json_get(stt_json_get(&doc, "filters"), name) != NULL;
+            stt_arena_free(&a);
+            stt_doc_free(&d);
+        }
+        stt_reader_close(rd);
+    }
+    stt_buf_free(&id);
+    stt_buf_free(&body);
+    if (!found)
+        stt__rep_ep_error(base, 404, "not_found",
+                          "Couldn't open document `_design/%s` from source database `%s`: {error,<<\"not_found\">>}",
+                          ddoc, base->spec->db);
+    else if (!has)
+        stt__rep_ep_error(base, 404, "not_found",
+                          "Couldn't parse filter code from document %s on `%s`  Error: {not_found,<<\"missing json "
+                          "key: %s\">>}",
+                          ddoc, base->spec->db, name);
+    else /* filter functions run in the query server against an HTTP request object,
+          * which a local source does not have */
+        stt__rep_ep_error(base, 400, "bad_request",
+                          "filter functions need an http:// source (settee runs `doc_ids` and `selector` locally)");
+    return found && has ? STT_E_BAD_REQUEST : STT_E_NOT_FOUND;
 }
 
 static void l_close(stt_rep_ep_t *base)

@@ -298,6 +298,10 @@ static void reply(job_t *j)
 {
     stt_buf_t *b = &j->run->reply;
     stt_buf_reset(b);
+    if (!j->p->use_checkpoints) { /* CouchDB's whole answer then */
+        stt_buf_appends(b, "{\"ok\":true,\"use_checkpoints\":false}");
+        return;
+    }
     if (!j->rows_seen) {
         /* nothing to do: CouchDB answers with the log as it was, untouched */
         stt_buf_appends(b, "{\"ok\":true,\"no_changes\":true");
