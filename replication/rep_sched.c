@@ -100,6 +100,7 @@ static struct {
     bool rdb_dirty;
     uint64_t last_rotation_ms;
     atomic_int nparked;
+    uint64_t rdb_created; /* the _replicator db's creation time: CouchDB's shard name has it */
     /* local endpoints waiting for a database to move */
     pthread_mutex_t wlock;
     stt_rep_waiter_t *waiters;
@@ -494,8 +495,12 @@ size_t stt_rep_tasks(stt_buf_t *b, bool comma)
                         (unsigned long long)s->bulk_get_docs, s->waiting ? "0" : "null",
                         (unsigned long long)j->p.checkpoint_interval_ms, seq_text(s->checkpointed),
                         j->p.continuous ? "true" : "false");
-        stt_buf_appends(b, "\"database\":");
-        str_or_null(b, j->doc_id ? STT_REPLICATOR_DB : NULL);
+        /* CouchDB names the shard of its one-node cluster */
+        if (j->doc_id)
+            stt_buf_appendf(b, "\"database\":\"shards/00000000-ffffffff/" STT_REPLICATOR_DB ".%llu\"",
+                            (unsigned long long)S.rdb_created);
+        else
+            stt_buf_appends(b, "\"database\":null");
         stt_buf_appends(b, ",\"doc_id\":");
         str_or_null(b, j->doc_id);
         stt_buf_appendf(b,
@@ -511,7 +516,7 @@ size_t stt_rep_tasks(stt_buf_t *b, bool comma)
         stt_json_write_cstr(b, stt__rep_spec_display(&j->p.target));
         stt_buf_appendf(b, ",\"through_seq\":%s,\"type\":\"replication\",\"updated_on\":%lld,\"user\":",
                         seq_text(s->source_seq), (long long)time(NULL));
-        str_or_null(b, j->uname);
+        str_or_null(b, j->doc_id ? NULL : j->uname);
         stt_buf_appendc(b, '}');
         pthread_mutex_unlock(&j->lock);
     }
@@ -956,6 +961,13 @@ int stt_rep_start(stt_store_t *store, stt_ini_t *ini, const char *uuid, struct s
     snprintf(S.uuid, sizeof(S.uuid), "%s", uuid);
     int rc = stt_db_create(store, STT_REPLICATOR_DB, sizeof(STT_REPLICATOR_DB) - 1);
     if (rc && rc != STT_E_FILE_EXISTS) stt_log(STT_LOG_WARNING, "the _replicator database could not be created");
+    stt_db_t *rdb;
+    if (stt_db_open(store, STT_REPLICATOR_DB, sizeof(STT_REPLICATOR_DB) - 1, &rdb) == 0) {
+        stt_db_info_t in;
+        stt_db_info(rdb, &in);
+        S.rdb_created = in.created;
+        stt_db_release(rdb);
+    }
     S.stopping = false;
     S.started = true;
     if (pthread_create(&S.tid, NULL, sched_main, NULL) != 0) {
