@@ -60,6 +60,7 @@ void stt_ddoc_views_from_json(const char *ddoc_id, const stt_json_t *body, stt_a
                 v->map = dup_str(arena, map);
             }
             v->reduce = stt_json_is_str(red) ? dup_str(arena, red) : NULL;
+            if (v->reduce && stt_reduce_builtin_of(v->reduce)) v->reduce = stt_reduce_builtin_of(v->reduce);
             v->raw = raw_all;
             const stt_json_t *vo = stt_json_get(&m->val, "options");
             if (vo && vo->type == STT_JSON_OBJECT) {

@@ -177,5 +177,10 @@ int stt_index_rows(stt_db_t *db, const stt_ddoc_views_t *dv, int view, const cha
 
 /* Whether name is a builtin reducer CouchDB knows. */
 bool stt_reduce_is_builtin(const char *name);
+/* The builtin a view's reduce source names ("_sum"...: static), or NULL for a
+ * function. CouchDB matches by prefix, so "_sum\n anything" is _sum and "_counts"
+ * is _count; a source starting with '_' that names none is refused when the
+ * design doc is written (design/check.c). */
+const char *stt_reduce_builtin_of(const char *src);
 
 #endif
