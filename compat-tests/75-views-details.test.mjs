@@ -4,7 +4,8 @@
 //   with [conflicts, deleted_conflicts]);
 // - one doc's rows of one key come back ordered by value in Erlang term order (numbers < false <
 //   null < true < objects < arrays < strings), not in emit order: couch_mrview_updater sorts a
-//   doc's [key, value] pairs with lists:sort before storing them;
+//   doc's [key, value] pairs with lists:sort before storing them, and a descending query gives
+//   them in that same ascending order (couch_mrview_util:expand_dups);
 // - a builtin reduce is named by prefix ("_sum\n garbage" is _sum: couch_query_servers matches
 //   <<"_sum", _/binary>>);
 // - _changes?filter=_view runs the map over every changed doc, design docs included
@@ -75,6 +76,13 @@ test("one doc's rows of one key come in Erlang term order of their values", T, (
   assert.deepEqual(r.json.rows.map((x) => [x.id, x.value]), [...order.map((v) => ['d1', v]), ...order.map((v) => ['d2', v])]);
   r = await view(db, 'x', 'dups', '?key="k"&skip=3&limit=4');
   assert.deepEqual(r.json.rows.map((x) => x.value), [null, true, {}, { a: 1 }]);
+  // descending reverses keys and doc ids, not a doc's rows of one key (expand_dups)
+  r = await view(db, 'x', 'dups', '?key="k"&descending=true');
+  assert.deepEqual(r.json.rows.map((x) => [x.id, x.value]), [...order.map((v) => ['d2', v]), ...order.map((v) => ['d1', v])]);
+  r = await view(db, 'x', 'dups', '?descending=true&limit=3');
+  assert.deepEqual(r.json.rows.map((x) => [x.key, x.id, x.value]), [['k', 'd2', 1], ['k', 'd2', 2], ['k', 'd2', false]]);
+  r = await view(db, 'x', 'dups', '?descending=true&skip=21&limit=3');
+  assert.deepEqual(r.json.rows.map((x) => [x.key, x.id, x.value]), [['k', 'd1', 'b'], ['j', 'd2', 2], ['j', 'd1', 1]]);
   r = await view(db, 'x', 'pouch', '?keys=["foo","bar"]');
   assert.deepEqual(r.json.rows.map((x) => [x.key, x.id, x.value]), [
     ['foo', 'd1', null], ['foo', 'd1', null], ['foo', 'd2', null], ['foo', 'd2', null],
