@@ -9,7 +9,9 @@
 // - a builtin reduce is named by prefix ("_sum\n garbage" is _sum: couch_query_servers matches
 //   <<"_sum", _/binary>>);
 // - _changes?filter=_view runs the map over every changed doc, design docs included
-//   (couch_changes:filter calls filter_view on each), though the view's own rows hold none.
+//   (couch_changes:filter calls filter_view on each), though the view's own rows hold none;
+// - the design doc's options.include_design and options.local_seq (booleans) map design docs
+//   too and give map functions _local_seq (couch_mrview_index:get(update_options)).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { req } from './lib.mjs';
@@ -125,4 +127,20 @@ test('_changes filter=_view passes a design doc its map emits for', T, () => wit
   // the view itself indexes no design doc
   const v = await view(db, 'foo', 'odd');
   assert.deepEqual(v.json.rows.map((x) => x.id), ['1']);
+}));
+
+test('design doc options include_design and local_seq', T, () => withDb(async (db) => {
+  await putDoc(db, 'a', { n: 1 });
+  const map = 'function(doc) { emit(doc._id, typeof doc._local_seq); }';
+  await putDoc(db, '_design/with', { options: { include_design: true, local_seq: true }, views: { v: { map } } });
+  await putDoc(db, '_design/without', { views: { v: { map } } });
+  await putDoc(db, '_design/off', { options: { include_design: false, local_seq: false }, views: { v: { map } } });
+  let r = await view(db, 'with', 'v');
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual(r.json.rows.map((x) => [x.id, x.value]), [
+    ['_design/off', 'number'], ['_design/with', 'number'], ['_design/without', 'number'], ['a', 'number']]);
+  for (const dd of ['without', 'off']) {
+    r = await view(db, dd, 'v');
+    assert.deepEqual(r.json.rows.map((x) => [x.id, x.value]), [['a', 'undefined']], dd);
+  }
 }));

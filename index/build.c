@@ -5,9 +5,9 @@
  *
  * One update of a signature runs at a time: a second caller waits for it and
  * then finds the index current (or catches up the rest itself). Progress of
- * running updates is what _active_tasks lists. Design docs are not mapped
- * (CouchDB's default without include_design); deleted docs only lose their
- * rows. */
+ * running updates is what _active_tasks lists. Design docs are mapped only
+ * with the design doc's options.include_design, as in CouchDB; deleted docs
+ * only lose their rows. */
 #include "index/index_int.h"
 #include "replication/replication.h"
 #include "src/common/err.h"
@@ -389,10 +389,10 @@ static int flush(upd_t *u)
     stt_buf_t body = STT_BUF_INIT, k = STT_BUF_INIT;
     /* map functions see a doc's conflicts, as couch_index_updater opens docs
      * with [conflicts, deleted_conflicts] */
-    stt_render_opts_t ro = {.conflicts = true, .deleted_conflicts = true};
+    stt_render_opts_t ro = {.conflicts = true, .deleted_conflicts = true, .local_seq = u->dv->local_seq};
     for (size_t i = 0; i < u->n; i++) {
         change_t *c = &u->batch[i];
-        if (c->deleted || (c->idlen >= 8 && memcmp(c->id, "_design/", 8) == 0)) continue;
+        if (c->deleted || (!u->dv->include_design && c->idlen >= 8 && memcmp(c->id, "_design/", 8) == 0)) continue;
         stt_doc_t d;
         if (stt_doc_get(u->rd, c->id, c->idlen, &d) != 0) continue;
         stt_buf_reset(&body);

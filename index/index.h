@@ -72,6 +72,10 @@ typedef struct {
     const char *lib; /* views.lib as JSON, or NULL */
     stt_view_def_t *views;
     size_t nviews;
+    /* options.include_design / options.local_seq (JSON true only, as
+     * couch_mrview_index reads them): design docs are mapped too / map functions
+     * see _local_seq */
+    bool include_design, local_seq;
     unsigned char sig[16]; /* the index's name */
     char sighex[33];
 } stt_ddoc_views_t;
