@@ -87,7 +87,7 @@ test('views', async (t) => {
       assert.deepEqual(r.json.rows.map((x) => x.id), ['d010', 'd013', 'd016', 'd019', 'd022', 'd025', 'd028', 'd031']);
       r = await view(db, 't', 'by_type_count', q({ reduce: false, startkey: 'banana', endkey: 'banana', endkey_docid: 'd007', inclusive_end: false }));
       assert.deepEqual(r.json.rows.map((x) => x.id), ['d001', 'd004']);
-      // a doc emitting one key twice has two rows, in emit order
+      // a doc emitting one key twice has two rows (in value order: 75-views-details)
       r = await view(db, 't', 'dup');
       assert.deepEqual(r.json.rows, [{ id: 'd003', key: 'j', value: 0 }, { id: 'd003', key: 'k', value: 1 }, { id: 'd003', key: 'k', value: 2 }]);
       // update_seq

@@ -5,9 +5,9 @@
  *
  * One update of a signature runs at a time: a second caller waits for it and
  * then finds the index current (or catches up the rest itself). Progress of
- * running updates is what _active_tasks lists. Design docs are not mapped
- * (CouchDB's default without include_design); deleted docs only lose their
- * rows. */
+ * running updates is what _active_tasks lists. Design docs are mapped only
+ * with the design doc's options.include_design, as in CouchDB; deleted docs
+ * only lose their rows. */
 #include "index/index_int.h"
 #include "replication/replication.h"
 #include "src/common/err.h"
@@ -262,16 +262,65 @@ bad:
     return STT_E_IO;
 }
 
+/* ------------------------------------------------------------------ a doc's rows */
+
+/* The order of one doc's emits among themselves. CouchDB sorts a doc's [key,
+ * value] pairs of a view in Erlang term order before storing them (lists:sort
+ * in couch_mrview_updater:insert_results), so a doc's rows of one key come back
+ * ordered by value, not in emit order. Each emit's rank in that order becomes
+ * the position that keeps the doc's rows of one key apart. The raw collation
+ * encoding of the pair is Erlang's term order; ties keep emit order. */
+typedef struct {
+    const char *base;
+    size_t off, len;
+    uint32_t j;
+} emit_sort_t;
+
+static int emit_sort_cmp(const void *pa, const void *pb, void *ctx)
+{
+    const emit_sort_t *a = pa, *b = pb;
+    const char *base = ctx;
+    size_t n = a->len < b->len ? a->len : b->len;
+    int c = memcmp(base + a->off, base + b->off, n);
+    if (c == 0) c = a->len < b->len ? -1 : a->len > b->len;
+    if (c == 0) c = a->j < b->j ? -1 : a->j > b->j;
+    return c;
+}
+
+/* rank[j] for each emit j of em (em->len entries, malloc'd; NULL for 0 or 1). */
+static uint32_t *emit_ranks(const stt_json_t *em)
+{
+    if (em->len < 2) return NULL;
+    stt_buf_t enc = STT_BUF_INIT;
+    emit_sort_t *e = stt_xmalloc(em->len * sizeof(*e));
+    for (uint32_t j = 0; j < em->len; j++) {
+        e[j].off = enc.len;
+        stt_key_encode(&enc, &em->u.items[j], true);
+        e[j].len = enc.len - e[j].off;
+        e[j].j = j;
+    }
+    qsort_r(e, em->len, sizeof(*e), emit_sort_cmp, enc.base);
+    uint32_t *rank = stt_xmalloc(em->len * sizeof(*rank));
+    for (uint32_t r = 0; r < em->len; r++)
+        rank[e[r].j] = r;
+    free(e);
+    stt_buf_free(&enc);
+    return rank;
+}
+
 /* Writes one doc's emitted rows: out is [[ [k,v]... ] per view]. A _stats view
  * given a non-number fails the whole index, as CouchDB's reduce-on-write does. */
 static int add_rows(upd_t *u, stt_ikv_batch_t *b, const char *id, size_t idlen, const stt_json_t *out)
 {
     stt_buf_t rk = STT_BUF_INIT, rv = STT_BUF_INIT, back = STT_BUF_INIT, k = STT_BUF_INIT;
     uint64_t nrows = 0;
+    uint32_t *rank = NULL;
     for (uint32_t vi = 0; vi < out->len && vi < u->dv->nviews; vi++) {
         const stt_json_t *em = &out->u.items[vi];
         if (em->type != STT_JSON_ARRAY) continue;
         bool raw = u->dv->views[vi].raw;
+        free(rank);
+        rank = emit_ranks(em);
         for (uint32_t j = 0; j < em->len; j++) {
             const stt_json_t *kv = &em->u.items[j];
             if (kv->type != STT_JSON_ARRAY || kv->len != 2) continue;
@@ -284,6 +333,7 @@ static int add_rows(upd_t *u, stt_ikv_batch_t *b, const char *id, size_t idlen, 
                 stt_buf_free(&rv);
                 stt_buf_free(&back);
                 stt_buf_free(&k);
+                free(rank);
                 return STT_VIEW_E_INVALID_VALUE;
             }
             stt__ikey(&rk, IK_ROW, u->dv->sig);
@@ -291,8 +341,8 @@ static int add_rows(upd_t *u, stt_ikv_batch_t *b, const char *id, size_t idlen, 
             stt_key_encode(&rk, &kv->u.items[0], raw);
             stt_buf_append(&rk, id, idlen);
             stt_buf_appendc(&rk, 0);
-            /* the emit's position keeps a doc's rows of one key distinct, in emit order */
-            stt_buf_append_be32(&rk, j);
+            /* the emit's rank keeps a doc's rows of one key distinct, in CouchDB's order */
+            stt_buf_append_be32(&rk, rank ? rank[j] : j);
             stt_buf_reset(&rv);
             stt_buf_append_varint(&rv, idlen);
             stt_buf_append(&rv, id, idlen);
@@ -325,6 +375,7 @@ static int add_rows(upd_t *u, stt_ikv_batch_t *b, const char *id, size_t idlen, 
     stt_buf_free(&rv);
     stt_buf_free(&back);
     stt_buf_free(&k);
+    free(rank);
     return 0;
 }
 
@@ -336,10 +387,12 @@ static int flush(upd_t *u)
     size_t ndocs = 0;
     int rc = 0;
     stt_buf_t body = STT_BUF_INIT, k = STT_BUF_INIT;
-    stt_render_opts_t ro = {0};
+    /* map functions see a doc's conflicts, as couch_index_updater opens docs
+     * with [conflicts, deleted_conflicts] */
+    stt_render_opts_t ro = {.conflicts = true, .deleted_conflicts = true, .local_seq = u->dv->local_seq};
     for (size_t i = 0; i < u->n; i++) {
         change_t *c = &u->batch[i];
-        if (c->deleted || (c->idlen >= 8 && memcmp(c->id, "_design/", 8) == 0)) continue;
+        if (c->deleted || (!u->dv->include_design && c->idlen >= 8 && memcmp(c->id, "_design/", 8) == 0)) continue;
         stt_doc_t d;
         if (stt_doc_get(u->rd, c->id, c->idlen, &d) != 0) continue;
         stt_buf_reset(&body);

@@ -31,6 +31,8 @@ void stt_ddoc_views_from_json(const char *ddoc_id, const stt_json_t *body, stt_a
     if (opts && opts->type == STT_JSON_OBJECT) {
         const stt_json_t *c = stt_json_get(opts, "collation");
         raw_all = stt_json_is_str(c) && strcmp(c->u.s, "raw") == 0;
+        out->include_design = stt_json_is_true(stt_json_get(opts, "include_design"));
+        out->local_seq = stt_json_is_true(stt_json_get(opts, "local_seq"));
     }
     if (views && views->type == STT_JSON_OBJECT) {
         out->views = stt_arena_alloc(arena, (views->len + 1) * sizeof(*out->views));
@@ -60,6 +62,7 @@ void stt_ddoc_views_from_json(const char *ddoc_id, const stt_json_t *body, stt_a
                 v->map = dup_str(arena, map);
             }
             v->reduce = stt_json_is_str(red) ? dup_str(arena, red) : NULL;
+            if (v->reduce && stt_reduce_builtin_of(v->reduce)) v->reduce = stt_reduce_builtin_of(v->reduce);
             v->raw = raw_all;
             const stt_json_t *vo = stt_json_get(&m->val, "options");
             if (vo && vo->type == STT_JSON_OBJECT) {
@@ -80,6 +83,9 @@ void stt_ddoc_views_from_json(const char *ddoc_id, const stt_json_t *body, stt_a
         XXH3_128bits_update(&st, r, strlen(r) + 1);
         XXH3_128bits_update(&st, v->raw ? "r" : "u", 1);
     }
+    /* only when set, so that the indexes of design docs without them keep their names */
+    if (out->include_design) XXH3_128bits_update(&st, "D", 1);
+    if (out->local_seq) XXH3_128bits_update(&st, "S", 1);
     XXH128_canonical_t c;
     XXH128_canonicalFromHash(&c, XXH3_128bits_digest(&st));
     memcpy(out->sig, c.digest, 16);

@@ -72,6 +72,10 @@ typedef struct {
     const char *lib; /* views.lib as JSON, or NULL */
     stt_view_def_t *views;
     size_t nviews;
+    /* options.include_design / options.local_seq (JSON true only, as
+     * couch_mrview_index reads them): design docs are mapped too / map functions
+     * see _local_seq */
+    bool include_design, local_seq;
     unsigned char sig[16]; /* the index's name */
     char sighex[33];
 } stt_ddoc_views_t;
@@ -177,5 +181,10 @@ int stt_index_rows(stt_db_t *db, const stt_ddoc_views_t *dv, int view, const cha
 
 /* Whether name is a builtin reducer CouchDB knows. */
 bool stt_reduce_is_builtin(const char *name);
+/* The builtin a view's reduce source names ("_sum"...: static), or NULL for a
+ * function. CouchDB matches by prefix, so "_sum\n anything" is _sum and "_counts"
+ * is _count; a source starting with '_' that names none is refused when the
+ * design doc is written (design/check.c). */
+const char *stt_reduce_builtin_of(const char *src);
 
 #endif

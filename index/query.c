@@ -397,6 +397,54 @@ exit:
     return rc;
 }
 
+/* One stored row (k, v) to the map or reduce side. */
+static int one_row(q_t *q, const char *k, size_t kl, const char *v, size_t vl)
+{
+    stt__row_t row;
+    if (stt__row_decode(v, vl, &row) != 0 || kl < 18 + row.idlen + 5) return 0;
+    int rc = q->reducing ? reduce_row(q, k + 18, kl - 18 - row.idlen - 5, &row) : map_row(q, &row);
+    if (rc == 0 && !q->reducing && q->limit == 0 && !q->skip) q->stop = true;
+    return rc;
+}
+
+/* A descending scan meets one doc's rows of one key (they differ only in the
+ * 4-byte position that ends the row key) last position first. CouchDB keeps such
+ * rows in one btree entry and expands it in ascending order whatever the
+ * direction (couch_mrview_util:expand_dups), so they are held here and given in
+ * ascending position order. held: [klen][k][vlen][v] entries. */
+typedef struct {
+    stt_buf_t held;
+    size_t n;
+} dups_t;
+
+static int dups_flush(q_t *q, dups_t *d)
+{
+    typedef struct {
+        const char *k, *v;
+        size_t kl, vl;
+    } ent_t;
+    ent_t *e = stt_xmalloc((d->n ? d->n : 1) * sizeof(*e));
+    const unsigned char *p = (const unsigned char *)d->held.base, *end = p + d->held.len;
+    size_t n = 0;
+    uint64_t kl, vl;
+    while (n < d->n && stt_varint_read(&p, end, &kl) == 0 && kl <= (uint64_t)(end - p)) {
+        e[n].k = (const char *)p;
+        e[n].kl = kl;
+        p += kl;
+        if (stt_varint_read(&p, end, &vl) || vl > (uint64_t)(end - p)) break;
+        e[n].v = (const char *)p;
+        e[n++].vl = vl;
+        p += vl;
+    }
+    int rc = 0;
+    for (size_t i = n; i-- > 0 && rc == 0 && !q->stop;)
+        rc = one_row(q, e[i].k, e[i].kl, e[i].v, e[i].vl);
+    free(e);
+    stt_buf_reset(&d->held);
+    d->n = 0;
+    return rc;
+}
+
 /* Rows in [lo, hi) in the query's direction. */
 static int scan(q_t *q, const range_t *r)
 {
@@ -412,23 +460,35 @@ static int scan(q_t *q, const range_t *r)
             if (bcmp_(k, kl, r->hi.base, r->hi.len) >= 0) stt_ikv_prev(q->it);
         }
     }
-    for (; !q->stop && stt_ikv_valid(q->it); desc ? stt_ikv_prev(q->it) : stt_ikv_next(q->it)) {
+    dups_t d = {STT_BUF_INIT, 0};
+    stt_buf_t dkey = STT_BUF_INIT; /* the held rows' key without its position */
+    int rc = 0;
+    for (; rc == 0 && !q->stop && stt_ikv_valid(q->it); desc ? stt_ikv_prev(q->it) : stt_ikv_next(q->it)) {
         size_t kl, vl;
         const char *k = stt_ikv_key(q->it, &kl);
         if (!desc && bcmp_(k, kl, r->hi.base, r->hi.len) >= 0) break;
         if (desc && bcmp_(k, kl, r->lo.base, r->lo.len) < 0) break;
         const char *v = stt_ikv_value(q->it, &vl);
-        stt__row_t row;
-        if (stt__row_decode(v, vl, &row) != 0 || kl < 18 + row.idlen + 5) continue;
-        int rc;
-        if (q->reducing)
-            rc = reduce_row(q, k + 18, kl - 18 - row.idlen - 5, &row);
-        else
-            rc = map_row(q, &row);
-        if (rc) return rc;
-        if (!q->reducing && q->limit == 0 && !q->skip) q->stop = true;
+        if (!desc || kl < 4) {
+            rc = one_row(q, k, kl, v, vl);
+            continue;
+        }
+        if (d.n && bcmp_(k, kl - 4, dkey.base, dkey.len) != 0) rc = dups_flush(q, &d);
+        if (rc || q->stop) break;
+        if (!d.n) {
+            stt_buf_reset(&dkey);
+            stt_buf_append(&dkey, k, kl - 4);
+        }
+        stt_buf_append_varint(&d.held, kl);
+        stt_buf_append(&d.held, k, kl);
+        stt_buf_append_varint(&d.held, vl);
+        stt_buf_append(&d.held, v, vl);
+        d.n++;
     }
-    return 0;
+    if (rc == 0 && d.n) rc = dups_flush(q, &d);
+    stt_buf_free(&d.held);
+    stt_buf_free(&dkey);
+    return rc;
 }
 
 /* Rows of the view whose key is below bound (a full row-space key): the rows

@@ -44,6 +44,15 @@ bool stt_reduce_is_builtin(const char *name)
            strcmp(name, "_approx_count_distinct") == 0;
 }
 
+const char *stt_reduce_builtin_of(const char *src)
+{
+    /* in couch_query_servers:builtin_reduce's order */
+    static const char *const names[] = {"_sum", "_count", "_stats", "_approx_count_distinct"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (strncmp(src, names[i], strlen(names[i])) == 0) return names[i];
+    return NULL;
+}
+
 stt__reducer_t *stt__reducer_new(const char *name)
 {
     stt__reducer_t *r = stt_xcalloc(1, sizeof(*r));

@@ -9,7 +9,7 @@
 #
 # Environment (all optional):
 #   SETTEE_BIN   default build/settee (build/asan/settee checks sanitizers too: slower)
-#   SUITES       default "integration find" (mapreduce needs views: JavaScript)
+#   SUITES       default "integration find mapreduce" (all three)
 #   RESULTS_DIR  default /tmp/settee-pouchdb-suite (emptied by the runner)
 #   PDB_SUITE    the runner's directory, default ../shared/pouchdb-suite
 #   POUCHDB_DIR, GREP, FILE_TIMEOUT, TIMEOUT: passed on to the runner
@@ -19,7 +19,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 SETTEE_BIN=${SETTEE_BIN:-build/settee}
 PDB_SUITE=${PDB_SUITE:-$(cd .. && pwd)/shared/pouchdb-suite}
-export SUITES=${SUITES:-integration find}
+export SUITES=${SUITES:-integration find mapreduce}
 export RESULTS_DIR=${RESULTS_DIR:-/tmp/settee-pouchdb-suite}
 # h2o's recycle pools are reachable until exit (as in tools/run-tests.sh)
 export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$(pwd)/tools/lsan.supp:print_suppressions=0}

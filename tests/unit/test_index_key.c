@@ -255,12 +255,39 @@ static void cmp_agrees(void **state)
     stt_arena_free(&a);
 }
 
+/* Builtin reduces are named by prefix, as couch_query_servers matches them. */
+static void builtin_reduce_names(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *src, *want;
+    } cases[] = {
+        /* 0 */ {"_sum", "_sum"},
+        /* 1 */ {"_sum\n \r\nandothergarbage", "_sum"},
+        /* 2 */ {"_count", "_count"},
+        /* 3 */ {"_countries", "_count"},
+        /* 4 */ {"_stats!", "_stats"},
+        /* 5 */ {"_approx_count_distinct", "_approx_count_distinct"},
+        /* 6 */ {"_approx_count", NULL},
+        /* 7 */ {"_product", NULL},
+        /* 8 */ {"_su", NULL},
+        /* 9 */ {"function(k, v) { return sum(v); }", NULL},
+        /* 10 */ {"", NULL},
+        /* 11 */ {" _sum", NULL},
+    };
+    for (size_t i = 0; i < NCASES(cases); i++) {
+        const char *got = stt_reduce_builtin_of(cases[i].src);
+        if (got != cases[i].want && (!got || !cases[i].want || strcmp(got, cases[i].want) != 0))
+            fail_msg("case %zu: %s gave %s", i, cases[i].src, got ? got : "NULL");
+    }
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(default_order),  cmocka_unit_test(default_equal), cmocka_unit_test(prefixes),
-        cmocka_unit_test(numbers_random), cmocka_unit_test(long_strings),  cmocka_unit_test(raw_order),
-        cmocka_unit_test(cmp_agrees),
+        cmocka_unit_test(default_order),  cmocka_unit_test(default_equal),        cmocka_unit_test(prefixes),
+        cmocka_unit_test(numbers_random), cmocka_unit_test(long_strings),         cmocka_unit_test(raw_order),
+        cmocka_unit_test(cmp_agrees),     cmocka_unit_test(builtin_reduce_names),
     };
     if (argc > 1) {
         char filter[256];
