@@ -213,9 +213,10 @@ test('continuous push over HTTP: 202, new docs, deletions and conflicts arrive; 
   assert.equal((await call(A, 'DELETE', `/cont_src/k0?rev=${k0.json._rev}`)).status, 200);
   await waitFor('k0 deleted on the target', async () => (await call(B, 'GET', '/cont_tgt/k0')).status === 404);
   const k1 = await call(A, 'GET', '/cont_src/k1');
-  await bulk(A, 'cont_src', [{ _id: 'k1', _rev: `2-${'f'.repeat(32)}`, _revisions: { start: 2, ids: ['f'.repeat(32), k1.json._rev.split('-')[1]] }, branch: true }], false);
+  // an edit, then a replicated sibling of it: two leaves
   const k1Edit = await put(A, 'cont_src', 'k1', { _rev: k1.json._rev, edited: true });
   assert.match(k1Edit, /^2-/);
+  await bulk(A, 'cont_src', [{ _id: 'k1', _rev: `2-${'f'.repeat(32)}`, _revisions: { start: 2, ids: ['f'.repeat(32), k1.json._rev.split('-')[1]] }, branch: true }], false);
   await waitFor('the new conflict on the target', async () => (await call(B, 'GET', '/cont_tgt/k1?conflicts=true')).json?._conflicts?.length === 1);
   await assertSameDocs(A, 'cont_src', B, 'cont_tgt');
 
