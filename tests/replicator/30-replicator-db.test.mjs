@@ -152,10 +152,10 @@ test('a _replicator doc pushing to pouchdb-server (continuous)', T, async () => 
 test('settee restarted mid continuous job: the job comes back from _replicator and resumes from its checkpoint', T, async () => {
   await createDb(A, 'rs_src');
   await bulk(A, 'rs_src', Array.from({ length: 200 }, (_, i) => ({ _id: `r${String(i).padStart(4, '0')}`, i, pad: 'x'.repeat(500) })));
-  assert.equal((await repDoc('restart', { source: 'rs_src', target: 'rs_tgt', create_target: true, continuous: true })).status, 201);
+  assert.equal((await repDoc('restart', { source: 'rs_src', target: 'rs_tgt', create_target: true, continuous: true, checkpoint_interval: 1000 })).status, 201);
   const { doc } = await waitSchedState(A, 'restart', (d) => d.state === 'running' && d.info && d.info.docs_written >= 200, 'running and caught up');
   const ckId = `_local/${baseId(doc.id)}`;
-  // wait for a checkpoint that covers everything (checkpoint_interval is 1 s here)
+  // wait for a checkpoint that covers everything (checkpoint_interval: 1 s, a per-replication option)
   const ck1 = await waitFor(`a checkpoint ${ckId} that covers every change`, async () => {
     const c = await call(A, 'GET', `/rs_src/${ckId}`);
     if (c.status !== 200) return false;
@@ -194,7 +194,7 @@ test('the peer killed mid-replication and restarted: crashing with a reason, the
   for (let i = 0; i < 3000; i += 500) {
     await bulk(B, 'k_src', Array.from({ length: 500 }, (_, k) => ({ _id: `k${String(i + k).padStart(5, '0')}`, pad: 'y'.repeat(2000) })));
   }
-  assert.equal((await repDoc('killed', { source: B.dbUrl('k_src'), target: 'k_tgt', create_target: true, continuous: true })).status, 201);
+  assert.equal((await repDoc('killed', { source: B.dbUrl('k_src'), target: 'k_tgt', create_target: true, continuous: true, checkpoint_interval: 1000 })).status, 201);
   await waitFor('the first docs on the target', async () => (await docCount(A, 'k_tgt')) > 0, WAIT_MS, 20);
   const midway = await docCount(A, 'k_tgt');
   await B.kill();
