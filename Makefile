@@ -30,7 +30,7 @@ CFLAGS   ?= $(OPT) -g
 CFLAGS   += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers \
             -D_GNU_SOURCE -DH2O_USE_LIBUV=0 -I. $(PKG_CFLAGS) -MMD -MP \
             -DSTT_UTILS_DIR='"$(PREFIX)/share/settee/www"'
-LDLIBS   += $(PKG_LIBS) -lleveldb -lpthread -lm
+LDLIBS   += $(PKG_LIBS) -lleveldb -lcurl -lpthread -lm
 
 LIB_SRCS  = $(wildcard src/common/*.c) $(wildcard store/*.c) $(wildcard security/*.c) $(wildcard replication/*.c) \
             $(wildcard qserver/*.c) $(wildcard index/*.c) $(wildcard design/*.c) $(wildcard src/http/*.c)

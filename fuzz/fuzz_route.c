@@ -67,6 +67,8 @@ HANDLER(view)
 HANDLER(view_active_tasks)
 HANDLER(view_cleanup)
 HANDLER(view_compact)
+HANDLER(replicate)
+HANDLER(scheduler)
 HANDLER(view_info)
 
 void stt_reply_error(stt_hreq_t *r, int code, const char *reason)

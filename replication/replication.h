@@ -47,6 +47,20 @@ int stt_docid_check(const char *id, size_t len, const char **reason);
  * ("missing") / STT_E_DELETED ("deleted"), as CouchDB answers a doc GET. */
 int stt_doc_select(const stt_doc_t *d, const stt_rev_t *rev, int *node);
 
+/* Whether the winner of doc id, as a client would GET it, matches sel (a
+ * replication/selector.h selector): the test of _changes?filter=_selector and of
+ * replications with a selector. False when the doc cannot be read. */
+struct stt_selector;
+bool stt_doc_selector_match(stt_reader_t *rd, const char *id, size_t idlen, const struct stt_selector *sel);
+
+/* ------------------------------------------------------------------ revs_diff */
+
+/* CouchDB's _revs_diff answer for req ({id:[revs]}), appended to out as an object:
+ * for each doc that lacks some, {"missing":[...], "possible_ancestors":[...]}.
+ * STT_E_BAD_REQUEST (with *reason) or STT_E_BAD_REV for a malformed request, before
+ * anything is appended; a store error otherwise. */
+int stt_revs_diff(stt_reader_t *rd, stt_arena_t *arena, const stt_json_t *req, stt_buf_t *out, const char **reason);
+
 /* ------------------------------------------------------------------ rendering */
 
 typedef struct {

@@ -3,6 +3,7 @@
  * refusals that CouchDB makes before a doc reaches the store (design docs by
  * non-admins, the _users rules). The rules themselves live in security/. */
 #include "src/http/http.h"
+#include "replication/replicator.h"
 #include "src/http/authpool.h"
 #include "src/common/err.h"
 #include "src/common/log.h"
@@ -209,6 +210,13 @@ static bool is_users_db(stt_db_t *db)
     return len == sizeof(STT_USERS_DB) - 1 && memcmp(n, STT_USERS_DB, len) == 0;
 }
 
+static bool is_replicator_db(stt_db_t *db)
+{
+    size_t len;
+    const char *n = stt_db_name(db, &len);
+    return len == sizeof(STT_REPLICATOR_DB) - 1 && memcmp(n, STT_REPLICATOR_DB, len) == 0;
+}
+
 /* the winner's body of a live doc, parsed, or NULL */
 static const stt_json_t *old_body(stt_hreq_t *r, const char *id, size_t idlen)
 {
@@ -236,14 +244,37 @@ static void refuse(stt_doc_result_t *res, int status, const char *reason)
     res->reason = reason;
 }
 
+/* _replicator docs as CouchDB's validation takes them, "owner" added */
+static bool check_replicator_doc(stt_hreq_t *r, stt_doc_write_t *w, stt_doc_result_t *res)
+{
+    stt_json_t body;
+    char *text = stt_arena_memdup(&r->arena, w->body, w->bodylen);
+    if (stt_json_parse(&r->arena, text, w->bodylen, &body, NULL, 0) != 0) return false;
+    const char *nb = NULL, *reason = NULL;
+    size_t nblen = 0;
+    if (stt_rep_doc_check(&r->arena, &r->user, &body, &nb, &nblen, &reason) != 0) {
+        refuse(res, 403, reason);
+        return true;
+    }
+    if (nb) {
+        w->body = nb;
+        w->bodylen = nblen;
+    }
+    return false;
+}
+
 size_t stt__authorize_writes(stt_hreq_t *r, stt_doc_write_t *docs, size_t n, stt_doc_result_t *res)
 {
     size_t refused = 0;
-    bool users = is_users_db(r->db);
+    bool users = is_users_db(r->db), repdb = !users && is_replicator_db(r->db);
     const stt_json_t *sec = NULL;
     for (size_t i = 0; i < n; i++) {
         stt_doc_write_t *w = &docs[i];
         bool design = w->idlen >= 8 && memcmp(w->id, "_design/", 8) == 0;
+        if (repdb && !design && !w->deleted) {
+            if (check_replicator_doc(r, w, &res[i])) refused++;
+            continue;
+        }
         if (!design && !users) continue;
         if (!sec) sec = stt__db_security(r);
         if (design) {

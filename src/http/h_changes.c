@@ -249,20 +249,7 @@ typedef struct {
 
 static bool selector_ok(feed_t *f, stt_reader_t *rd, const stt_doc_summary_t *s)
 {
-    stt_doc_t d;
-    if (stt_doc_get(rd, s->id, s->idlen, &d) != 0) return false;
-    stt_buf_t b = STT_BUF_INIT;
-    stt_render_opts_t o = {0};
-    bool ok = false;
-    if (stt_doc_render(rd, &d, d.winner, &o, &b) == 0) {
-        stt_arena_t a = STT_ARENA_INIT;
-        stt_json_t doc;
-        if (stt_json_parse(&a, b.base, b.len, &doc, NULL, 0) == 0) ok = stt_selector_match(f->selector, &doc);
-        stt_arena_free(&a);
-    }
-    stt_buf_free(&b);
-    stt_doc_free(&d);
-    return ok;
+    return stt_doc_selector_match(rd, s->id, s->idlen, f->selector);
 }
 
 static void write_seq(feed_t *f, uint64_t seq, stt_buf_t *out)

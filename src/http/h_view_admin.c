@@ -6,6 +6,7 @@
 #include "src/common/err.h"
 #include "replication/replication.h"
 #include "src/http/http.h"
+#include "replication/replicator.h"
 #include <stdlib.h>
 #include <string.h>
 #include <unicode/ucol.h>
@@ -160,6 +161,7 @@ void stt_h_view_active_tasks(stt_hreq_t *r)
     stt_buf_t b = STT_BUF_INIT;
     stt_buf_appendc(&b, '[');
     stt_index_tasks(&b);
+    stt_rep_tasks(&b, b.len > 1);
     stt_buf_appendc(&b, ']');
     stt_reply_json(r, 200, &b);
 }

@@ -172,6 +172,8 @@ void stt_h_all_dbs(stt_hreq_t *r);
 void stt_h_dbs_info(stt_hreq_t *r);
 void stt_h_session(stt_hreq_t *r);
 void stt_h_active_tasks(stt_hreq_t *r);
+void stt_h_replicate(stt_hreq_t *r);
+void stt_h_scheduler(stt_hreq_t *r);
 /* Db level */
 void stt_h_db(stt_hreq_t *r);
 void stt_h_revs_limit(stt_hreq_t *r);

@@ -92,6 +92,11 @@ void stt_offload_stop(void)
     P.head = P.tail = NULL;
 }
 
+void stt_offload_post(stt_offload_t *o)
+{
+    h2o_multithread_send_message(&P.slots[o->worker].recv, &o->msg);
+}
+
 void stt_offload_submit(stt_offload_t *o)
 {
     if (!P.nstarted) {

@@ -25,6 +25,9 @@ void stt_offload_start(void);
 void stt_offload_stop(void);
 /* Queues o. Without threads (tools, tests) run and done are called inline. */
 void stt_offload_submit(stt_offload_t *o);
+/* Runs o->done on the loop of o->worker, from any thread (work that ran on a
+ * thread of its own, such as a replication). */
+void stt_offload_post(stt_offload_t *o);
 /* Whether threads run (false: stt_offload_submit runs inline). */
 bool stt_offload_running(void);
 

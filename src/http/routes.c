@@ -38,6 +38,8 @@ static const route_t server_routes[] = {
     {"_membership", GETS, A_ADMIN, stt_h_membership, "GET"},
     {"_db_updates", GETS, A_ADMIN, stt_h_db_updates, "GET"},
     {"_utils", GETS, SUBPATH, stt_h_utils, "GET,HEAD"},
+    {"_replicate", GETS | STT_M_POST, 0, stt_h_replicate, "POST"},
+    {"_scheduler", GETS, SUBPATH | A_ADMIN, stt_h_scheduler, "GET"},
     {NULL, 0, 0, NULL},
 };
 

@@ -11,6 +11,7 @@
 #include "src/http/writer.h"
 #include "src/http/authpool.h"
 #include "replication/global_changes.h"
+#include "replication/replicator.h"
 #include "src/common/err.h"
 #include "src/http/offload.h"
 #include "qserver/qserver.h"
@@ -282,6 +283,7 @@ static void on_commit(void *ctx, stt_db_t *db, uint64_t seq)
     stt_changes_notify(ctx, db, seq);
     stt_global_changes_updated(db);
     stt_db_updates_notify(db);
+    stt_rep_notify(db, seq);
 }
 
 /* ------------------------------------------------------------------ listeners */
@@ -564,6 +566,7 @@ int stt_server_run(const stt_config_t *cfg, stt_store_t *store, stt_ini_t *ini, 
     stt_writer_start();
     stt_authpool_start();
     stt_offload_start();
+    if (stt_rep_start(store, ini, srv.uuid, srv.qs) != 0) stt_log(STT_LOG_WARNING, "the replicator could not start");
     stt_auth_set_deferred(auth, true);
     pthread_barrier_init(&srv_ready, NULL, (unsigned)n + 1);
     for (size_t i = 0; i < n; i++)
@@ -580,6 +583,8 @@ int stt_server_run(const stt_config_t *cfg, stt_store_t *store, stt_ini_t *ini, 
     int sig = 0;
     sigwait(&sigs, &sig);
     stt_log(STT_LOG_INFO, "signal %d: shutting down", sig);
+    /* jobs checkpoint and stop while the loops still deliver their answers */
+    stt_rep_stop();
     for (size_t i = 0; i < n; i++) {
         atomic_store(&srv.workers[i]->phase, 1);
         ctl_msg_t *m = stt_xcalloc(1, sizeof(*m));
