@@ -35,7 +35,7 @@ const PATTERN = {
   iso8601: '\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(?:\\.\\d+)?Z', epoch: '\\d+', pid: '[^"]+', node: '[^"]+', etag: '[^"]+', seq: '[^"]+',
 };
 const EMBED = /<(h\d+|session\d+|repid\d+|rfc1123|iso8601|epoch|pid|node|etag|seq)>/g;
-const kindOf = (name) => name.replace(/\d+$/, '');
+const kindOf = (name) => (/^(h|session|repid)\d+$/.test(name) ? name.replace(/\d+$/, '') : name);
 const reEsc = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 class Ctx {
