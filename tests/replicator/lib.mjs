@@ -10,6 +10,8 @@
 //                        a check of the harness itself against a second implementation of
 //                        _replicate (it has no _replicator scheduler, so those tests fail)
 //   REPL_WAIT_MS         how long a test waits for a state or a doc to arrive (default 60000)
+//   REPL_SETTEE_INI      more ini text for every settee (\n for newlines), for diagnosis, e.g.
+//                        "[chttpd_auth_lockout]\nmode = off"
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
@@ -29,9 +31,9 @@ export const T = { timeout: Math.max(240000, WAIT_MS * 4) };
 export const ADMIN = { name: 'admin', password: 'admin' };
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-// CouchDB's [replicator] settings (settee reads the same section): a short scheduler interval,
-// no start-up jitter and a short first backoff, so that the state changes of crashing and
-// restarted jobs happen within a test's time.
+// CouchDB's [replicator] settings (settee reads the same section): a short scheduler interval and
+// no start-up jitter, so that jobs start and rotate within a test's time. (The backoff of a
+// crashed job is not a setting in CouchDB: 30 s × 2^(crashes-1).)
 const SETTEE_INI = '[log]\nlevel = warning\n[admins]\nadmin = admin\n' +
   '[replicator]\ninterval = 1000\nstartup_jitter = 0\nretries_per_request = 2\nconnection_timeout = 5000\n' +
   'checkpoint_interval = 1000\n';
@@ -73,7 +75,7 @@ function makeServer(kind, name, extraIni) {
       const log = fs.openSync(logFile, 'a');
       if (kind === 'settee') {
         const ini = path.join(dir, 'settee.ini');
-        fs.writeFileSync(ini, SETTEE_INI + (extraIni || ''));
+        fs.writeFileSync(ini, SETTEE_INI + (extraIni || '') + (process.env.REPL_SETTEE_INI || '').replaceAll('\\n', '\n'));
         this.child = spawn(path.join(BIN, 'settee'), ['--bind', '127.0.0.1', '--port', String(this.port),
           '--data-dir', path.join(dir, 'data'), '--config', ini], { stdio: ['ignore', log, log], env: SAN_ENV });
       } else {
