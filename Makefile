@@ -32,8 +32,9 @@ CFLAGS   += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-in
             -DSTT_UTILS_DIR='"$(PREFIX)/share/settee/www"'
 LDLIBS   += $(PKG_LIBS) -lleveldb -lcurl -lpthread -lm
 
-LIB_SRCS  = $(wildcard src/common/*.c) $(wildcard store/*.c) $(wildcard security/*.c) $(wildcard replication/*.c) \
-            $(wildcard qserver/*.c) $(wildcard index/*.c) $(wildcard design/*.c) $(wildcard src/http/*.c)
+LIB_SRCS  = $(wildcard src/common/*.c) $(wildcard store/*.c) $(wildcard security/*.c) $(wildcard access/*.c) \
+            $(wildcard replication/*.c) $(wildcard qserver/*.c) $(wildcard index/*.c) $(wildcard mango/*.c) \
+            $(wildcard design/*.c) $(wildcard src/http/*.c)
 LIB_OBJS  = $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 TOOL_SRCS = $(wildcard tools/*.c)
 TOOLS     = $(TOOL_SRCS:tools/%.c=$(BUILD)/%)
@@ -134,13 +135,19 @@ bench-replicate: deps
 	$(MAKE) all
 	tools/bench/replicate.sh
 
-# Dependencies point one way: common <- store <- replication, security <- http <- main;
+# Dependencies point one way: common <- store <- replication, security <- access <- http <- main;
 # qserver <- design (with store, replication) <- http.
 check-includes:
 	@! grep -n '#include "\(store\|replication\|security\|src/http\)/' src/common/*.[ch] || { echo "common includes upper layers"; exit 1; }
 	@! grep -n '#include "\(replication\|security\|src/http\)/' store/*.[ch] || { echo "store includes upper layers"; exit 1; }
 	@! grep -n '#include "\(replication\|src/http\)/' security/*.[ch] || { echo "security includes upper layers"; exit 1; }
 	@! grep -n '#include "src/http/' index/*.[ch] || { echo "index includes upper layers"; exit 1; }
+	@! grep -n '#include "\(src/http\|mango\)/' index/*.[ch] || { echo "index includes mango or http"; exit 1; }
+	@! grep -n '#include "src/http/' mango/*.[ch] || { echo "mango includes http"; exit 1; }
+	@! grep -ln 'h2o' mango/*.[ch] || { echo "h2o outside src/http"; exit 1; }
+	@! grep -n '#include "\(src/http\|index\|design\)/' access/*.[ch] || { echo "access includes upper layers"; exit 1; }
+	@! grep -n '#include "access/' store/*.[ch] security/*.[ch] replication/*.[ch] || { echo "access included from below"; exit 1; }
+	@! grep -ln 'h2o' access/*.[ch] || { echo "h2o outside src/http"; exit 1; }
 	@! grep -ln 'h2o' security/*.[ch] || { echo "h2o outside src/http"; exit 1; }
 	@! grep -n '#include "src/http/' replication/*.[ch] || { echo "replication includes http"; exit 1; }
 	@! grep -n '#include "\(store\|replication\|security\|src/http\)/' qserver/*.[ch] || { echo "qserver includes upper layers"; exit 1; }

@@ -2,14 +2,12 @@
 // execution_stats, errors), _index create/list/delete, _explain, and pouchdb-find against
 // the server. Expected: CouchDB 3.4 answering from its _all_docs index (no json index
 // exists unless a test creates one) — results in id order, design docs never returned.
-// settee never uses the indexes it stores and sorts in memory where CouchDB would refuse a
-// sort without an index; the tests of that leniency are skipped against a real CouchDB.
+// A sort needs an index that can give it (CouchDB's no_usable_index otherwise).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { req, remote } from './lib.mjs';
 import { T, enc, withDb, assertJsonHeaders, assertError, bulk, putDoc, getDoc } from './lib-docs.mjs';
 
-const IS_COUCHDB = !!process.env.COUCH_IS_COUCHDB;
 
 async function find(db, body, status = 200) {
   const r = await req('POST', `/${enc(db)}/_find`, { body });
@@ -199,9 +197,14 @@ test('_find: sort through a json index, paged by bookmark (pouchdb-find style)',
   });
 });
 
-test('_find (settee): sort without an index is done in memory', { ...T, skip: IS_COUCHDB && 'CouchDB refuses a sort without an index' }, async () => {
+test('_find: a sort no index can give is refused, then served once indexes exist', T, async () => {
   await withDb(async (db) => {
     await load(db, PEOPLE);
+    assertError(await find(db, { selector: { kind: 'p' }, sort: ['age'] }, 400), 400, 'no_usable_index',
+      'No index exists for this sort, try indexing by the sort fields.');
+    const mk = async (index) => assert.equal((await req('POST', `/${enc(db)}/_index`, { body: { index } })).status, 200);
+    await mk({ fields: ['age'] });
+    await mk({ fields: [{ 'addr.city': 'desc' }, { 'addr.zip': 'desc' }] });
     const r = await find(db, { selector: { kind: 'p' }, sort: ['age'], fields: ['_id', 'age'] });
     assert.deepEqual(ids(r), ['bob', 'dave', 'alice', 'carol']);
     const r2 = await find(db, { selector: {}, sort: [{ 'addr.city': 'desc' }, { 'addr.zip': 'desc' }] });

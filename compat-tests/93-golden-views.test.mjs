@@ -14,6 +14,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { req } from './lib.mjs';
+import { goldenMatcher } from './lib-golden.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const GOLDEN_DIR = process.env.STT_GOLDEN_DIR || path.resolve(here, '../../shared/couchdb-golden');
@@ -26,69 +27,12 @@ const SKIP = /^(vdu_(?!syntax_error)|setup_vdu_|changes_filter_|update_|show_|li
 // sent (their effects matter to later lines) but not compared
 const SEND_ONLY = /^(ddoc_invalid_|vdu_syntax_error|ddoc_get$|all_docs_queries_post$|design_docs_list$)/;
 
-const ANY = {
+const { fill, fillJson, cmp } = goldenMatcher({ h: '[0-9a-f]{32}' }, {
   '<seq>': (v) => (typeof v === 'string' && v.length > 0) || Number.isFinite(v),
   '<ref>': (v) => v !== undefined && v !== null,
   '<int>': (v) => Number.isInteger(v),
   '<signature>': (v) => typeof v === 'string' && /^[0-9a-f]+$/.test(v),
-};
-const bind = new Map();
-const fill = (s) => s.replace(/<h(\d+)>/g, (all, n) => {
-  if (!bind.has(n)) throw new Error(`request uses ${all}, which no earlier answer bound`);
-  return bind.get(n);
 });
-const fillJson = (v) => {
-  if (typeof v === 'string') return fill(v);
-  if (Array.isArray(v)) return v.map(fillJson);
-  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, fillJson(x)]));
-  return v;
-};
-
-function matchStr(exp, act) {
-  if (typeof act !== 'string') return false;
-  if (!/<h\d+>/.test(exp)) return exp === act;
-  const names = [];
-  const re = '^' + exp.split(/(<h\d+>)/).map((part) => {
-    const m = /^<h(\d+)>$/.exec(part);
-    if (!m) return part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-    if (bind.has(m[1])) return bind.get(m[1]).replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-    names.push(m[1]);
-    return '([0-9a-f]{32})';
-  }).join('') + '$';
-  const mm = new RegExp(re).exec(act);
-  if (!mm) return false;
-  names.forEach((n, i) => bind.set(n, mm[i + 1]));
-  return true;
-}
-
-function cmp(exp, act, where, errs) {
-  if (typeof exp === 'function') {
-    if (!exp(act)) errs.push(`${where}: unexpected ${JSON.stringify(act)}`);
-    return;
-  }
-  if (typeof exp === 'string' && ANY[exp]) {
-    if (!ANY[exp](act)) errs.push(`${where}: expected ${exp}, got ${JSON.stringify(act)}`);
-    return;
-  }
-  if (typeof exp === 'string') {
-    if (!matchStr(exp, act)) errs.push(`${where}: expected ${JSON.stringify(exp)}, got ${JSON.stringify(act)}`);
-    return;
-  }
-  if (Array.isArray(exp)) {
-    if (!Array.isArray(act)) { errs.push(`${where}: expected an array, got ${JSON.stringify(act)?.slice(0, 300)}`); return; }
-    if (exp.length !== act.length) errs.push(`${where}: expected ${exp.length} items, got ${act.length}: ${JSON.stringify(act).slice(0, 400)}`);
-    for (let i = 0; i < Math.min(exp.length, act.length); i++) cmp(exp[i], act[i], `${where}[${i}]`, errs);
-    return;
-  }
-  if (exp && typeof exp === 'object') {
-    if (!act || typeof act !== 'object' || Array.isArray(act)) { errs.push(`${where}: expected an object, got ${JSON.stringify(act)?.slice(0, 300)}`); return; }
-    const ek = Object.keys(exp).sort(), ak = Object.keys(act).sort();
-    if (ek.join() !== ak.join()) errs.push(`${where}: keys ${JSON.stringify(ak)}, expected ${JSON.stringify(ek)}`);
-    for (const k of ek) if (k in act) cmp(exp[k], act[k], `${where}.${k}`, errs);
-    return;
-  }
-  if (exp !== act) errs.push(`${where}: expected ${JSON.stringify(exp)}, got ${JSON.stringify(act)}`);
-}
 
 // Allowances, each with its reason.
 const anyInt = (v) => Number.isInteger(v);

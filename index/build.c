@@ -213,6 +213,7 @@ typedef struct {
     const stt_ddoc_views_t *dv;
     stt_reader_t *rd;
     stt_qs_mapper_t *mapper;
+    stt__native_t *native; /* "language": "query": mapped here, no query server */
     stt__index_header_t h;
     change_t batch[BATCH];
     size_t n;
@@ -350,7 +351,17 @@ static int flush(upd_t *u)
         stt_doc_free(&d);
     }
     stt_json_t *out = NULL;
-    if (ndocs) {
+    if (ndocs && strcmp(u->dv->lang, STT_INDEX_NATIVE_LANG) == 0) {
+        if (!u->native) u->native = stt__native_open(u->dv);
+        out = stt_arena_alloc(&a, ndocs * sizeof(*out));
+        for (size_t i = 0; i < ndocs; i++) {
+            stt_json_t doc;
+            if (stt_json_parse(&a, docs[i].s, docs[i].len, &doc, NULL, 0) == 0 && doc.type == STT_JSON_OBJECT)
+                stt__native_map(u->native, &doc, &a, &out[i]);
+            else
+                memset(&out[i], 0, sizeof(out[i]));
+        }
+    } else if (ndocs) {
         if (!u->mapper) {
             stt_qs_pool_t *pool = stt_index_pool();
             if (!pool) {
@@ -469,6 +480,7 @@ int stt_index_update(stt_db_t *db, const stt_ddoc_views_t *dv, stt_arena_t *aren
 exit:
     stt__fences_free(&u->fences);
     stt_qs_map_close(u->mapper);
+    stt__native_close(u->native);
     if (u->rd) stt_reader_close(u->rd);
     free(u);
     pthread_mutex_unlock(&t->lock);

@@ -28,6 +28,7 @@
  * bits encode equal (CouchDB compares them exactly; such keys are rare). */
 #include "index/index.h"
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unicode/ucol.h>
@@ -39,6 +40,19 @@ enum { R_NUM = 0x02, R_FALSE, R_NULL, R_TRUE, R_OBJ, R_ARR, R_STR };
 /* One collator per thread: ucol_getSortKey on a shared one is safe, but
  * opening per thread keeps ICU's internal caches uncontended. */
 static __thread UCollator *tl_coll;
+/* closes a thread's collator when the thread ends (replication jobs come and go) */
+static pthread_key_t coll_key;
+static pthread_once_t coll_once = PTHREAD_ONCE_INIT;
+
+static void coll_close(void *c)
+{
+    ucol_close(c);
+}
+
+static void coll_key_make(void)
+{
+    pthread_key_create(&coll_key, coll_close);
+}
 
 static UCollator *collator(void)
 {
@@ -46,6 +60,8 @@ static UCollator *collator(void)
         UErrorCode st = U_ZERO_ERROR;
         tl_coll = ucol_open("", &st);
         if (U_FAILURE(st)) abort();
+        pthread_once(&coll_once, coll_key_make);
+        pthread_setspecific(coll_key, tl_coll);
     }
     return tl_coll;
 }

@@ -3,7 +3,8 @@
  * each view's map, reduce and collation, in order): any edit to those gives a
  * new index; editing anything else in the design doc keeps it. Validation of
  * the design doc (what may be stored) belongs to design/, not here: a view
- * without a string map is simply not a view. */
+ * without a string map is simply not a view, except in a "language": "query"
+ * design doc, whose views are Mango json indexes with an object map. */
 #include "index/index.h"
 #include "replication/replication.h"
 #include "src/common/err.h"
@@ -23,6 +24,7 @@ void stt_ddoc_views_from_json(const char *ddoc_id, const stt_json_t *body, stt_a
     out->ddoc_id = ddoc_id;
     const stt_json_t *lang = stt_json_get(body, "language");
     out->lang = stt_json_is_str(lang) ? dup_str(arena, lang) : "javascript";
+    bool native_lang = strcmp(out->lang, STT_INDEX_NATIVE_LANG) == 0;
     const stt_json_t *views = stt_json_get(body, "views");
     bool raw_all = false;
     const stt_json_t *opts = stt_json_get(body, "options");
@@ -43,10 +45,20 @@ void stt_ddoc_views_from_json(const char *ddoc_id, const stt_json_t *body, stt_a
             }
             if (m->val.type != STT_JSON_OBJECT) continue;
             const stt_json_t *map = stt_json_get(&m->val, "map"), *red = stt_json_get(&m->val, "reduce");
-            if (!stt_json_is_str(map)) continue;
+            /* a Mango json index: its map is the definition object, kept as JSON
+             * text so that the signature covers it (native.c maps it) */
+            bool native = native_lang && map && map->type == STT_JSON_OBJECT;
+            if (!stt_json_is_str(map) && !native) continue;
             stt_view_def_t *v = &out->views[out->nviews++];
             v->name = stt_arena_strndup(arena, m->key, m->keylen);
-            v->map = dup_str(arena, map);
+            if (native) {
+                stt_buf_t b = STT_BUF_INIT;
+                stt_json_write(&b, map);
+                v->map = stt_arena_strndup(arena, b.base, b.len);
+                stt_buf_free(&b);
+            } else {
+                v->map = dup_str(arena, map);
+            }
             v->reduce = stt_json_is_str(red) ? dup_str(arena, red) : NULL;
             v->raw = raw_all;
             const stt_json_t *vo = stt_json_get(&m->val, "options");

@@ -11,8 +11,11 @@
  * byte order is CouchDB's view collation.
  *
  * What it is not. No HTTP: query parameters arrive parsed (stt_view_args_t), and
- * results come back as rows for the caller to render. Mango indexes are meant to
- * reuse this engine with a native "map" (not built yet).
+ * results come back as rows for the caller to render. Mango json indexes are
+ * views of "language": "query" design docs, mapped natively (native.c): their
+ * rows are [field values...] -> null for each doc holding every field (and
+ * matching the partial_filter_selector); mango/ plans and runs queries on them
+ * through stt_index_rows.
  *
  * Threads. Every function is thread-safe and may block (LevelDB, query servers):
  * call it from a worker thread. Updates of one index are serialised; queries
@@ -51,9 +54,13 @@ int stt_key_cmp(const stt_json_t *a, const stt_json_t *b, bool raw);
 
 /* ------------------------------------------------------------------ design docs */
 
+/* The language of design docs whose views are Mango json indexes, mapped
+ * natively rather than by a query server. */
+#define STT_INDEX_NATIVE_LANG "query"
+
 typedef struct {
     const char *name;
-    const char *map;    /* source */
+    const char *map;    /* source; a Mango json index: its definition as JSON text */
     const char *reduce; /* NULL, "_sum"... or a JS source */
     bool raw;           /* options.collation == "raw" */
 } stt_view_def_t;
@@ -125,6 +132,13 @@ typedef struct {
     bool include_docs, conflicts, attachments, update_seq;
     stt_view_update_t update;
     void (*fmt_seq)(stt_buf_t *out, uint64_t seq); /* update_seq's rendering (NULL: a number) */
+    /* A filter of map rows (per-document access, access/access.h): a row of doc id
+     * is sent only when row_ok(row_ctx, rd, id, idlen, seq) holds, seq being the
+     * seq the index describes (UINT64_MAX for a doc include_docs links to); skip
+     * and limit count the rows sent. rd is the query's reader. A reduce with a
+     * filter is the caller's to refuse; total_rows and offset stay the view's. */
+    bool (*row_ok)(void *ctx, stt_reader_t *rd, const char *id, size_t idlen, uint64_t seq);
+    void *row_ctx;
 } stt_view_args_t;
 
 void stt_view_args_default(stt_view_args_t *a);
@@ -137,6 +151,27 @@ int stt_view_query(stt_db_t *db, const stt_ddoc_views_t *dv, int view, const stt
 /* Validates args against the view as CouchDB does before running (reduce on a
  * map-only view, include_docs with reduce...). 0 or STT_VIEW_E_QUERY. */
 int stt_view_args_check(const stt_ddoc_views_t *dv, int view, stt_view_args_t *args, stt_qs_err_t *err);
+
+/* ------------------------------------------------------------------ raw rows (rows.c) */
+
+/* One row of a view as stored: rk is its key inside the view (collation
+ * encoding of the key, docid, 0x00, emit position), key the key's JSON text,
+ * id the doc id. Borrowed for the duration of the callback. */
+typedef struct {
+    const char *rk;
+    size_t rklen;
+    const char *key;
+    size_t keylen;
+    const char *id;
+    size_t idlen;
+} stt_index_row_t;
+
+/* Calls cb for the rows of view whose rk lies in [lo, hi) (NULL: the view's
+ * first / past its last row), in rk order or its reverse, on one snapshot of
+ * the index. cb returns nonzero to stop. Bounds are built with stt_key_encode
+ * (a key's encoding is a prefix of its rows' rk). 0 or a store error. */
+int stt_index_rows(stt_db_t *db, const stt_ddoc_views_t *dv, int view, const char *lo, size_t lolen, const char *hi,
+                   size_t hilen, bool descending, int (*cb)(void *ctx, const stt_index_row_t *row), void *ctx);
 
 /* ------------------------------------------------------------------ reducers (reduce.c) */
 

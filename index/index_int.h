@@ -101,4 +101,11 @@ void stt__reducer_result(stt__reducer_t *r, stt_buf_t *out);
 /* "non-numeric _stats input: ..." for v. */
 const char *stt__stats_reason(const stt_json_t *v, stt_arena_t *a);
 
+/* The native mapper of "language": "query" views (native.c): out is what a
+ * query server's map_doc gives, one array of [key, value] per view, in a. */
+typedef struct stt__native stt__native_t;
+stt__native_t *stt__native_open(const stt_ddoc_views_t *dv);
+void stt__native_map(stt__native_t *n, const stt_json_t *doc, stt_arena_t *a, stt_json_t *out);
+void stt__native_close(stt__native_t *n);
+
 #endif

@@ -128,6 +128,7 @@ typedef struct {
     uint64_t skip, limit;
     size_t nout;
     bool stop;
+    uint64_t seq; /* the seq the index describes (row_ok) */
     /* reduce */
     bool reducing;
     int level;          /* -1 exact, 0 all, N */
@@ -173,6 +174,14 @@ static void put_doc(q_t *q, const stt__row_t *row, const stt_json_t *val)
         stt_buf_appends(q->out, "null");
         return;
     }
+    if (q->a->row_ok) { /* a filtered query: the winner, when the filter lets it through */
+        rev = NULL;
+        if (id != row->id && !q->a->row_ok(q->a->row_ctx, q->rd, id, idlen, UINT64_MAX)) {
+            stt_doc_free(&d);
+            stt_buf_appends(q->out, "null");
+            return;
+        }
+    }
     int node = -1;
     stt_rev_t rv;
     if (stt_json_is_str(rev) && stt_rev_parse(rev->u.s, rev->len, &rv) == 0) {
@@ -193,6 +202,10 @@ static void put_doc(q_t *q, const stt__row_t *row, const stt_json_t *val)
 
 static int map_row(q_t *q, const stt__row_t *row)
 {
+    if (q->a->row_ok) {
+        if (!q->rd && stt_reader_open(q->db, &q->rd) != 0) return STT_E_IO;
+        if (!q->a->row_ok(q->a->row_ctx, q->rd, row->id, row->idlen, q->seq)) return 0;
+    }
     if (q->skip) {
         q->skip--;
         return 0;
@@ -485,7 +498,8 @@ int stt_view_query(stt_db_t *db, const stt_ddoc_views_t *dv, int view, const stt
                                            : "No rows can match your key range, reverse your start_key and end_key "
                                              "or set descending=true");
     }
-    if (!stt_index_pool() || !stt_qs_has_lang(stt_index_pool(), dv->lang)) {
+    bool native = strcmp(dv->lang, STT_INDEX_NATIVE_LANG) == 0; /* a Mango json index: no query server */
+    if (!native && (!stt_index_pool() || !stt_qs_has_lang(stt_index_pool(), dv->lang))) {
         err->status = 500;
         err->error = "unknown_query_language";
         err->reason = dv->lang;
@@ -506,6 +520,7 @@ int stt_view_query(stt_db_t *db, const stt_ddoc_views_t *dv, int view, const stt
     }
     q.skip = a->skip;
     q.limit = a->limit;
+    q.seq = h.seq;
     q.reducing = vd->reduce && a->reduce;
     q.level = !q.reducing ? 0 : a->group_level > 0 ? a->group_level : a->group ? -1 : 0;
     if (q.reducing && stt_reduce_is_builtin(vd->reduce)) q.builtin = stt__reducer_new(vd->reduce);

@@ -134,8 +134,18 @@ static int exchange(ep_t *e, const char *method, const char *url, const char *bo
     CURLcode cc = curl_easy_perform(h);
     curl_slist_free_all(hs);
     if (cc != CURLE_OK) {
-        stt__rep_ep_error(&e->base, 0, "error", "{http_request_failed,\"%s\",\"%s\",{error,%s}}", method,
-                          stt__rep_spec_display(s), curl_easy_strerror(cc));
+        /* CouchDB's words (Erlang terms) where it has them */
+        const char *why = cc == CURLE_COULDNT_CONNECT        ? "{error,{error,{conn_failed,{error,econnrefused}}}}"
+                          : cc == CURLE_COULDNT_RESOLVE_HOST ? "{error,{error,{conn_failed,{error,nxdomain}}}}"
+                          : cc == CURLE_OPERATION_TIMEDOUT   ? "{error,{error,{conn_failed,{error,timeout}}}}"
+                          : cc == CURLE_ABORTED_BY_CALLBACK  ? "{error,stopped}"
+                                                             : NULL;
+        if (why)
+            stt__rep_ep_error(&e->base, 0, "error", "{http_request_failed,\"%s\",\"%s\",%s}", method,
+                              stt__rep_spec_display(s), why);
+        else
+            stt__rep_ep_error(&e->base, 0, "error", "{http_request_failed,\"%s\",\"%s\",{error,\"%s\"}}", method,
+                              stt__rep_spec_display(s), curl_easy_strerror(cc));
         return -1;
     }
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);

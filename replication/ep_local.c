@@ -7,6 +7,7 @@
  * Who may use it: the job's user must be a member of the database (readers and
  * writers are the same in CouchDB); creating a target takes a server admin. */
 #include "design/design.h"
+#include "mango/mango.h"
 #include "replication/rep_int.h"
 #include "replication/replication.h"
 #include "replication/selector.h"
@@ -21,10 +22,11 @@ typedef struct {
     stt_db_t *db;
     stt_arena_t sel_arena;
     stt_selector_t *selector;
+    stt_json_t sel_json; /* the selector as given, for an index that serves it */
     stt_json_t doc_ids;
 } ep_t;
 
-static bool is_member(ep_t *e, stt_db_t *db)
+static bool sec_check(ep_t *e, stt_db_t *db, bool admin)
 {
     if (stt_user_is_admin(e->user)) return true;
     stt_buf_t b = STT_BUF_INIT;
@@ -32,10 +34,20 @@ static bool is_member(ep_t *e, stt_db_t *db)
     stt_arena_t a = STT_ARENA_INIT;
     stt_json_t sec;
     bool ok = stt_json_parse(&a, b.base ? b.base : "{}", b.base ? b.len : 2, &sec, NULL, 0) == 0 &&
-              stt_security_is_member(&sec, e->user);
+              (admin ? stt_security_is_db_admin(&sec, e->user) : stt_security_is_member(&sec, e->user));
     stt_arena_free(&a);
     stt_buf_free(&b);
     return ok;
+}
+
+static bool is_member(ep_t *e, stt_db_t *db)
+{
+    return sec_check(e, db, false);
+}
+
+static bool is_db_admin(ep_t *e, stt_db_t *db)
+{
+    return sec_check(e, db, true);
 }
 
 static int l_open(stt_rep_ep_t *base, bool create, const char *params)
@@ -52,8 +64,30 @@ static int l_open(stt_rep_ep_t *base, bool create, const char *params)
         if (rc == 0 || rc == STT_E_FILE_EXISTS) rc = stt_db_open(e->store, name, strlen(name), &e->db);
     }
     if (rc) {
-        stt__rep_ep_error(base, 404, "db_not_found", "could not open %s", name);
+        /* CouchDB names a local db by its URL on this server */
+        stt_buf_t u = STT_BUF_INIT;
+        if (base->params->self_url) {
+            static const char hex[] = "0123456789ABCDEF";
+            stt_buf_appends(&u, base->params->self_url);
+            for (const unsigned char *c = (const unsigned char *)name; *c; c++)
+                if ((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || strchr("_-.~", *c))
+                    stt_buf_appendc(&u, (char)*c);
+                else
+                    stt_buf_appendf(&u, "%%%c%c", hex[*c >> 4], hex[*c & 15]);
+            stt_buf_appendc(&u, '/');
+        } else {
+            stt_buf_appends(&u, name);
+        }
+        stt__rep_ep_error(base, 404, "db_not_found", "could not open %.*s", (int)u.len, u.base);
+        stt_buf_free(&u);
         return STT_E_DB_NOT_FOUND;
+    }
+    if ((stt_db_flags(e->db) & STT_DB_ACCESS) && !is_db_admin(e, e->db)) {
+        /* the local endpoint reads and writes the whole db: a user of a per-document
+         * access db replicates through HTTP, where _access filters every read */
+        stt__rep_ep_error(base, 403, "forbidden",
+                          "%s has per-document access: replicate it as a user through its http(s):// URL", name);
+        return STT_E_FORBIDDEN;
     }
     if (!is_member(e, e->db)) {
         stt__rep_ep_error(base, 401, "unauthorized", "unauthorized to access or create database %s", name);
@@ -61,10 +95,9 @@ static int l_open(stt_rep_ep_t *base, bool create, const char *params)
     }
     const stt_rep_params_t *p = base->params;
     if (base->spec == &p->source && p->filter_kind == STT_REP_F_SELECTOR) {
-        stt_json_t sel;
         char err[256];
-        if (stt_json_parse(&e->sel_arena, p->selector, strlen(p->selector), &sel, NULL, 0) != 0 ||
-            stt_selector_compile(&e->sel_arena, &sel, &e->selector, err, sizeof(err)) != 0) {
+        if (stt_json_parse(&e->sel_arena, p->selector, strlen(p->selector), &e->sel_json, NULL, 0) != 0 ||
+            stt_selector_compile(&e->sel_arena, &e->sel_json, &e->selector, err, sizeof(err)) != 0) {
             stt__rep_ep_error(base, 400, "bad_request", "invalid selector");
             return STT_E_BAD_REQUEST;
         }
@@ -91,7 +124,17 @@ typedef struct {
     size_t limit, n, cap;
     stt_rep_change_t *rows;
     uint64_t last;
+    /* index_prepare: the seqs of the docs a Mango index holds, up to idx_upto */
+    bool use_idx;
+    uint64_t *idx, idx_upto;
+    size_t nidx;
 } scan_t;
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
 
 static bool want(scan_t *c, const stt_doc_summary_t *s)
 {
@@ -102,7 +145,11 @@ static bool want(scan_t *c, const stt_doc_summary_t *s)
                 return true;
         return false;
     }
-    return !e->selector || stt_doc_selector_match(c->rd, s->id, s->idlen, e->selector);
+    if (!e->selector) return true;
+    if (c->use_idx && s->seq <= c->idx_upto && !s->deleted &&
+        !bsearch(&s->seq, c->idx, c->nidx, sizeof(uint64_t), cmp_u64))
+        return false; /* live and not in the index: cannot match */
+    return stt_doc_selector_match(c->rd, s->id, s->idlen, e->selector);
 }
 
 static int on_change(void *ctx, const stt_doc_summary_t *s)
@@ -129,6 +176,28 @@ static int on_change(void *ctx, const stt_doc_summary_t *s)
     return c->n >= c->limit;
 }
 
+/* A selector feed helped by a Mango index (mango/mango.h): up to *upto, a live doc
+ * can match only if the index holds it (its seq among idx), so only those docs' bodies
+ * are read; deleted ones (which no index holds, but whose body may still match) and
+ * everything past upto are tested as a full scan tests them. The rows are exactly a
+ * full scan's, in seq order. -1 when no index serves this selector. */
+static int index_prepare(scan_t *c, uint64_t from)
+{
+    stt_mango_feed_row_t *rows;
+    size_t n;
+    uint64_t upto;
+    if (stt_mango_feed_rows(c->e->db, &c->e->sel_json, from, &rows, &n, &upto) != 0) return -1;
+    c->idx = stt_arena_alloc(c->a, (n ? n : 1) * sizeof(uint64_t));
+    for (size_t i = 0; i < n; i++)
+        c->idx[i] = rows[i].seq;
+    qsort(c->idx, n, sizeof(uint64_t), cmp_u64);
+    c->nidx = n;
+    c->idx_upto = upto;
+    c->use_idx = true;
+    stt_mango_feed_free(rows, n);
+    return 0;
+}
+
 typedef struct {
     stt_db_t *db;
     uint64_t since;
@@ -149,6 +218,9 @@ static int l_changes(stt_rep_ep_t *base, stt_arena_t *a, const char *since, size
     scan_t c = {.e = e, .a = a, .limit = limit ? limit : 500, .last = parse_seq(since)};
     for (;;) {
         uint64_t from = c.last;
+        c.use_idx = false;
+        if (e->selector) index_prepare(&c, from);
+        /* opened after the index was brought up to date: its snapshot covers idx_upto */
         if (stt_reader_open(e->db, &c.rd) != 0) {
             stt__rep_ep_error(base, 500, "db_not_found", "could not read %s", base->spec->db);
             return STT_E_DB_NOT_FOUND;
@@ -186,7 +258,7 @@ static int l_revs_diff(stt_rep_ep_t *base, stt_arena_t *a, const char *req, size
     if (stt_reader_open(e->db, &rd) != 0) return STT_E_DB_NOT_FOUND;
     stt_buf_t out = STT_BUF_INIT;
     const char *reason;
-    int rc = stt_revs_diff(rd, a, &body, &out, &reason);
+    int rc = stt_revs_diff(rd, a, &body, &out, &reason, NULL, NULL);
     stt_reader_close(rd);
     if (rc == 0) rc = stt_json_parse(a, stt_arena_memdup(a, out.base, out.len), out.len, ans, NULL, 0);
     if (rc) stt__rep_ep_error(base, 500, "error", "revs_diff on %s failed", base->spec->db);
@@ -214,7 +286,11 @@ static int l_fetch(stt_rep_ep_t *base, stt_arena_t *a, const stt_rep_fetch_t *f,
             int node;
             if (stt_rev_parse(f[i].revs[r], strlen(f[i].revs[r]), &rev) != 0 || stt_doc_select(&d, &rev, &node) != 0)
                 continue; /* gone meanwhile (compacted, purged): the next run finds its successor */
-            stt_render_opts_t o = {.revs = true, .attachments = true, .atts_since = since, .natts_since = nsince};
+            stt_render_opts_t o = {.revs = true,
+                                   .attachments = true,
+                                   .atts_since = since,
+                                   .natts_since = nsince,
+                                   .revs_limit = UINT32_MAX};
             stt_buf_reset(&b);
             if (stt_doc_render(rd, &d, node, &o, &b) != 0) continue;
             if (stt_json_parse(a, stt_arena_memdup(a, b.base, b.len), b.len, &out[k], NULL, 0) == 0) k++;

@@ -40,6 +40,7 @@ typedef struct {
     uint64_t checkpoint_interval_ms, batch_size, timeout_ms;
     unsigned retries;
     char *cancel_id; /* {"replication_id":..., "cancel":true} */
+    char *self_url;  /* this server's URL, for errors naming local dbs (not in the id) */
     char id[96];     /* <md5 hex>[+continuous][+create_target] */
     char base_id[33];
 } stt_rep_params_t;
@@ -156,6 +157,16 @@ typedef struct {
     char reason[512];
     bool fatal;      /* a failure no retry mends (bad filter, refused credentials) */
     stt_buf_t reply; /* a one-shot's answer body */
+    /* the session, kept across the runs of one job (parking, below): the first run
+     * fills it, later ones continue its history entry */
+    char session[33];
+    time_t session_start;
+    char session_start_seq[128];
+    /* park_ok: a continuous job on a local source that checkpoints may end its run
+     * once caught up and checkpointed (parked: its thread goes; the scheduler runs
+     * it again when the source moves past parked_seq) */
+    bool park_ok, parked;
+    uint64_t parked_seq;
 } stt_rep_run_t;
 
 /* Runs the replication until done (one-shot), stopped, or failed. */

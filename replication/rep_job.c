@@ -76,6 +76,28 @@ static char *json_text(const stt_json_t *v)
     return stt_buf_release(&b, NULL);
 }
 
+static uint64_t num(const stt_json_t *v)
+{
+    int64_t n;
+    return v && stt_json_int(v, &n) == 0 && n > 0 ? (uint64_t)n : 0;
+}
+
+/* A resumed replication counts on from the stats of the checkpoint it resumes (as
+ * CouchDB's does: its history entries are cumulative over the restarts). */
+static void resume_stats(job_t *j, const stt_json_t *entry)
+{
+    stt_rep_stats_t *s = j->run->stats;
+    pthread_mutex_lock(j->run->lock);
+    s->revisions_checked = num(stt_json_get(entry, "missing_checked"));
+    s->missing_revisions_found = num(stt_json_get(entry, "missing_found"));
+    s->docs_read = num(stt_json_get(entry, "docs_read"));
+    s->docs_written = num(stt_json_get(entry, "docs_written"));
+    s->doc_write_failures = num(stt_json_get(entry, "doc_write_failures"));
+    s->bulk_get_docs = num(stt_json_get(entry, "bulk_get_docs"));
+    s->bulk_get_attempts = num(stt_json_get(entry, "bulk_get_attempts"));
+    pthread_mutex_unlock(j->run->lock);
+}
+
 /* CouchDB's compare_replication_logs: the seq both ends agree they reached. */
 static void find_start(job_t *j)
 {
@@ -88,6 +110,8 @@ static void find_start(job_t *j)
     if (ss[0] && strcmp(ss, ts) == 0) {
         j->start_seq = json_text(stt_json_get(&j->src_log, "source_last_seq"));
         j->history = stt_json_get(&j->src_log, "history");
+        if (j->history && j->history->type == STT_JSON_ARRAY && j->history->len)
+            resume_stats(j, &j->history->u.items[0]);
         return;
     }
     const stt_json_t *sh = stt_json_get(&j->src_log, "history"), *th = stt_json_get(&tgt_log, "history");
@@ -98,6 +122,7 @@ static void find_start(job_t *j)
             if (strcmp(sid, str(stt_json_get(&th->u.items[k], "session_id"))) == 0) {
                 j->start_seq = json_text(stt_json_get(&sh->u.items[i], "recorded_seq"));
                 j->history = sh;
+                resume_stats(j, &sh->u.items[i]);
                 return;
             }
     }
@@ -128,11 +153,14 @@ static void log_json(job_t *j, stt_buf_t *b)
     stt_buf_appendf(b,
                     "{\"session_id\":\"%s\",\"start_time\":\"%s\",\"end_time\":\"%s\",\"start_last_seq\":%s,"
                     "\"end_last_seq\":%s,\"recorded_seq\":%s",
-                    j->session, st, et, j->start_seq, j->cur, j->cur);
+                    j->session, st, et, j->run->session_start_seq, j->cur, j->cur);
     stats_json(j, b);
     stt_buf_appendc(b, '}');
-    for (uint32_t i = 0; j->history && j->history->type == STT_JSON_ARRAY && i < j->history->len; i++) {
-        if (i + 1 >= HISTORY_MAX) break;
+    for (uint32_t i = 0, n = 1; j->history && j->history->type == STT_JSON_ARRAY && i < j->history->len; i++) {
+        if (n >= HISTORY_MAX) break;
+        /* an earlier run of this session (a parked job): its entry is the one above */
+        if (strcmp(str(stt_json_get(&j->history->u.items[i], "session_id")), j->session) == 0) continue;
+        n++;
         stt_buf_appendc(b, ',');
         stt_json_write(b, &j->history->u.items[i]);
     }
@@ -228,11 +256,24 @@ static int batch(job_t *j, stt_rep_change_t *rows, size_t n)
             goto exit;
         }
     }
+    /* CouchDB's counts: every doc asked for by _bulk_get is an attempt; a doc with
+     * attachments is fetched again alone (multipart), so only the others count as
+     * bulk_get_docs */
+    size_t with_atts = 0;
+    for (size_t i = 0; i < k; i++)
+        for (size_t x = 0; x < ndocs; x++) {
+            const stt_json_t *id = stt_json_get(&docs[x], "_id"), *atts = stt_json_get(&docs[x], "_attachments");
+            if (stt_json_is_str(id) && strcmp(id->u.s, f[i].id) == 0 && atts && atts->type == STT_JSON_OBJECT &&
+                atts->len) {
+                with_atts++;
+                break;
+            }
+        }
     pthread_mutex_lock(r->lock);
     r->stats->revisions_checked += nrevs;
     r->stats->missing_revisions_found += nmissing;
-    if (k) r->stats->bulk_get_attempts++;
-    r->stats->bulk_get_docs += ndocs;
+    r->stats->bulk_get_attempts += k;
+    r->stats->bulk_get_docs += k - with_atts;
     r->stats->docs_read += ndocs;
     r->stats->docs_written += ndocs - failed;
     r->stats->doc_write_failures += failed;
@@ -290,18 +331,21 @@ static void reply(job_t *j)
 void stt__rep_run(stt_rep_run_t *run)
 {
     const stt_rep_params_t *p = run->p;
-    job_t j = {.run = run, .p = p, .start_time = time(NULL)};
-    stt_uuid_random(j.session);
+    job_t j = {.run = run, .p = p, .start_time = run->session_start};
+    if (run->session[0]) {
+        memcpy(j.session, run->session, sizeof(j.session));
+    } else {
+        stt_uuid_random(j.session);
+        memcpy(run->session, j.session, sizeof(j.session));
+        run->session_start = j.start_time = time(NULL);
+    }
+    run->parked = false;
     snprintf(j.logid, sizeof(j.logid), "_local/%s", p->base_id);
     run->status = 0;
     j.src = make_ep(&j, &p->source);
     j.tgt = make_ep(&j, &p->target);
     if (j.src->ops->open(j.src, false, NULL) != 0) {
         fail_from(&j, j.src);
-        goto exit;
-    }
-    if (j.tgt->ops->open(j.tgt, p->create_target, p->create_target_params) != 0) {
-        fail_from(&j, j.tgt);
         goto exit;
     }
     if (p->filter_kind == STT_REP_F_DDOC) {
@@ -314,6 +358,10 @@ void stt__rep_run(stt_rep_run_t *run)
             goto exit;
         }
     }
+    if (j.tgt->ops->open(j.tgt, p->create_target, p->create_target_params) != 0) {
+        fail_from(&j, j.tgt);
+        goto exit;
+    }
     if (p->use_checkpoints) find_start(&j);
     if (p->since_seq) {
         free(j.start_seq);
@@ -322,16 +370,25 @@ void stt__rep_run(stt_rep_run_t *run)
     }
     if (!j.start_seq) j.start_seq = stt_xstrndup("0", 1);
     set_seq(&j, j.start_seq);
+    if (!run->session_start_seq[0]) snprintf(run->session_start_seq, sizeof(run->session_start_seq), "%s", j.start_seq);
     pthread_mutex_lock(run->lock);
     snprintf(run->stats->checkpointed, sizeof(run->stats->checkpointed), "%s", j.start_seq);
     pthread_mutex_unlock(run->lock);
 
     uint64_t last_cp = stt_now_ms();
     bool caught_up = false;
+    size_t n = 0;
     while (!atomic_load(run->stop)) {
+        if (caught_up && !n && !j.dirty && run->park_ok) {
+            run->parked = true;
+            pthread_mutex_lock(run->lock);
+            run->stats->waiting = true;
+            pthread_mutex_unlock(run->lock);
+            run->parked_seq = strtoull(j.cur[0] == '"' ? j.cur + 1 : j.cur, NULL, 10);
+            break;
+        }
         stt_arena_t a = STT_ARENA_INIT;
         stt_rep_change_t *rows;
-        size_t n;
         const char *last;
         pthread_mutex_lock(run->lock);
         run->stats->waiting = caught_up;

@@ -87,6 +87,10 @@ static int spec_parse(const stt_json_t *v, stt_rep_spec_t *out, const char **err
 {
     const stt_json_t *url = v;
     if (v->type == STT_JSON_OBJECT) url = stt_json_get(v, "url");
+    if (url && url->type == STT_JSON_NUMBER) { /* CouchDB takes it for a db name */
+        out->db = stt_xstrndup(url->u.s, url->len);
+        return 0;
+    }
     if (!stt_json_is_str(url)) {
         *error = "bad_request";
         snprintf(reason, rlen, "Invalid endpoint: `url` must be a string");
@@ -295,6 +299,7 @@ void stt__rep_params_free(stt_rep_params_t *p)
     free(p->query_params);
     free(p->since_seq);
     free(p->cancel_id);
+    free(p->self_url);
     memset(p, 0, sizeof(*p));
 }
 

@@ -11,7 +11,7 @@
  * At most [replicator] max_jobs run at once; every [replicator] interval ms, when
  * jobs wait, up to max_churn of the longest-running continuous ones are stopped
  * (they checkpoint) and the waiting ones start. A crashing job waits
- * 2^(errors-1) x 2 s (at most 10 min) before it is pending again.
+ * 2^(errors-1) x 30 s (at most 8 h) before it is pending again.
  *
  * One thread (sched_main) owns the transitions: it reads the _replicator
  * database's changes (a doc created, edited or deleted adds, replaces or removes
@@ -26,9 +26,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
-enum { J_PENDING, J_RUNNING, J_CRASHING, J_COMPLETED, J_FAILED };
-static const char *const state_names[] = {"pending", "running", "crashing", "completed", "failed"};
+/* J_ERROR: the doc's replication could not even be set up (its filter is missing) */
+enum { J_PENDING, J_RUNNING, J_CRASHING, J_COMPLETED, J_FAILED, J_ERROR };
+static const char *const state_names[] = {"pending", "running", "crashing", "completed", "failed", "error"};
 
 typedef struct ticket_s ticket_t;
 struct stt_rep_ticket {
@@ -59,6 +61,9 @@ typedef struct job_s {
     int nev;
     pthread_t tid;
     bool has_thread, thread_done, rotated, removed;
+    /* parked: running without a thread until its local source moves (woken) */
+    bool parked, woken;
+    uint64_t park_db;
     atomic_int stop;
     pthread_mutex_t lock;
     stt_rep_stats_t stats;
@@ -94,6 +99,7 @@ static struct {
     uint64_t rdb_seq; /* _replicator changes read up to */
     bool rdb_dirty;
     uint64_t last_rotation_ms;
+    atomic_int nparked;
     /* local endpoints waiting for a database to move */
     pthread_mutex_t wlock;
     stt_rep_waiter_t *waiters;
@@ -150,15 +156,19 @@ void stt__rep_wake(uint64_t db_id)
 void stt_rep_notify(stt_db_t *db, uint64_t seq)
 {
     if (!S.started) return;
-    stt__rep_wake(stt_db_id(db));
+    uint64_t id = stt_db_id(db);
+    stt__rep_wake(id);
     size_t len;
     const char *name = stt_db_name(db, &len);
-    if (len == sizeof(STT_REPLICATOR_DB) - 1 && memcmp(name, STT_REPLICATOR_DB, len) == 0) {
-        pthread_mutex_lock(&S.lock);
-        S.rdb_dirty = true;
-        pthread_cond_signal(&S.cond);
-        pthread_mutex_unlock(&S.lock);
-    }
+    bool rdb = len == sizeof(STT_REPLICATOR_DB) - 1 && memcmp(name, STT_REPLICATOR_DB, len) == 0;
+    if (!rdb && !atomic_load(&S.nparked)) return;
+    pthread_mutex_lock(&S.lock);
+    bool wake = rdb;
+    for (job_t *j = S.jobs; j; j = j->next)
+        if (j->parked && !j->woken && j->park_db == id) j->woken = wake = true;
+    if (rdb) S.rdb_dirty = true;
+    if (wake) pthread_cond_signal(&S.cond);
+    pthread_mutex_unlock(&S.lock);
 }
 
 void stt__rep_tls(stt_rep_tls_t *out)
@@ -216,8 +226,11 @@ static job_t *job_new(stt_rep_params_t *p, const char *doc_id, const stt_user_ct
     return j;
 }
 
+static void unpark(job_t *j);
+
 static void job_free(job_t *j)
 {
+    unpark(j);
     stt__rep_params_free(&j->p);
     free(j->doc_id);
     free(j->uname);
@@ -266,18 +279,34 @@ static void *job_main(void *arg)
     return NULL;
 }
 
-static void job_start(job_t *j)
+static void unpark(job_t *j)
 {
-    memset(&j->stats, 0, sizeof(j->stats));
+    if (!j->parked) return;
+    j->parked = j->woken = false;
+    atomic_fetch_sub(&S.nparked, 1);
+}
+
+/* Starts j's thread: a new run, or (resume) a parked job's next one. */
+static void job_start(job_t *j, bool resume)
+{
     stt_buf_free(&j->run.reply);
-    j->run = (stt_rep_run_t){
-        .p = &j->p, .store = S.store, .user = &j->user, .stop = &j->stop, .lock = &j->lock, .stats = &j->stats};
+    if (!resume) {
+        memset(&j->stats, 0, sizeof(j->stats));
+        j->run = (stt_rep_run_t){0};
+        j->started = time(NULL);
+        j->run_start_ms = stt_now_ms();
+        event(j, "started");
+    }
+    unpark(j);
+    stt_rep_run_t *r = &j->run;
+    r->p = &j->p, r->store = S.store, r->user = &j->user, r->stop = &j->stop, r->lock = &j->lock;
+    r->stats = &j->stats;
+    r->status = 0, r->fatal = false, r->error[0] = r->reason[0] = '\0';
+    r->park_ok = j->p.continuous && j->p.use_checkpoints && !j->p.source.url;
     atomic_store(&j->stop, 0);
     j->thread_done = j->rotated = false;
     j->state = J_RUNNING;
-    j->started = j->updated = time(NULL);
-    j->run_start_ms = stt_now_ms();
-    event(j, "started");
+    j->updated = time(NULL);
     pthread_attr_t at;
     pthread_attr_init(&at);
     pthread_attr_setstacksize(&at, 1 << 20);
@@ -390,21 +419,25 @@ int stt_rep_jobs_json(const char *id, uint64_t limit, uint64_t skip, stt_buf_t *
     return rc;
 }
 
+/* CouchDB's shapes: a doc with a job has them all; a completed one no node and
+ * proxies; one that failed or errored no endpoints. */
 static void doc_json(doc_t *d, stt_buf_t *b)
 {
     job_t *j = d->job;
+    int st = j ? j->state : d->state;
+    bool done = !j && st == J_COMPLETED, broken = !j && (st == J_FAILED || st == J_ERROR);
     stt_buf_appends(b, "{\"database\":\"" STT_REPLICATOR_DB "\",\"doc_id\":");
     stt_json_write_cstr(b, d->id);
     stt_buf_appends(b, ",\"id\":");
-    str_or_null(b, j ? j->p.id : d->state == J_COMPLETED ? NULL : d->rep_id);
-    stt_buf_appends(b, ",\"node\":\"nonode@nohost\",\"source\":");
-    str_or_null(b, j ? stt__rep_spec_display(&j->p.source) : d->source);
-    stt_buf_appends(b, ",\"target\":");
-    str_or_null(b, j ? stt__rep_spec_display(&j->p.target) : d->target);
-    stt_buf_appends(b, ",\"state\":\"");
-    int st = j ? j->state : d->state;
-    stt_buf_appends(b, j || d->state != J_FAILED ? state_names[st] : "failed");
-    stt_buf_appends(b, "\",\"info\":");
+    str_or_null(b, j ? j->p.id : done || st == J_ERROR ? NULL : d->rep_id);
+    if (!done) stt_buf_appends(b, ",\"node\":\"nonode@nohost\"");
+    if (!broken) {
+        stt_buf_appends(b, ",\"source\":");
+        str_or_null(b, j ? stt__rep_spec_display(&j->p.source) : d->source);
+        stt_buf_appends(b, ",\"target\":");
+        str_or_null(b, j ? stt__rep_spec_display(&j->p.target) : d->target);
+    }
+    stt_buf_appendf(b, ",\"state\":\"%s\",\"info\":", state_names[st]);
     if (j)
         info_json(j, b, true);
     else
@@ -413,7 +446,7 @@ static void doc_json(doc_t *d, stt_buf_t *b)
     stt__rep_iso8601(j ? j->updated : d->updated, b);
     stt_buf_appends(b, "\",\"start_time\":\"");
     stt__rep_iso8601(j ? j->added : d->start, b);
-    stt_buf_appends(b, "\",\"source_proxy\":null,\"target_proxy\":null}");
+    stt_buf_appends(b, done || broken ? "\"}" : "\",\"source_proxy\":null,\"target_proxy\":null}");
 }
 
 int stt_rep_docs_json(const char *docid, uint64_t limit, uint64_t skip, stt_buf_t *out)
@@ -546,7 +579,17 @@ static void doc_changed(const char *id, const stt_json_t *body)
         d->state = strcmp(state->u.s, "completed") == 0 ? J_COMPLETED : J_FAILED;
         stt_buf_t b = STT_BUF_INIT;
         const stt_json_t *stats = stt_json_get(body, "_replication_stats");
-        if (stats) stt_json_write(&b, stats);
+        if (stats && stats->type == STT_JSON_OBJECT) {
+            stt_buf_appendc(&b, '{');
+            for (uint32_t i = 0; i < stats->len; i++) {
+                if (strcmp(stats->u.members[i].key, "start_time") == 0) continue;
+                if (b.len > 1) stt_buf_appendc(&b, ',');
+                stt_json_write_str(&b, stats->u.members[i].key, stats->u.members[i].keylen);
+                stt_buf_appendc(&b, ':');
+                stt_json_write(&b, &stats->u.members[i].val);
+            }
+            stt_buf_appendc(&b, '}');
+        }
         stt_buf_appendc(&b, '\0');
         set_text(&d->info, stats ? b.base : NULL);
         stt_buf_free(&b);
@@ -687,6 +730,25 @@ static void reply_error(stt_rep_reply_t *r, int status, const char *error, const
     snprintf(r->reason, sizeof(r->reason), "%s", reason);
 }
 
+/* A caught-up job on a local source gives its thread back; stt_rep_notify wakes it
+ * when its source moves, and a write that came before the park wakes it at once. */
+static void park(job_t *j)
+{
+    stt_db_t *db;
+    const char *name = j->p.source.db;
+    if (stt_db_open(S.store, name, strlen(name), &db) != 0) {
+        j->state = J_PENDING; /* gone: the next run says so */
+        return;
+    }
+    uint64_t mark[3];
+    stt_db_mark(db, mark);
+    j->park_db = stt_db_id(db);
+    stt_db_release(db);
+    j->parked = true;
+    atomic_fetch_add(&S.nparked, 1);
+    j->woken = mark[1] > j->run.parked_seq;
+}
+
 /* A job thread ended (S.lock held). Fills *f with what must happen outside the lock. */
 static void reap(job_t *j, finished_t *f)
 {
@@ -699,6 +761,10 @@ static void reap(job_t *j, finished_t *f)
         return;
     }
     stt_rep_run_t *r = &j->run;
+    if (r->parked && !j->rotated && !atomic_load(&j->stop)) {
+        park(j);
+        return;
+    }
     if (j->rotated || (atomic_load(&j->stop) && r->status)) {
         j->state = J_PENDING;
         event(j, "stopped");
@@ -716,13 +782,15 @@ static void reap(job_t *j, finished_t *f)
             stt_buf_t b = STT_BUF_INIT;
             j->state = J_RUNNING; /* rendered with the run's counters */
             info_json(j, &b, false);
-            b.len--; /* ,"start_time" inside the stats, as CouchDB's */
+            stt_buf_appendc(&b, '\0');
+            d->state = J_COMPLETED;
+            set_text(&d->info, b.base);
+            /* the doc's _replication_stats also say when it started, as CouchDB's */
+            b.len -= 2;
             stt_buf_appends(&b, ",\"start_time\":\"");
             stt__rep_iso8601(j->added, &b);
             stt_buf_appends(&b, "\"}");
             stt_buf_appendc(&b, '\0');
-            d->state = J_COMPLETED;
-            set_text(&d->info, b.base);
             d->updated = time(NULL);
             d->job = NULL;
             f->doc_id = stt_xstrndup(j->doc_id, strlen(j->doc_id));
@@ -757,7 +825,7 @@ static void reap(job_t *j, finished_t *f)
         j->state = J_FAILED;
         if (d) {
             d->job = NULL;
-            d->state = J_FAILED;
+            d->state = J_ERROR;
             d->error_count = j->error_count;
             stt_buf_t b = STT_BUF_INIT;
             stt_buf_appends(&b, "{\"error\":");
@@ -773,8 +841,10 @@ static void reap(job_t *j, finished_t *f)
         return;
     }
     j->state = J_CRASHING;
-    uint64_t backoff = 2000ull << (j->error_count > 9 ? 9 : j->error_count - 1);
-    if (backoff > 600000) backoff = 600000;
+    /* CouchDB's: 30 s, doubling, at most 8 h; slow enough that a job with a wrong
+     * password never trips the peer's lockout */
+    uint64_t backoff = 30000ull << (j->error_count > 10 ? 10 : j->error_count - 1);
+    if (backoff > 8ull * 3600 * 1000) backoff = 8ull * 3600 * 1000;
     j->next_start_ms = stt_now_ms() + backoff;
     stt_log(STT_LOG_WARNING, "replication %s crashed (%d): %s", j->p.id, j->error_count, j->error);
 }
@@ -788,6 +858,7 @@ static void schedule(void)
     bool waiting = false;
     for (job_t *j = S.jobs; j; j = j->next) {
         if (j->removed) continue;
+        if (j->parked && j->woken) job_start(j, true);
         if (j->state == J_RUNNING) running++;
         if (j->state == J_CRASHING && now >= j->next_start_ms) j->state = J_PENDING;
         if (j->state == J_PENDING) waiting = true;
@@ -798,7 +869,7 @@ static void schedule(void)
         for (job_t *j = S.jobs; j; j = j->next)
             if (!j->removed && j->state == J_PENDING && !j->has_thread) pick = j;
         if (!pick) break;
-        job_start(pick);
+        job_start(pick, false);
         running++;
     }
     if (!waiting || running < max_jobs || now - S.last_rotation_ms < interval) return;
@@ -811,6 +882,12 @@ static void schedule(void)
                 oldest = j;
         if (!oldest) break;
         oldest->rotated = true;
+        if (oldest->parked) { /* no thread to stop */
+            unpark(oldest);
+            oldest->state = J_PENDING;
+            event(oldest, "stopped");
+            continue;
+        }
         atomic_store(&oldest->stop, 1);
     }
     stt__rep_wake(0);
@@ -932,8 +1009,8 @@ static job_t *find_job(const char *id, bool transient)
     return NULL;
 }
 
-int stt_rep_request(const stt_json_t *body, const stt_user_ctx_t *user, stt_rep_done_fn done, void *ctx,
-                    stt_rep_ticket_t **ticket, stt_rep_reply_t *reply)
+int stt_rep_request(const stt_json_t *body, const stt_user_ctx_t *user, const char *self_url, stt_rep_done_fn done,
+                    void *ctx, stt_rep_ticket_t **ticket, stt_rep_reply_t *reply)
 {
     memset(reply, 0, sizeof(*reply));
     stt_rep_params_t p;
@@ -944,6 +1021,7 @@ int stt_rep_request(const stt_json_t *body, const stt_user_ctx_t *user, stt_rep_
         snprintf(reply->error, sizeof(reply->error), "%s", error);
         return 1;
     }
+    if (self_url) p.self_url = stt_xstrndup(self_url, strlen(self_url));
     if (!S.started) {
         stt__rep_params_free(&p);
         reply_error(reply, 500, "error", "the replicator is not running");
@@ -1032,10 +1110,27 @@ int stt_rep_doc_check(stt_arena_t *a, const stt_user_ctx_t *user, const stt_json
             *reason = "{error,function_clause}";
             return 403;
         }
+        /* a URL of another scheme: CouchDB takes it for a local name and refuses it
+         * (settee takes plain local names) */
+        if (v && strstr(url->u.s, "://") && strncasecmp(url->u.s, "http://", 7) != 0 &&
+            strncasecmp(url->u.s, "https://", 8) != 0) {
+            *reason = "local_endpoints_not_supported";
+            return 403;
+        }
     }
     const stt_json_t *ids = stt_json_get(body, "doc_ids");
     if (ids && ids->type != STT_JSON_ARRAY && ids->type != STT_JSON_NULL) {
         *reason = "parameter `doc_ids` must be an array";
+        return 403;
+    }
+    int nfilters = 0;
+    static const char *const filters[] = {"doc_ids", "filter", "selector"};
+    for (int k = 0; k < 3; k++) {
+        const stt_json_t *v = stt_json_get(body, filters[k]);
+        nfilters += v && v->type != STT_JSON_NULL;
+    }
+    if (nfilters > 1) {
+        *reason = "`doc_ids`,`filter`,`selector` are mutually exclusive";
         return 403;
     }
     if (stt_json_get(body, "owner") || !user->name) return 0;

@@ -58,8 +58,10 @@ bool stt_doc_selector_match(stt_reader_t *rd, const char *id, size_t idlen, cons
 /* CouchDB's _revs_diff answer for req ({id:[revs]}), appended to out as an object:
  * for each doc that lacks some, {"missing":[...], "possible_ancestors":[...]}.
  * STT_E_BAD_REQUEST (with *reason) or STT_E_BAD_REV for a malformed request, before
- * anything is appended; a store error otherwise. */
-int stt_revs_diff(stt_reader_t *rd, stt_arena_t *arena, const stt_json_t *req, stt_buf_t *out, const char **reason);
+ * anything is appended; a store error otherwise. visible, when set, hides docs
+ * (per-document access): a doc it refuses is answered as unknown. */
+int stt_revs_diff(stt_reader_t *rd, stt_arena_t *arena, const stt_json_t *req, stt_buf_t *out, const char **reason,
+                  bool (*visible)(void *ctx, const stt_doc_t *d), void *ctx);
 
 /* ------------------------------------------------------------------ rendering */
 

@@ -53,14 +53,15 @@ typedef struct {
 /* Called once with the answer of a one-shot replication, on the job's thread. */
 typedef void (*stt_rep_done_fn)(void *ctx, stt_rep_reply_t *reply);
 
-/* Handles a /_replicate body on behalf of user. Returns 1 when the answer is
+/* Handles a /_replicate body on behalf of user (self_url: this server's URL as the
+ * client reached it, for CouchDB's error texts that name local databases as URLs). Returns 1 when the answer is
  * already in *reply (errors, continuous starts, cancels), or 0 when a one-shot job
  * was started: done(ctx, reply) is then called once, from another thread, when it
  * ends. The handle in *ticket lets the caller withdraw interest (stt_rep_forget)
  * before that, after which done is not called. */
 typedef struct stt_rep_ticket stt_rep_ticket_t;
-int stt_rep_request(const stt_json_t *body, const stt_user_ctx_t *user, stt_rep_done_fn done, void *ctx,
-                    stt_rep_ticket_t **ticket, stt_rep_reply_t *reply);
+int stt_rep_request(const stt_json_t *body, const stt_user_ctx_t *user, const char *self_url, stt_rep_done_fn done,
+                    void *ctx, stt_rep_ticket_t **ticket, stt_rep_reply_t *reply);
 /* The requester went away: the job goes on (as CouchDB's does) but done will not
  * be called; frees the ticket. Safe to call only before done was called. */
 void stt_rep_forget(stt_rep_ticket_t *t);

@@ -16,7 +16,8 @@ static int cmp_rev(const void *a, const void *b)
     return c ? c : (x->idlen > y->idlen) - (x->idlen < y->idlen);
 }
 
-int stt_revs_diff(stt_reader_t *rd, stt_arena_t *arena, const stt_json_t *req, stt_buf_t *out, const char **reason)
+int stt_revs_diff(stt_reader_t *rd, stt_arena_t *arena, const stt_json_t *req, stt_buf_t *out, const char **reason,
+                  bool (*visible)(void *ctx, const stt_doc_t *d), void *ctx)
 {
     const stt_json_t body = *req;
     *reason = NULL;
@@ -51,6 +52,10 @@ int stt_revs_diff(stt_reader_t *rd, stt_arena_t *arena, const stt_json_t *req, s
         if (rc && rc != STT_E_NOT_FOUND) {
             stt_buf_free(&b);
             return rc;
+        }
+        if (!rc && visible && !visible(ctx, &d)) {
+            stt_doc_free(&d);
+            rc = STT_E_NOT_FOUND;
         }
         if (any) stt_buf_appendc(&b, ',');
         if (rc) {

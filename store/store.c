@@ -236,7 +236,9 @@ static int load_next_dbid(stt_store_t *s)
 void stt__db_record(const stt_db_t *db, stt_buf_t *out)
 {
     stt_buf_reset(out);
-    stt_buf_appendc(out, 2); /* version: 2 added old_size */
+    /* version: 2 added old_size, 3 flags (written only when set, so a database
+     * without them reads in an older settee) */
+    stt_buf_appendc(out, db->flags ? 3 : 2);
     stt_buf_append_be64(out, db->id);
     stt_buf_append_varint(out, db->created);
     stt_buf_append_varint(out, db->revs_limit);
@@ -248,12 +250,13 @@ void stt__db_record(const stt_db_t *db, stt_buf_t *out)
     stt_buf_append_varint(out, db->seclen);
     if (db->seclen) stt_buf_append(out, db->security, db->seclen);
     stt_buf_append_varint(out, db->old_size);
+    if (db->flags) stt_buf_append_varint(out, db->flags);
 }
 
 static int db_record_decode(stt_db_t *db, const char *v, size_t len)
 {
     const unsigned char *p = (const unsigned char *)v, *end = p + len;
-    if (len < 9 || (p[0] != 1 && p[0] != 2)) return STT_E_IO;
+    if (len < 9 || p[0] < 1 || p[0] > 3) return STT_E_IO;
     int version = p[0];
     db->id = stt_be64(p + 1);
     p += 9;
@@ -273,6 +276,9 @@ static int db_record_decode(stt_db_t *db, const char *v, size_t len)
     p += db->seclen;
     db->old_size = 0;
     if (version >= 2 && stt_varint_read(&p, end, &db->old_size)) return STT_E_IO;
+    uint64_t flags = 0;
+    if (version >= 3 && stt_varint_read(&p, end, &flags)) return STT_E_IO;
+    db->flags = (uint32_t)flags;
     return 0;
 }
 
@@ -361,6 +367,16 @@ static bool name_valid_or_reserved(const char *name, size_t len)
 
 int stt_db_create(stt_store_t *s, const char *name, size_t len)
 {
+    return stt_db_create_flags(s, name, len, 0);
+}
+
+uint32_t stt_db_flags(const stt_db_t *db)
+{
+    return db->flags;
+}
+
+int stt_db_create_flags(stt_store_t *s, const char *name, size_t len, uint32_t flags)
+{
     if (!name_valid_or_reserved(name, len)) return STT_E_ILLEGAL_DB_NAME;
     stt_db_t *probe;
     if (stt_db_open(s, name, len, &probe) == 0) {
@@ -387,7 +403,8 @@ int stt_db_create(stt_store_t *s, const char *name, size_t len)
         rc = STT_E_FILE_EXISTS;
         goto exit;
     }
-    stt_db_t tmp = {.id = s->next_dbid, .created = (uint64_t)time(NULL), .revs_limit = s->o.default_revs_limit};
+    stt_db_t tmp = {
+        .id = s->next_dbid, .created = (uint64_t)time(NULL), .revs_limit = s->o.default_revs_limit, .flags = flags};
     stt__db_record(&tmp, &v);
     leveldb_writebatch_t *wb = leveldb_writebatch_create();
     leveldb_writebatch_put(wb, k.base, k.len, v.base, v.len);
@@ -470,6 +487,13 @@ void stt_db_release(stt_db_t *db)
     int last = --db->refs == 0;
     pthread_mutex_unlock(&s->lock);
     if (last) db_free(db);
+}
+
+void stt_db_retain(stt_db_t *db)
+{
+    pthread_mutex_lock(&db->store->lock);
+    db->refs++;
+    pthread_mutex_unlock(&db->store->lock);
 }
 
 const char *stt_db_name(const stt_db_t *db, size_t *len)

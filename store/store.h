@@ -106,12 +106,19 @@ int stt_restore(const char *dir, stt_read_fn rd, void *ctx, uint64_t *nkeys, cha
 bool stt_db_name_valid(const char *name, size_t len);
 /* STT_E_ILLEGAL_DB_NAME, STT_E_FILE_EXISTS. */
 int stt_db_create(stt_store_t *s, const char *name, size_t len);
+/* Options fixed when a database is created (kept in its record). STT_DB_ACCESS:
+ * per-document access control (PUT /db?access=true; access/access.h). */
+#define STT_DB_ACCESS 1u
+int stt_db_create_flags(stt_store_t *s, const char *name, size_t len, uint32_t flags);
+uint32_t stt_db_flags(const stt_db_t *db);
 /* The name disappears at once; keys are swept in the background. STT_E_DB_NOT_FOUND. */
 int stt_db_delete(stt_store_t *s, const char *name, size_t len);
 /* STT_E_DB_NOT_FOUND. The handle stays valid after a concurrent delete (writes then
  * fail with STT_E_DB_NOT_FOUND). */
 int stt_db_open(stt_store_t *s, const char *name, size_t len, stt_db_t **out);
 void stt_db_release(stt_db_t *db);
+/* Another reference to a handle the caller holds (given back with stt_db_release). */
+void stt_db_retain(stt_db_t *db);
 const char *stt_db_name(const stt_db_t *db, size_t *len);
 /* A number no other database of the store had before (a deleted and re-created
  * name gets a new one): the key of caches that outlive one handle. */

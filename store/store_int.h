@@ -112,6 +112,7 @@ struct stt_db {
     uint64_t update_seq, doc_count, doc_del_count, purge_seq, active_size, old_size;
     char *security;
     size_t seclen;
+    uint32_t flags;      /* STT_DB_* given at creation, never changed */
     int compacting;      /* compactions running, guarded by wlock */
     bool compact_queued; /* waits for the background compactor, guarded by store->lock */
 };

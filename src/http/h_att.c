@@ -121,7 +121,7 @@ static void get_att(stt_hreq_t *r)
         goto exit_reader;
     }
     int node;
-    if ((rc = stt_doc_select(&d, rq ? &rev : NULL, &node)) != 0) {
+    if ((rc = stt__doc_select(r, &d, rq ? &rev : NULL, &node)) != 0) {
         stt_reply_error(r, rc, NULL);
         goto exit_doc;
     }

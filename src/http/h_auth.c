@@ -3,6 +3,7 @@
  * refusals that CouchDB makes before a doc reaches the store (design docs by
  * non-admins, the _users rules). The rules themselves live in security/. */
 #include "src/http/http.h"
+#include "access/access.h"
 #include "replication/replicator.h"
 #include "src/http/authpool.h"
 #include "src/common/err.h"
@@ -17,6 +18,36 @@
 
 /* ------------------------------------------------------------------ authentication */
 
+static const h2o_iovec_t *header_ci(stt_hreq_t *r, const char *name);
+
+/* Whether addr is one of [settee] trusted_proxies (comma-separated addresses), the
+ * list cached per thread until the configuration changes. */
+static bool trusted_proxy(const char *addr)
+{
+    static __thread uint64_t gen = UINT64_MAX;
+    static __thread char list[512];
+    uint64_t g = stt_ini_generation(stt__server->ini);
+    if (g != gen) {
+        char *v = stt_ini_get(stt__server->ini, "settee", "trusted_proxies");
+        snprintf(list, sizeof(list), "%s", v ? v : "");
+        free(v);
+        gen = g;
+    }
+    size_t n = strlen(addr);
+    for (const char *p = list; *p;) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        const char *e = p;
+        while (*e && *e != ',' && *e != ' ')
+            e++;
+        if ((size_t)(e - p) == n && n && memcmp(p, addr, n) == 0) return true;
+        p = e;
+    }
+    return false;
+}
+
+/* The client's address, as the auth limits count it: the socket's peer, or behind a
+ * trusted front proxy the last address of its X-Forwarded-For (the one it added). */
 static void peer_of(stt_hreq_t *r, char *out, size_t len)
 {
     struct sockaddr_storage ss;
@@ -28,6 +59,21 @@ static void peer_of(stt_hreq_t *r, char *out, size_t len)
         inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, out, (socklen_t)len);
     else if (ss.ss_family == AF_INET6)
         inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, out, (socklen_t)len);
+    const h2o_iovec_t *xff;
+    if (!out[0] || !(xff = header_ci(r, "x-forwarded-for")) || !trusted_proxy(out)) return;
+    const char *b = xff->base, *e = xff->base + xff->len, *p = e;
+    while (p > b && p[-1] != ',')
+        p--;
+    while (p < e && *p == ' ')
+        p++;
+    while (e > p && e[-1] == ' ')
+        e--;
+    char ip[64];
+    unsigned char bin[16];
+    if (e - p <= 0 || (size_t)(e - p) >= sizeof(ip)) return;
+    memcpy(ip, p, (size_t)(e - p));
+    ip[e - p] = '\0';
+    if (inet_pton(AF_INET, ip, bin) == 1 || inet_pton(AF_INET6, ip, bin) == 1) snprintf(out, len, "%s", ip);
 }
 
 /* the AuthSession value among the Cookie headers */
@@ -238,6 +284,37 @@ static const stt_json_t *old_body(stt_hreq_t *r, const char *id, size_t idlen)
     return o;
 }
 
+stt_access_t *stt__access(stt_hreq_t *r)
+{
+    if (!r->acc_done && r->db) {
+        r->acc_done = true;
+        if (stt_access_enabled(r->db))
+            r->acc =
+                stt_access_open(&r->arena, r->db, &r->user, stt_security_is_db_admin(stt__db_security(r), &r->user));
+    }
+    return r->acc;
+}
+
+bool stt__access_route_ok(stt_hreq_t *r)
+{
+    if (!stt__access(r)) return true;
+    bool design = r->docid.len >= 8 && memcmp(r->docid.base, "_design/", 8) == 0;
+    /* a design doc's views answer users with their docs' rows (h_view.c filters them) */
+    bool view = design && r->nseg >= 5 && r->seg[3].len == 5 && memcmp(r->seg[3].base, "_view", 5) == 0;
+    if (design && !view && !(r->method & (STT_M_PUT | STT_M_DELETE))) {
+        stt_reply_error(r, STT_E_NOT_FOUND, NULL);
+        return false;
+    }
+    static const char *const admin_only[] = {"_export", "_temp_view", "_index", "_view_cleanup"};
+    for (size_t i = 0; r->nseg > 1 && i < sizeof(admin_only) / sizeof(*admin_only); i++) {
+        if (r->seg[1].len == strlen(admin_only[i]) && memcmp(r->seg[1].base, admin_only[i], r->seg[1].len) == 0) {
+            stt_reply_error_raw(r, 403, "forbidden", "Only db admins may use this in an access database.");
+            return false;
+        }
+    }
+    return true;
+}
+
 static void refuse(stt_doc_result_t *res, int status, const char *reason)
 {
     res->err = status == 401 ? STT_E_UNAUTHORIZED : status == 404 ? STT_E_NOT_FOUND : STT_E_FORBIDDEN;
@@ -268,11 +345,26 @@ size_t stt__authorize_writes(stt_hreq_t *r, stt_doc_write_t *docs, size_t n, stt
     size_t refused = 0;
     bool users = is_users_db(r->db), repdb = !users && is_replicator_db(r->db);
     const stt_json_t *sec = NULL;
+    stt_reader_t *rd = NULL;
     for (size_t i = 0; i < n; i++) {
         stt_doc_write_t *w = &docs[i];
         bool design = w->idlen >= 8 && memcmp(w->id, "_design/", 8) == 0;
         if (repdb && !design && !w->deleted) {
             if (check_replicator_doc(r, w, &res[i])) refused++;
+            continue;
+        }
+        if (!design && stt_access_enabled(r->db)) {
+            const char *reason = NULL;
+            if (!sec) sec = stt__db_security(r);
+            if (!rd && stt_reader_open(r->db, &rd) != 0) rd = NULL;
+            int rc = rd ? stt_access_before_write(&r->arena, r->db, &r->user, stt_security_is_db_admin(sec, &r->user),
+                                                  rd, w, &reason)
+                        : STT_E_IO;
+            if (rc) {
+                res[i].err = rc;
+                res[i].reason = reason;
+                refused++;
+            }
             continue;
         }
         if (!design && !users) continue;
@@ -299,6 +391,7 @@ size_t stt__authorize_writes(stt_hreq_t *r, stt_doc_write_t *docs, size_t n, stt
             w->bodylen = nblen;
         }
     }
+    if (rd) stt_reader_close(rd);
     return refused;
 }
 

@@ -3,6 +3,7 @@
  * _all_docs streams: each chunk restarts the id scan just after the last key it
  * emitted, on the same snapshot, so a 100k-row answer never sits in memory. */
 #include "src/http/http.h"
+#include "access/access.h"
 #include "src/http/multipart.h"
 #include "src/http/writer.h"
 #include "replication/replication.h"
@@ -54,7 +55,13 @@ static int local_prev(const stt_json_t *jr, uint64_t *prev)
 static int bulk_local(stt_hreq_t *r, const stt_doc_write_t *w, uint64_t prev, char rev[24])
 {
     uint64_t n = 0;
-    int rc = stt_local_put(r->db, w->id + 7, w->idlen - 7, prev, w->body, w->bodylen, w->deleted, &n);
+    const char *body = w->body, *reason;
+    size_t bodylen = w->bodylen;
+    int rc = stt__access(r) ? stt_access_local_write(&r->arena, stt__access(r), w->id + 7, w->idlen - 7, w->deleted,
+                                                     &body, &bodylen, &reason)
+                            : 0;
+    if (rc) return rc;
+    rc = stt_local_put(r->db, w->id + 7, w->idlen - 7, prev, body, bodylen, w->deleted, &n);
     if (rc == STT_E_NOT_FOUND && w->deleted) rc = 0, n = 0;
     if (!rc) snprintf(rev, 24, "0-%llu", (unsigned long long)n);
     return rc;
@@ -224,6 +231,7 @@ typedef struct {
     bool have_last;
     stt_buf_t *out;
     uint64_t total_rows, offset;
+    stt_access_t *acc; /* the user's view of an access db, or NULL */
 } alldocs_t;
 
 static void row_doc(alldocs_t *c, const char *id, size_t idlen, stt_buf_t *out)
@@ -238,9 +246,24 @@ static void row_doc(alldocs_t *c, const char *id, size_t idlen, stt_buf_t *out)
     stt_doc_free(&d);
 }
 
+static int on_row_as(alldocs_t *c, const stt_doc_summary_t *s, const stt_doc_t *d, int node);
+
+/* _all_docs in an access database (stt_access_docs_scan): the user's docs, each
+ * as they see it (their winner) */
+static int on_access_row(void *ctx, const stt_doc_summary_t *s, const stt_doc_t *d, int node)
+{
+    return on_row_as(ctx, s, d, node);
+}
+
 static int on_row(void *ctx, const stt_doc_summary_t *s)
 {
-    alldocs_t *c = ctx;
+    return on_row_as(ctx, s, NULL, -1);
+}
+
+/* a row; include_docs renders node of d when given (an access db's user), else
+ * the winner of the summary's doc */
+static int on_row_as(alldocs_t *c, const stt_doc_summary_t *s, const stt_doc_t *d, int node)
+{
     if (c->have_last && s->idlen == c->last.len && memcmp(s->id, c->last.base, s->idlen) == 0)
         return 0; /* the row the previous chunk ended on */
     if (c->emitted >= c->limit) {
@@ -261,11 +284,14 @@ static int on_row(void *ctx, const stt_doc_summary_t *s)
     stt_buf_append(out, s->leaf_rev[0], s->leaf_revlen[0]);
     stt_buf_appends(out, "\"}");
     if (c->include_docs) {
-        stt_doc_t d;
-        if (stt_doc_from_summary(s, &d) == 0) {
+        stt_doc_t sd;
+        if (d) {
             stt_buf_appends(out, ",\"doc\":");
-            if (stt_doc_render(c->rd, &d, d.winner, &c->ro, out) != 0) stt_buf_appends(out, "null");
-            stt_doc_free(&d);
+            if (stt_doc_render(c->rd, d, node, &c->ro, out) != 0) stt_buf_appends(out, "null");
+        } else if (stt_doc_from_summary(s, &sd) == 0) {
+            stt_buf_appends(out, ",\"doc\":");
+            if (stt_doc_render(c->rd, &sd, sd.winner, &c->ro, out) != 0) stt_buf_appends(out, "null");
+            stt_doc_free(&sd);
         } else {
             row_doc(c, s->id, s->idlen, out);
         }
@@ -281,6 +307,7 @@ static int on_local_row(void *ctx, const char *id, size_t idlen, uint64_t rev, c
 {
     alldocs_t *c = ctx;
     if (c->have_last && idlen == c->last.len && memcmp(id, c->last.base, idlen) == 0) return 0;
+    if (c->acc && !stt_access_body_ok(c->acc, body, len)) return 0; /* another user's */
     if (c->emitted >= c->limit) {
         c->done = true;
         return 1;
@@ -324,7 +351,8 @@ static void local_key_row(alldocs_t *c, const stt_json_t *k, stt_buf_t *out)
 {
     uint64_t rev;
     stt_buf_t body = STT_BUF_INIT;
-    if (stt_local_get(c->r->db, k->u.s + 7, k->len - 7, &rev, &body) != 0) {
+    if (stt_local_get(c->r->db, k->u.s + 7, k->len - 7, &rev, &body) != 0 ||
+        (c->acc && !stt_access_body_ok(c->acc, body.base, body.len))) {
         stt_buf_appends(out, "{\"key\":");
         stt_json_write(out, k);
         stt_buf_appends(out, ",\"error\":\"not_found\"}");
@@ -364,7 +392,12 @@ static void key_row(alldocs_t *c, const stt_json_t *k, stt_buf_t *out)
         return;
     }
     stt_doc_t d;
-    if (stt_doc_get(c->rd, k->u.s, k->len, &d) != 0) {
+    bool found = stt_doc_get(c->rd, k->u.s, k->len, &d) == 0;
+    if (found && c->acc && (d.winner = stt_access_winner(c->acc, &d)) < 0) { /* the user's winner */
+        stt_doc_free(&d);
+        found = false;
+    }
+    if (!found) {
         stt_buf_appends(out, "{\"key\":");
         stt_json_write(out, k);
         stt_buf_appends(out, ",\"error\":\"not_found\"}");
@@ -433,6 +466,8 @@ static int alldocs_produce(stt_stream_t *s, stt_buf_t *out)
         uint64_t em = c->emitted;
         if (c->local)
             stt_local_scan(c->r->db, &rg, on_local_row, c);
+        else if (c->acc)
+            stt_access_docs_scan(c->acc, c->rd, &rg, on_access_row, c); /* the user's docs only */
         else
             stt_docs_scan(c->rd, &rg, on_row, c);
         if (!c->done && out->len >= 64 * 1024 && (out->len != before || c->emitted != em))
@@ -559,6 +594,11 @@ static void all_docs(stt_hreq_t *r, int kind /* 0 all, 1 design, 2 local */)
             c->range.start += 7, c->range.startlen -= 7;
         if (c->range.end && c->range.endlen >= 7 && memcmp(c->range.end, "_local/", 7) == 0)
             c->range.end += 7, c->range.endlen -= 7;
+    }
+    uint64_t upto;
+    if ((c->acc = stt__access(r)) != NULL && stt_access_sync(r->db, &upto) != 0) {
+        stt_reply_error(r, STT_E_IO, NULL);
+        return;
     }
     stt_reader_open(r->db, &c->rd);
     if (!c->local) {

@@ -12,6 +12,7 @@
  * States of a feed: SCANNING -> (caught up) -> WAITING -> (wake) -> SCANNING ...
  *                   -> ENDING (limit, timeout, longpoll got rows) -> done. */
 #include "src/http/http.h"
+#include "access/access.h"
 #include "src/http/offload.h"
 #include "design/design.h"
 #include "replication/replication.h"
@@ -80,7 +81,20 @@ struct feed {
     timer_slot_t *hb_slot, *to_slot;
     feed_t *prev, *next;
     uint64_t last_seq;
+    /* an access database read by a non-admin: the user's view, and the seq the
+     * access index described at the last stt_access_sync */
+    stt_access_t *acc;
+    uint64_t acc_upto;
 };
+
+/* The by-seq index from since, or in an access database the user's entries of
+ * the access index (access/index.c). 1 when fn stopped the scan. */
+static int scan(feed_t *f, stt_reader_t *rd, uint64_t since, bool descending,
+                int (*fn)(void *ctx, const stt_doc_summary_t *s), void *ctx)
+{
+    if (f->acc) return stt_access_changes_scan(f->acc, rd, since, f->acc_upto, descending, fn, ctx);
+    return stt_changes_scan(rd, since, descending, fn, ctx);
+}
 
 static h2o_timeout_t *timer_for(feeds_t *fw, uint64_t ms, timer_slot_t **slot)
 {
@@ -249,7 +263,21 @@ typedef struct {
 
 static bool selector_ok(feed_t *f, stt_reader_t *rd, const stt_doc_summary_t *s)
 {
-    return stt_doc_selector_match(rd, s->id, s->idlen, f->selector);
+    stt_doc_t d;
+    if (stt_doc_get(rd, s->id, s->idlen, &d) != 0) return false;
+    stt_buf_t b = STT_BUF_INIT;
+    stt_render_opts_t o = {0};
+    bool ok = false;
+    int node = f->acc ? stt_access_winner(f->acc, &d) : d.winner;
+    if (node >= 0 && stt_doc_render(rd, &d, node, &o, &b) == 0) {
+        stt_arena_t a = STT_ARENA_INIT;
+        stt_json_t doc;
+        if (stt_json_parse(&a, b.base, b.len, &doc, NULL, 0) == 0) ok = stt_selector_match(f->selector, &doc);
+        stt_arena_free(&a);
+    }
+    stt_buf_free(&b);
+    stt_doc_free(&d);
+    return ok;
 }
 
 static void write_seq(feed_t *f, uint64_t seq, stt_buf_t *out)
@@ -281,7 +309,11 @@ static void write_row_rest(feed_t *f, stt_reader_t *rd, const stt_doc_summary_t 
         stt_doc_t d;
         stt_buf_appends(out, ",\"doc\":");
         if (stt_doc_get(rd, s->id, s->idlen, &d) == 0) {
-            if (stt_doc_render(rd, &d, d.winner, &f->ro, out) != 0) stt_buf_appends(out, "null");
+            int node = f->acc ? stt_access_winner(f->acc, &d) : d.winner;
+            if (node < 0) /* removed from the user's view: a deletion for their replica */
+                stt_access_render_stub(&d, d.winner, out);
+            else if (stt_doc_render(rd, &d, node, &f->ro, out) != 0)
+                stt_buf_appends(out, "null");
             stt_doc_free(&d);
         } else {
             stt_buf_appends(out, "null");
@@ -353,16 +385,16 @@ static uint64_t pending_after(feed_t *f, stt_reader_t *rd)
     if (f->filter == 1 && !f->descending) {
         /* CouchDB answers _doc_ids by looking the ids up; its pending is every
          * change since `since` less the rows sent (couchdb-golden) */
-        stt_changes_scan(rd, f->since, false, count_rest, &c);
+        scan(f, rd, f->since, false, count_rest, &c);
         return c.n > f->sent ? c.n - f->sent : 0;
     }
     if (f->descending) {
         if (f->sent == 0) return 0;
-        stt_changes_scan(rd, f->last_seq, true, count_rest, &c);
+        scan(f, rd, f->last_seq, true, count_rest, &c);
         return c.n;
     }
-    stt_changes_scan(rd, f->last_seq, false, count_rest, &c);
-    if (c.n < c.max) return c.n;
+    scan(f, rd, f->last_seq, false, count_rest, &c);
+    if (c.n < c.max || f->acc) return c.n; /* a user's view: no count of other users' changes */
     stt_db_info_t in;
     stt_db_info(f->r->db, &in);
     return in.update_seq > f->last_seq ? in.update_seq - f->last_seq : c.n;
@@ -635,6 +667,8 @@ static int feed_produce(stt_stream_t *s, stt_buf_t *out)
         stt_buf_appends(out, f->mode == FEED_EVENTSOURCE ? "event: heartbeat\ndata: \n\n" : "\n");
         arm_heartbeat(f);
     }
+    /* the access index first: the snapshot below then holds every change it has */
+    if (f->acc && stt_access_sync(f->r->db, &f->acc_upto) != 0) return -1;
     /* update_seq before the snapshot: every commit up to it is in the snapshot */
     uint64_t before[3];
     stt_db_mark(f->r->db, before);
@@ -650,11 +684,9 @@ static int feed_produce(stt_stream_t *s, stt_buf_t *out)
         }
     } else if (f->sent < f->limit && !f->timed_out) {
         uint64_t from = f->last_seq;
-        if (f->descending) {
-            stt_changes_scan(rd, from, true, on_change, &sc);
-        } else {
-            stt_changes_scan(rd, from, false, on_change, &sc);
-        }
+        int stopped = scan(f, rd, from, f->descending, on_change, &sc);
+        /* the user's view was read to the end: it has nothing more up to acc_upto */
+        if (f->acc && stopped == 0 && !f->descending && f->acc_upto > f->last_seq) f->last_seq = f->acc_upto;
     }
     if (sc.full) {
         rc = 1; /* more to scan */
@@ -710,6 +742,7 @@ static void feed_start(feed_t *f)
         char etag[40];
         uint64_t h = XXH3_64bits(r->req->input.path.base, r->req->input.path.len) ^
                      (in.update_seq * 0x9E3779B97F4A7C15ULL) ^ (uint64_t)(uintptr_t)r->db;
+        if (f->acc && r->user.name) h ^= XXH3_64bits(r->user.name, r->user.namelen) + 1; /* a user's own view */
         snprintf(etag, sizeof(etag), "\"%016llx\"", (unsigned long long)h);
         f->stream = stt_stream_start(r, 200, ctype, &feed_ops, f,
                                      (const char *const[]){"cache-control", "must-revalidate", "etag", etag, NULL});
@@ -829,6 +862,7 @@ void stt_h_changes(stt_hreq_t *r)
     f->hb.cb = on_heartbeat;
     f->to.cb = on_timeout;
     f->limit = UINT64_MAX;
+    f->acc = stt__access(r);
     const stt_qparam_t *feed = stt_q_get(r, "feed");
     if (feed) {
         if (strcmp(feed->val, "longpoll") == 0)
@@ -893,6 +927,9 @@ void stt_h_changes(stt_hreq_t *r)
             if (set_selector(r, f, body) != 0) return;
         } else if (strcmp(filter->val, "_design") == 0) {
             f->filter = 3;
+        } else if (f->acc) {
+            stt_reply_error(r, STT_E_NOT_FOUND, NULL); /* design docs are db-admin only */
+            return;
         } else if (set_ddoc_filter(r, f, filter) != 0) {
             return;
         }

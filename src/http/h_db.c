@@ -21,13 +21,14 @@ void stt_db_info_json(stt_db_t *db, stt_buf_t *b)
     stt_seq_format(b, in.purge_seq);
     stt_buf_appends(b, ",\"update_seq\":");
     stt_seq_format(b, in.update_seq);
-    stt_buf_appendf(b,
-                    ",\"sizes\":{\"file\":%llu,\"external\":%llu,\"active\":%llu},\"props\":{},\"doc_del_count\":%llu,"
-                    "\"doc_count\":%llu,\"disk_format_version\":8,\"compact_running\":%s,"
-                    "\"cluster\":{\"q\":1,\"n\":1,\"w\":1,\"r\":1}}",
-                    (unsigned long long)in.file_size, (unsigned long long)in.external_size,
-                    (unsigned long long)in.active_size, (unsigned long long)in.doc_del_count,
-                    (unsigned long long)in.doc_count, in.compact_running ? "true" : "false");
+    stt_buf_appendf(
+        b,
+        ",\"sizes\":{\"file\":%llu,\"external\":%llu,\"active\":%llu},\"props\":{%s},\"doc_del_count\":%llu,"
+        "\"doc_count\":%llu,\"disk_format_version\":8,\"compact_running\":%s,"
+        "\"cluster\":{\"q\":1,\"n\":1,\"w\":1,\"r\":1}}",
+        (unsigned long long)in.file_size, (unsigned long long)in.external_size, (unsigned long long)in.active_size,
+        (stt_db_flags(db) & STT_DB_ACCESS) ? "\"access\":true" : "", (unsigned long long)in.doc_del_count,
+        (unsigned long long)in.doc_count, in.compact_running ? "true" : "false");
 }
 
 static void illegal_name(stt_hreq_t *r)
@@ -46,7 +47,8 @@ void stt_h_db(stt_hreq_t *r)
     int rc;
     switch (r->method) {
     case STT_M_PUT:
-        rc = stt_db_create(s, r->dbname.base, r->dbname.len);
+        /* ?access=true: per-document access control, fixed for the db's life */
+        rc = stt_db_create_flags(s, r->dbname.base, r->dbname.len, stt_q_flag(r, "access") ? STT_DB_ACCESS : 0);
         if (rc == STT_E_ILLEGAL_DB_NAME) {
             illegal_name(r);
         } else if (rc) {

@@ -2,6 +2,7 @@
  * _local documents. open_revs answers in JSON here; multipart answers live in
  * h_multipart.c. */
 #include "src/http/http.h"
+#include "access/access.h"
 #include "src/http/multipart.h"
 #include "src/http/writer.h"
 #include "replication/replication.h"
@@ -236,6 +237,35 @@ static int ent_cmp(const stt_revtree_t *t, const ent_t *a, const ent_t *b)
     return c ? c : (x.idlen > y.idlen) - (x.idlen < y.idlen);
 }
 
+int stt__doc_select(stt_hreq_t *r, const stt_doc_t *d, const stt_rev_t *rev, int *node)
+{
+    stt_access_t *acc = stt__access(r);
+    return acc ? stt_access_select(acc, d, rev, node) : stt_doc_select(d, rev, node);
+}
+
+/* open_revs in an access database: the user's revisions stay, the others of a
+ * doc shared with them become stubs, the rest are missing (when asked for by
+ * rev, as list says; dropped from "all"). Returns the new count. */
+static size_t access_ents(stt_hreq_t *r, const stt_doc_t *d, ent_t *ents, bool *stub, size_t n, bool list)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        int node = ents[i].node;
+        if (node >= 0 && stt_access_filter_nodes(stt__access(r), d, &node, &stub[k], 1) == 0) {
+            if (!list) continue;
+            stt_json_t *m = stt_arena_alloc(&r->arena, sizeof(*m));
+            stt_buf_t rv = STT_BUF_INIT;
+            stt_revtree_format(&d->tree, ents[i].node, &rv);
+            *m = stt_json_str(&r->arena, rv.base, rv.len);
+            stt_buf_free(&rv);
+            ents[k++] = (ent_t){-1, m};
+            continue;
+        }
+        ents[k++] = ents[i];
+    }
+    return k;
+}
+
 static void get_open_revs(stt_hreq_t *r, stt_reader_t *rd, stt_doc_t *d, bool found, const stt_render_opts_t *o)
 {
     const stt_qparam_t *q = stt_q_get(r, "open_revs");
@@ -314,7 +344,13 @@ static void get_open_revs(stt_hreq_t *r, stt_reader_t *rd, stt_doc_t *d, bool fo
                 ents[k++] = ents[i];
         nents = k;
     }
+    /* access databases: what the user may not read goes, or becomes a stub */
+    bool *stub = stt_arena_alloc(&r->arena, (nents ? nents : 1) * sizeof(bool));
+    memset(stub, 0, (nents ? nents : 1) * sizeof(bool));
+    if (stt__access(r) && found) nents = access_ents(r, d, ents, stub, nents, list != NULL);
     if (stt_accepts(r, "multipart/mixed")) {
+        for (size_t i = 0; i < nents; i++) /* a multipart part has a body: a stub goes as missing */
+            if (stub[i]) ents[i] = (ent_t){-1, ents[i].missing};
         stt_mp_part_t *parts = stt_arena_alloc(&r->arena, (nents ? nents : 1) * sizeof(*parts));
         for (size_t i = 0; i < nents; i++) {
             parts[i].node = ents[i].node;
@@ -335,7 +371,9 @@ static void get_open_revs(stt_hreq_t *r, stt_reader_t *rd, stt_doc_t *d, bool fo
             continue;
         }
         stt_buf_appends(&b, "{\"ok\":");
-        if (stt_doc_render(rd, d, ents[i].node, o, &b) != 0) {
+        if (stub[i]) {
+            stt_access_render_stub(d, ents[i].node, &b);
+        } else if (stt_doc_render(rd, d, ents[i].node, o, &b) != 0) {
             stt_buf_free(&b);
             stt_reply_error(r, STT_E_IO, NULL);
             return;
@@ -429,7 +467,7 @@ static void get_doc(stt_hreq_t *r)
         goto exit_reader;
     }
     int node;
-    if ((rc = stt_doc_select(&d, has_rev ? &rev : NULL, &node)) != 0) {
+    if ((rc = stt__doc_select(r, &d, has_rev ? &rev : NULL, &node)) != 0) {
         stt_reply_error(r, rc, NULL);
         goto exit_doc;
     }
@@ -624,7 +662,7 @@ static void copy_doc(stt_hreq_t *r)
     }
     int node;
     stt_rev_body_t b = {0};
-    if ((rc = stt_doc_select(&d, has_src ? &srcrev : NULL, &node)) != 0 || (rc = stt_doc_body(&d, node, &b)) != 0) {
+    if ((rc = stt__doc_select(r, &d, has_src ? &srcrev : NULL, &node)) != 0 || (rc = stt_doc_body(&d, node, &b)) != 0) {
         stt_doc_free(&d);
         stt_reader_close(rd);
         stt_reply_error(r, rc, NULL);
@@ -692,6 +730,8 @@ void stt_h_local(stt_hreq_t *r)
         uint64_t rev;
         stt_buf_t body = STT_BUF_INIT;
         int rc = stt_local_get(r->db, name, namelen, &rev, &body);
+        if (!rc && stt__access(r) && !stt_access_body_ok(stt__access(r), body.base, body.len))
+            rc = STT_E_NOT_FOUND; /* another user's */
         if (rc) {
             stt_buf_free(&body);
             stt_reply_error(r, rc, NULL);
@@ -745,7 +785,15 @@ void stt_h_local(stt_hreq_t *r)
     }
     const stt_qparam_t *qr = stt_q_get(r, "rev");
     if (qr && qr->vallen > 2 && qr->val[0] == '0' && qr->val[1] == '-') prev = strtoull(qr->val + 2, NULL, 10);
-    int rc = stt_local_put(r->db, name, namelen, prev, body, bodylen, deleted, &rev);
+    const char *reason = NULL;
+    int rc = stt__access(r)
+                 ? stt_access_local_write(&r->arena, stt__access(r), name, namelen, deleted, &body, &bodylen, &reason)
+                 : 0;
+    if (rc) {
+        stt_reply_error(r, rc, reason);
+        return;
+    }
+    rc = stt_local_put(r->db, name, namelen, prev, body, bodylen, deleted, &rev);
     if (rc) {
         stt_reply_error(r, rc, NULL);
         return;

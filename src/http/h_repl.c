@@ -1,5 +1,6 @@
 /* _revs_diff and _bulk_get: what replicators ask before and while copying. */
 #include "src/http/http.h"
+#include "access/access.h"
 #include "src/http/multipart.h"
 #include "replication/replication.h"
 #include "src/common/err.h"
@@ -12,6 +13,13 @@ static bool json_body(stt_hreq_t *r, stt_json_t *body)
     return stt_require_json(r) && stt_body_json(r, body, "Request body must be a JSON object") == 0;
 }
 
+/* A doc the user cannot see, and never could, is unknown to them; one shared with
+ * them once is known, so that their replica keeps the removal it was sent. */
+static bool access_visible(void *ctx, const stt_doc_t *d)
+{
+    return stt_access_winner(ctx, d) >= 0 || stt_access_was_shared(ctx, d->id, d->idlen);
+}
+
 void stt_h_revs_diff(stt_hreq_t *r)
 {
     stt_json_t body;
@@ -20,7 +28,8 @@ void stt_h_revs_diff(stt_hreq_t *r)
     stt_reader_open(r->db, &rd);
     stt_buf_t b = STT_BUF_INIT;
     const char *reason = NULL;
-    int rc = stt_revs_diff(rd, &r->arena, &body, &b, &reason);
+    stt_access_t *acc = stt__access(r);
+    int rc = stt_revs_diff(rd, &r->arena, &body, &b, &reason, acc ? access_visible : NULL, acc);
     stt_reader_close(rd);
     if (rc) {
         stt_buf_free(&b);
@@ -156,13 +165,19 @@ void stt_h_bulk_get(stt_hreq_t *r)
             else if (node >= 0 && (d.tree.nodes[node].flags & STT_REV_HAS_BODY))
                 nodes[n++] = node;
         }
+        bool stub[n ? n : 1];
+        memset(stub, 0, sizeof(stub));
+        if (stt__access(r)) n = stt_access_filter_nodes(stt__access(r), &d, nodes, stub, n);
         if (n == 0) {
             bulk_error(&b, id, has_rev ? rev->u.s : "undefined", has_rev ? rev->len : 9, false, "not_found", "missing");
         }
         for (size_t k = 0; k < n; k++) {
             if (k) stt_buf_appendc(&b, ',');
             stt_buf_appends(&b, "{\"ok\":");
-            if (stt_doc_render(rd, &d, nodes[k], &eo, &b) != 0) stt_buf_appends(&b, "null");
+            if (stub[k])
+                stt_access_render_stub(&d, nodes[k], &b);
+            else if (stt_doc_render(rd, &d, nodes[k], &eo, &b) != 0)
+                stt_buf_appends(&b, "null");
             stt_buf_appendc(&b, '}');
         }
         stt_buf_appends(&b, "]}");

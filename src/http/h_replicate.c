@@ -76,7 +76,12 @@ void stt_h_replicate(stt_hreq_t *r)
     w->off.worker = stt_worker_index(r->w);
     stt_rep_ticket_t *t = NULL;
     stt_rep_reply_t now;
-    if (stt_rep_request(&body, &r->user, on_done, w, &t, &now) == 1) {
+    stt_buf_t self = STT_BUF_INIT;
+    stt_reply_location(r, &self, "/", 1);
+    stt_buf_appendc(&self, '\0');
+    int rc = stt_rep_request(&body, &r->user, self.base, on_done, w, &t, &now);
+    stt_buf_free(&self);
+    if (rc == 1) {
         free(w);
         render(r, &now);
         return;

@@ -4,6 +4,7 @@
  * settee has nothing to do for (sorted, stable, r, partition...) are read and
  * ignored, as unknown ones are. */
 #include "index/index.h"
+#include "access/access.h"
 #include "src/common/err.h"
 #include "src/http/http.h"
 #include <stdlib.h>
@@ -304,6 +305,9 @@ static void view_run(stt_vjob_t *j)
     for (size_t i = 0; i < vr->nargs; i++) {
         rc = stt_view_args_check(dv, vi, &vr->args[i], &qe);
         if (rc) return put_rc(j, rc, &qe);
+        /* a reduction folds rows the user may not read */
+        if (vr->args[i].row_ok && dv->views[vi].reduce && vr->args[i].reduce)
+            return put_error(j, 403, "forbidden", "Only db admins may reduce views in an access database.", false);
     }
     bool lazy = false;
     stt_buf_reset(&j->body);
@@ -412,6 +416,14 @@ void stt_h_view(stt_hreq_t *r)
     if (stt_db_open(stt__server->store, r->dbname.base, r->dbname.len, &j->db) != 0) {
         stt_reply_error(r, STT_E_DB_NOT_FOUND, NULL);
         goto out;
+    }
+    stt_access_t *acc = stt__access(r);
+    if (acc) { /* a user of an access db: their docs' rows only (the job may outlive r) */
+        acc = stt_access_copy(&j->arena, acc);
+        for (size_t i = 0; i < vr->nargs; i++) {
+            vr->args[i].row_ok = stt_access_view_row_ok;
+            vr->args[i].row_ctx = acc;
+        }
     }
     j->ctx = vr;
     j->run = view_run;

@@ -62,6 +62,7 @@ stt_qs_pool_t *stt__views_qs(void)
 void stt_vjob_free(stt_vjob_t *j)
 {
     if (!j) return;
+    if (j->ctx && j->ctx_free) j->ctx_free(j);
     if (j->db) stt_db_release(j->db);
     stt_buf_free(&j->body);
     stt_arena_free(&j->arena);

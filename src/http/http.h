@@ -77,6 +77,8 @@ typedef struct stt_hreq {
     const stt_json_t *sec;         /* the db's _security, parsed on first use */
     struct stt_authwait *authwait; /* a password check running in the auth pool */
     bool body_decoded;             /* req->entity holds the body inflated by stt_body_decoded */
+    struct stt_access *acc;        /* the user's view of an access db (stt__access), NULL: all */
+    bool acc_done;
 } stt_hreq_t;
 
 /* ------------------------------------------------------------------ replies */
@@ -216,6 +218,7 @@ struct stt_vjob {
     stt_arena_t arena;
     stt_db_t *db;
     void *ctx;
+    void (*ctx_free)(stt_vjob_t *j); /* frees ctx when it is still set at the end */
     int status;
     stt_buf_t body;
     stt_vjob_t *next;
@@ -306,6 +309,15 @@ bool stt__require_member(stt_hreq_t *r);
 /* Admin of r->db (CouchDB's check_is_admin): else 401/403 "You are not a db or
  * server admin.". */
 bool stt__require_db_admin(stt_hreq_t *r);
+/* The user's view of r->db when it is an access database and they do not
+ * administer it (access/access.h), else NULL. Computed once per request. */
+struct stt_access *stt__access(stt_hreq_t *r);
+/* stt_doc_select as r's user sees the doc (stt_access_select in an access db). */
+int stt__doc_select(stt_hreq_t *r, const stt_doc_t *d, const stt_rev_t *rev, int *node);
+/* Routes of an access database a non-admin may not use (design docs, their _info
+ * and functions: 404, their views being filtered instead; _export, _temp_view,
+ * _index, _view_cleanup: 403). Replies and returns false. */
+bool stt__access_route_ok(stt_hreq_t *r);
 /* Refusals of doc writes made before the store sees them (design docs by
  * non-admins, the _users rules): sets res[i].err/.reason for a refused doc and
  * may replace docs[i].body (the _users password hash). Returns how many were

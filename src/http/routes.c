@@ -139,6 +139,7 @@ static bool allowed(stt_hreq_t *r, unsigned flags)
     if (!(flags & NEED_DB)) return true;
     if (!open_db(r)) return false;
     if (!stt__require_member(r)) return false;
+    if (!stt__access_route_ok(r)) return false;
     if ((flags & A_DBADMIN) && !stt_security_is_db_admin(stt__db_security(r), &r->user)) {
         stt_reply_error_raw(r, 401, "unauthorized", "You are not a server or db admin.");
         return false;

@@ -8,6 +8,7 @@
  * then waits for them to drain within the configured bound. */
 #include "src/http/server.h"
 #include "src/http/http.h"
+#include "access/access.h"
 #include "src/http/writer.h"
 #include "src/http/authpool.h"
 #include "replication/global_changes.h"
@@ -17,6 +18,7 @@
 #include "qserver/qserver.h"
 #include "index/index.h"
 #include "src/common/log.h"
+#include "src/common/sdnotify.h"
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -281,6 +283,7 @@ static int on_metrics_req(h2o_handler_t *self, h2o_req_t *req)
 static void on_commit(void *ctx, stt_db_t *db, uint64_t seq)
 {
     stt_changes_notify(ctx, db, seq);
+    stt_access_notify(db);
     stt_global_changes_updated(db);
     stt_db_updates_notify(db);
     stt_rep_notify(db, seq);
@@ -579,10 +582,12 @@ int stt_server_run(const stt_config_t *cfg, stt_store_t *store, stt_ini_t *ini, 
                 metrics_bind ? metrics_bind : "127.0.0.1", metrics_port);
     free(metrics_bind);
     metrics_bind = NULL;
+    stt_sd_notify("READY=1"); /* systemd Type=notify: ports are open, requests are served */
 
     int sig = 0;
     sigwait(&sigs, &sig);
     stt_log(STT_LOG_INFO, "signal %d: shutting down", sig);
+    stt_sd_notify("STOPPING=1");
     /* jobs checkpoint and stop while the loops still deliver their answers */
     stt_rep_stop();
     for (size_t i = 0; i < n; i++) {
@@ -619,6 +624,7 @@ int stt_server_run(const stt_config_t *cfg, stt_store_t *store, stt_ini_t *ini, 
     stt_authpool_stop();
     stt_offload_stop(); /* before the writer: validated batches are queued to it */
     stt_writer_stop();
+    stt_access_stop(); /* after the writer: its commits queue access dbs */
     stt_global_changes_stop();
     stt_index_set_pool(NULL);
     stt_qs_pool_free(srv.qs);

@@ -1,7 +1,9 @@
 // Shared helpers of the benchmark: the test documents, a keep-alive HTTP client,
-// /proc readers for the servers' memory and CPU, and the statistics.
+// /proc readers for the servers' memory and CPU, the statistics and a wrk runner.
+import { spawn } from 'node:child_process';
 import http from 'node:http';
 import fs from 'node:fs';
+import path from 'node:path';
 
 // ---- documents -------------------------------------------------------------
 
@@ -160,4 +162,29 @@ export function median(xs) {
     const s = [...xs].sort((a, b) => a - b);
     const m = s.length >> 1;
     return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+// Runs wrk (-t2 -c32) with one of this folder's Lua scripts against target t for
+// seconds, its settings in env (the scripts read BENCH_WRK_* variables), and reads
+// the JSON line the script's done() prints: { rps (non-error requests/s), p50, p99
+// (ms), errors (count), raw (wrk's error counts) }.
+export function runWrk(t, script, env, seconds) {
+    return new Promise((resolve, reject) => {
+        const args = ['-t2', '-c32', `-d${seconds}s`, '--timeout', '10s', '-s', script, t.base + '/'];
+        const common = path.join(path.dirname(script), 'wrk-common.lua');
+        const child = spawn('wrk', args, { env: { ...process.env, BENCH_WRK_COMMON: common, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+        let text = '';
+        child.stdout.on('data', (c) => { text += c; });
+        child.stderr.on('data', (c) => { text += c; });
+        const timer = setTimeout(() => child.kill('SIGKILL'), (seconds + 30) * 1000);
+        child.on('exit', (code) => {
+            clearTimeout(timer);
+            const line = text.split('\n').find((l) => l.startsWith('{"requests"'));
+            if (code !== 0 || !line) return reject(new Error(`wrk exited ${code}: ${text.slice(-500)}`));
+            const r = JSON.parse(line);
+            const e = r.errors;
+            resolve({ rps: (r.requests - e.status) / r.seconds, p50: r.p50_ms, p99: r.p99_ms,
+                errors: e.status + e.connect + e.read + e.write + e.timeout, requests: r.requests, raw: e });
+        });
+    });
 }

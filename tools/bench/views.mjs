@@ -20,9 +20,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { closeIdle, makeDoc, median, memOf, ok, parseTarget, request, sleep } from './lib.mjs';
+import { closeIdle, makeDoc, median, memOf, ok, parseTarget, request, runWrk, sleep } from './lib.mjs';
 import * as servers from './servers.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -103,28 +102,10 @@ async function range(t) {
     return { rows, ms: median(ms), rowsPerSec: rows / (median(ms) / 1000), groupedMs: median(grouped), wholeMs: median(whole), wholeGroupedMs: median(wholeGrouped) };
 }
 
-function wrk(t, mode) {
-    return new Promise((resolve, reject) => {
-        const env = {
-            ...process.env, BENCH_WRK_DB: DB, BENCH_WRK_NTYPES: String(NTYPES), BENCH_WRK_VIEWMODE: mode,
-            BENCH_WRK_AUTH: t.auth || '', BENCH_WRK_PREFIX: t.prefix || '',
-        };
-        const args = ['-t2', '-c32', `-d${WRK_SECONDS}s`, '--timeout', '10s', '-s', path.join(HERE, 'wrk-view.lua'), t.base + '/'];
-        const child = spawn('wrk', args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-        let text = '';
-        child.stdout.on('data', (c) => { text += c; });
-        child.stderr.on('data', (c) => { text += c; });
-        const timer = setTimeout(() => child.kill('SIGKILL'), (WRK_SECONDS + 30) * 1000);
-        child.on('exit', (code) => {
-            clearTimeout(timer);
-            const line = text.split('\n').find((l) => l.startsWith('{"requests"'));
-            if (code !== 0 || !line) return reject(new Error(`wrk exited ${code}: ${text.slice(-500)}`));
-            const r = JSON.parse(line);
-            const e = r.errors;
-            resolve({ rps: (r.requests - e.status) / r.seconds, p50: r.p50_ms, p99: r.p99_ms, errors: e.status + e.connect + e.read + e.write + e.timeout });
-        });
-    });
-}
+const wrk = (t, mode) => runWrk(t, path.join(HERE, 'wrk-view.lua'), {
+    BENCH_WRK_DB: DB, BENCH_WRK_NTYPES: String(NTYPES), BENCH_WRK_VIEWMODE: mode,
+    BENCH_WRK_AUTH: t.auth || '', BENCH_WRK_PREFIX: t.prefix || '',
+}, WRK_SECONDS);
 
 async function runOn(t, name) {
     log(`views: ${name}: loading ${NDOCS} docs`);

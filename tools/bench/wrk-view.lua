@@ -6,7 +6,7 @@
 --   BENCH_WRK_VIEWMODE  map (reduce=false&limit=10) | reduce (group=true)
 --   BENCH_WRK_AUTH      optional Authorization header value
 --   BENCH_WRK_PREFIX    optional path the server is mounted under
--- done() prints one JSON line that views.mjs reads.
+-- setup/init/done come from wrk-common.lua.
 
 local db = os.getenv("BENCH_WRK_DB")
 local ntypes = tonumber(os.getenv("BENCH_WRK_NTYPES") or "1")
@@ -17,25 +17,9 @@ local headers = { ["Accept"] = "application/json" }
 if auth and auth ~= "" then headers["Authorization"] = auth end
 local tail = mode == "reduce" and "&group=true" or "&reduce=false&limit=10"
 
-local threads = 0
-function setup(thread)
-    threads = threads + 1
-    thread:set("tid", threads)
-end
-
-function init(args)
-    math.randomseed(os.time() * 1000 + (tid or 0))
-end
+dofile(os.getenv("BENCH_WRK_COMMON"))
 
 function request()
     local key = string.format("%%22t%04d%%22", math.random(0, ntypes - 1))
     return wrk.format("GET", prefix .. "/" .. db .. "/_design/b/_view/by_type?key=" .. key .. tail, headers)
-end
-
-function done(summary, latency, requests)
-    local e = summary.errors
-    io.write(string.format(
-        '{"requests":%d,"seconds":%f,"p50_ms":%f,"p99_ms":%f,"errors":{"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d}}\n',
-        summary.requests, summary.duration / 1e6, latency:percentile(50) / 1000, latency:percentile(99) / 1000,
-        e.connect, e.read, e.write, e.status, e.timeout))
 end
