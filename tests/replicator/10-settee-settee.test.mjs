@@ -172,6 +172,12 @@ test('filter: a design doc filter of the source', T, async () => {
   assert.equal(missing.json.error, 'not_found');
 });
 
+test('filter between local names (CouchDB 3 runs them: its local names are URLs of the node)', T, async () => {
+  const r = await replicate(A, { source: 'src', target: 'filt_local', create_target: true, filter: 'f/even' });
+  assert.equal(r.status, 200, r.text.slice(0, 500));
+  assert.equal((await changedIds(A, 'filt_local')).length, 10);
+});
+
 test('continuous push over HTTP: 202, new docs, deletions and conflicts arrive; _scheduler/jobs and _active_tasks; cancel', T, async () => {
   await createDb(A, 'cont_src');
   await bulk(A, 'cont_src', Array.from({ length: 10 }, (_, i) => ({ _id: `k${i}`, i })));

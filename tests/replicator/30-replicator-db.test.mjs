@@ -249,7 +249,7 @@ test('wrong credentials: crashing or failed with a reason that says unauthorized
 test('_scheduler/docs lists every doc with its state; limit and skip', T, async () => {
   assert.equal((await repDoc('l1', { source: 'src', target: 'l1_tgt', create_target: true })).status, 201);
   assert.equal((await repDoc('l2', { source: 'src', target: 'l2_tgt', create_target: true, continuous: true })).status, 201);
-  assert.equal((await repDoc('l3', { source: 'src', target: 'l3_tgt', filter: 'nope/x' })).status, 201);
+  assert.equal((await repDoc('l3', { source: A.dbUrl('src'), target: 'l3_tgt', filter: 'nope/x' })).status, 201);
   await waitSchedState(A, 'l1', (d) => d.state === 'completed', 'completed');
   await waitSchedState(A, 'l2', (d) => d.state === 'running', 'running');
   const { doc: l3 } = await waitSchedState(A, 'l3', (d) => ['error', 'failed', 'crashing'].includes(d.state), 'error (missing filter)');
