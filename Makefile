@@ -7,6 +7,8 @@
 #   make bench-auth what authentication costs settee (tools/bench/auth.mjs)
 #   make bench-rapid-reset  a victim's service during an HTTP/2 rapid-reset flood
 #   make bench-views the view index: build docs/s, range rows/s, lookup p99 (tools/bench/views.mjs)
+#   make bench-replicate the replicator: 100k docs settee→settee, local→local, pouchdb-server pair;
+#                   1,000 continuous jobs: RSS per idle job, write→arrival p99 (tools/bench/replicate.sh)
 #   make check-includes   the include direction of DESIGN.md
 #   make install    settee, its tools, the web UI, man pages, the systemd unit under
 #                   $(DESTDIR)$(PREFIX) (PREFIX=/usr/local; the unit in $(UNITDIR))
@@ -39,7 +41,7 @@ TOOLS     = $(TOOL_SRCS:tools/%.c=$(BUILD)/%)
 UNIT_SRCS = $(wildcard tests/unit/test_*.c)
 UNITS     = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: install all run test asan unit bench bench-auth bench-rapid-reset bench-views check-includes clean format deps test-browser web test-fauxton fuzz fuzz-build crash-test
+.PHONY: install all run test asan unit bench bench-auth bench-rapid-reset bench-views bench-replicate check-includes clean format deps test-browser web test-fauxton fuzz fuzz-build crash-test
 # keep the objects of tools and tests (make would delete them as intermediates)
 .SECONDARY: $(TOOL_SRCS:%.c=$(BUILD)/obj/%.o) $(UNIT_SRCS:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/src/main.o
 all: $(BUILD)/settee $(BUILD)/settee-qs $(TOOLS) web
@@ -128,6 +130,10 @@ bench-rapid-reset: deps
 bench-views: deps
 	$(MAKE) all
 	tools/bench/run.sh views
+
+bench-replicate: deps
+	$(MAKE) all
+	tools/bench/replicate.sh
 
 # Dependencies point one way: common <- store <- replication, security <- access <- http <- main;
 # qserver <- design (with store, replication) <- http.

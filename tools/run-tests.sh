@@ -96,6 +96,16 @@ out="$log_dir/tools.log"
 SETTEE_BIN_DIR="$ASAN_BUILD" node --test --test-concurrency=1 --test-reporter=spec tests/tools/*.test.mjs >"$out" 2>&1
 count_node_tests "$out" $? tools || grep -E '^✖|Error|expected|actual' "$out" | head -60
 
+# --- replicator: _replicate, _replicator, _scheduler (servers of their own: settee and
+# pouchdb-server from tests/replicator/node_modules, installed by npm ci when the lock is newer) ---
+if [ ! -d tests/replicator/node_modules ] || [ tests/replicator/package-lock.json -nt tests/replicator/node_modules ]; then
+    (cd tests/replicator && npm ci --no-audit --no-fund >"$log_dir/npm-replicator.log" 2>&1) || { cat "$log_dir/npm-replicator.log"; echo "npm ci in tests/replicator failed"; }
+fi
+out="$log_dir/replicator.log"
+SETTEE_BIN_DIR="$ASAN_BUILD" REPL_WAIT_MS="${REPL_WAIT_MS:-30000}" \
+    node --test --test-concurrency=1 --test-reporter=spec tests/replicator/*.test.mjs >"$out" 2>&1
+count_node_tests "$out" $? replicator || grep -E '^✖|Error|expected|actual' "$out" | head -80
+
 # --- disk full on a small tmpfs (skipped, saying why, where tmpfs cannot be mounted) ---
 out="$log_dir/disk-full.log"
 tools/test-disk-full.sh "$ASAN_BUILD/settee" >"$out" 2>&1

@@ -6,12 +6,15 @@
 # `run.sh auth` (make bench-auth) runs auth.mjs instead: settee's authentication
 # costs, settee alone (see auth.mjs; BENCH_TARGETS does not apply). `run.sh views`
 # (make bench-views) runs views.mjs: the view index benchmark. `run.sh find`
-# (tools/bench/find.sh) runs find.mjs: Mango _find beside pouchdb-server.
+# (tools/bench/find.sh) runs find.mjs: Mango _find beside pouchdb-server. `run.sh replicator`
+# (make bench-replicate, through replicate.sh) runs replicator.mjs: _replicate and
+# continuous jobs (see replicator.mjs for its BENCH_REPL_* environment).
 set -euo pipefail
 driver=bench.mjs
 if [ "${1:-}" = auth ]; then driver=auth.mjs; unset BENCH_TARGETS; fi
 if [ "${1:-}" = views ]; then driver=views.mjs; unset BENCH_TARGETS; fi
 if [ "${1:-}" = find ]; then driver=find.mjs; unset BENCH_TARGETS; fi
+if [ "${1:-}" = replicator ]; then driver=replicator.mjs; unset BENCH_TARGETS; fi
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 
