@@ -11,6 +11,7 @@
 #include "replication/rep_int.h"
 #include "replication/replication.h"
 #include "replication/selector.h"
+#include "src/common/codec.h"
 #include "src/common/err.h"
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,11 @@ typedef struct {
     stt_arena_t sel_arena;
     stt_selector_t *selector;
     stt_json_t sel_json; /* the selector as given, for an index that serves it */
+    /* filter=ddoc/name: the design doc (in sel_arena), the function, CouchDB's req */
+    bool js;
+    stt_qs_ddoc_t ddoc;
+    const char *fn;
+    stt_qs_text_t req;
     stt_json_t doc_ids;
 } ep_t;
 
@@ -145,6 +151,7 @@ static bool want(scan_t *c, const stt_doc_summary_t *s)
                 return true;
         return false;
     }
+    if (e->js) return true; /* decided per batch, by the query server (js_filter) */
     if (!e->selector) return true;
     if (c->use_idx && s->seq <= c->idx_upto && !s->deleted &&
         !bsearch(&s->seq, c->idx, c->nidx, sizeof(uint64_t), cmp_u64))
@@ -198,6 +205,43 @@ static int index_prepare(scan_t *c, uint64_t from)
     return 0;
 }
 
+/* rows[from..n) through the design doc's filter function, as _changes?filter=
+ * runs it (the winner of each doc, CouchDB's req); the refused ones leave. */
+static int js_filter(scan_t *c, size_t from)
+{
+    ep_t *e = c->e;
+    stt_qs_pool_t *qs = stt__rep_qs();
+    size_t n = c->n - from;
+    stt_qs_text_t *docs = stt_arena_alloc(c->a, n * sizeof(*docs));
+    bool *pass = stt_arena_alloc(c->a, n * sizeof(bool));
+    stt_buf_t b = STT_BUF_INIT;
+    for (size_t i = 0; i < n; i++) {
+        const char *id = c->rows[from + i].id;
+        stt_doc_t d;
+        stt_buf_reset(&b);
+        stt_render_opts_t o = {0};
+        if (stt_doc_get(c->rd, id, strlen(id), &d) == 0) {
+            if (stt_doc_render(c->rd, &d, d.winner, &o, &b) != 0) stt_buf_reset(&b);
+            stt_doc_free(&d);
+        }
+        if (!b.len) stt_buf_appends(&b, "null");
+        docs[i] = (stt_qs_text_t){stt_arena_memdup(c->a, b.base, b.len), b.len};
+    }
+    stt_buf_free(&b);
+    stt_qs_err_t err = {0};
+    int rc = qs ? stt_qs_filter(qs, &e->ddoc, e->fn, docs, n, e->req, c->a, pass, &err) : -1;
+    if (rc) {
+        stt__rep_ep_error(&e->base, err.status ? err.status : 500, err.error ? err.error : "os_process_error",
+                          "filter %s failed: %s", e->fn, err.reason ? err.reason : "no query server");
+        return STT_E_INTERNAL;
+    }
+    size_t k = from;
+    for (size_t i = 0; i < n; i++)
+        if (pass[i]) c->rows[k++] = c->rows[from + i];
+    c->n = k;
+    return 0;
+}
+
 typedef struct {
     stt_db_t *db;
     uint64_t since;
@@ -225,8 +269,12 @@ static int l_changes(stt_rep_ep_t *base, stt_arena_t *a, const char *since, size
             stt__rep_ep_error(base, 500, "db_not_found", "could not read %s", base->spec->db);
             return STT_E_DB_NOT_FOUND;
         }
+        size_t before = c.n;
         int rc = stt_changes_scan(c.rd, from, false, on_change, &c);
+        bool full = c.n >= c.limit;
+        if (rc == 0 && e->js && c.n > before) rc = js_filter(&c, before);
         stt_reader_close(c.rd);
+        if (rc == 0 && e->js && full && c.n < c.limit) continue; /* the filter dropped rows of a full batch */
         if (rc) {
             stt__rep_ep_error(base, 500, "error", "changes of %s could not be read", base->spec->db);
             return rc;
@@ -440,11 +488,45 @@ static int l_check_filter(stt_rep_ep_t *base, const char *ddoc, const char *name
                           "Couldn't parse filter code from document %s on `%s`  Error: {not_found,<<\"missing json "
                           "key: %s\">>}",
                           ddoc, base->spec->db, name);
-    else /* filter functions run in the query server against an HTTP request object,
-          * which a local source does not have */
-        stt__rep_ep_error(base, 400, "bad_request",
-                          "filter functions need an http:// source (settee runs `doc_ids` and `selector` locally)");
-    return found && has ? STT_E_BAD_REQUEST : STT_E_NOT_FOUND;
+    if (!found || !has) return STT_E_NOT_FOUND;
+    if (stt_design_open(e->db, &e->sel_arena, ddoc, strlen(ddoc), &e->ddoc, NULL) != 0) {
+        stt__rep_ep_error(base, 404, "not_found", "Couldn't open document `_design/%s`", ddoc);
+        return STT_E_NOT_FOUND;
+    }
+    /* CouchDB's request object for a replication's filter: the query_params as its
+     * query, the replicator as the user */
+    size_t nlen;
+    const char *dbn = stt_db_name(e->db, &nlen);
+    stt_buf_t r = STT_BUF_INIT;
+    char uuid[33];
+    stt_uuid_random(uuid);
+    stt_buf_appends(&r, "{\"info\":{\"db_name\":");
+    stt_json_write_str(&r, dbn, nlen);
+    stt_buf_appendf(&r, "},\"uuid\":\"%s\",\"id\":null,\"method\":\"GET\",\"requested_path\":[", uuid);
+    stt_json_write_str(&r, dbn, nlen);
+    stt_buf_appends(&r, ",\"_changes\"],\"path\":[");
+    stt_json_write_str(&r, dbn, nlen);
+    stt_buf_appends(&r, ",\"_changes\"],\"raw_path\":\"/");
+    stt_buf_append(&r, dbn, nlen);
+    stt_buf_appends(&r, "/_changes\",\"query\":");
+    stt_buf_appends(&r, base->params->query_params ? base->params->query_params : "{}");
+    stt_buf_appends(&r, ",\"headers\":{},\"body\":\"undefined\",\"peer\":\"127.0.0.1\",\"form\":{},\"cookie\":{},"
+                        "\"userCtx\":{\"db\":");
+    stt_json_write_str(&r, dbn, nlen);
+    stt_buf_appends(&r, ",\"name\":null,\"roles\":[\"_admin\"]},\"secObj\":");
+    stt_buf_t sec = STT_BUF_INIT;
+    stt_db_get_security(e->db, &sec);
+    if (sec.len)
+        stt_buf_append(&r, sec.base, sec.len);
+    else
+        stt_buf_appends(&r, "{}");
+    stt_buf_free(&sec);
+    stt_buf_appendc(&r, '}');
+    e->req = (stt_qs_text_t){stt_arena_memdup(&e->sel_arena, r.base, r.len), r.len};
+    stt_buf_free(&r);
+    e->fn = stt_arena_strndup(&e->sel_arena, name, strlen(name));
+    e->js = true;
+    return 0;
 }
 
 static void l_close(stt_rep_ep_t *base)
