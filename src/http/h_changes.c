@@ -15,6 +15,7 @@
 #include "access/access.h"
 #include "src/http/offload.h"
 #include "design/design.h"
+#include "mango/mango.h"
 #include "replication/replication.h"
 #include "replication/selector.h"
 #include "src/http/multipart.h"
@@ -85,6 +86,11 @@ struct feed {
      * access index described at the last stt_access_sync */
     stt_access_t *acc;
     uint64_t acc_upto;
+    /* filter=_selector helped by a Mango index (see "Selector feeds from an index"):
+     * up to idx_upto, a live doc can match only if its seq is among idx */
+    bool use_idx;
+    uint64_t *idx, idx_upto;
+    size_t nidx;
 };
 
 /* The by-seq index from since, or in an access database the user's entries of
@@ -261,8 +267,18 @@ typedef struct {
     bool full;
 } scan_t;
 
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
 static bool selector_ok(feed_t *f, stt_reader_t *rd, const stt_doc_summary_t *s)
 {
+    /* live, covered by the index and not in it: it cannot match (no body read) */
+    if (f->use_idx && s->seq <= f->idx_upto && !s->deleted &&
+        !bsearch(&s->seq, f->idx, f->nidx, sizeof(uint64_t), cmp_u64))
+        return false;
     stt_doc_t d;
     if (stt_doc_get(rd, s->id, s->idlen, &d) != 0) return false;
     stt_buf_t b = STT_BUF_INIT;
@@ -851,6 +867,99 @@ static int set_ddoc_filter(stt_hreq_t *r, feed_t *f, const stt_qparam_t *filter)
     return 0;
 }
 
+/* ------------------------------------------------------------------ Selector feeds from an index */
+
+/* A _changes?filter=_selector feed asks mango/ (off the loop: bringing an index up
+ * to date blocks) which docs the smallest json or partial index covering the
+ * selector holds. Up to the seq the index then describes, only those docs and
+ * deletions (which no index holds but whose body may match) are read; the rows
+ * are exactly those of a full scan (compat-tests/95-replicate-selector compares
+ * them through the replicator, 70-changes through HTTP). */
+typedef struct sel_link {
+    struct sel_prep *p; /* NULL once the prep is done */
+} sel_link_t;
+
+typedef struct sel_prep {
+    stt_offload_t off;
+    feed_t *f;
+    sel_link_t *link; /* NULL when the request went away */
+    stt_db_t *db;
+    stt_arena_t arena;
+    stt_json_t sel;
+    uint64_t since;
+    stt_mango_feed_row_t *rows;
+    size_t n;
+    uint64_t upto;
+    int rc;
+} sel_prep_t;
+
+static void sel_link_dispose(void *p)
+{
+    sel_link_t *lk = p;
+    if (lk->p) lk->p->link = NULL;
+}
+
+static void sel_prep_run(stt_offload_t *o)
+{
+    sel_prep_t *p = H2O_STRUCT_FROM_MEMBER(sel_prep_t, off, o);
+    p->rc = stt_mango_feed_rows(p->db, &p->sel, p->since, &p->rows, &p->n, &p->upto);
+}
+
+static void sel_prep_done(stt_offload_t *o)
+{
+    sel_prep_t *p = H2O_STRUCT_FROM_MEMBER(sel_prep_t, off, o);
+    if (p->link) {
+        p->link->p = NULL;
+        feed_t *f = p->f;
+        if (p->rc == 0) {
+            f->idx = stt_arena_alloc(&f->r->arena, (p->n ? p->n : 1) * sizeof(uint64_t));
+            for (size_t i = 0; i < p->n; i++)
+                f->idx[i] = p->rows[i].seq;
+            qsort(f->idx, p->n, sizeof(uint64_t), cmp_u64);
+            f->nidx = p->n;
+            f->idx_upto = p->upto;
+            f->use_idx = true;
+        }
+        feed_start(f);
+    }
+    if (p->rc == 0) stt_mango_feed_free(p->rows, p->n);
+    stt_db_release(p->db);
+    stt_arena_free(&p->arena);
+    free(p);
+}
+
+/* Starts the prep of a selector feed: 1 when submitted (the feed starts when it
+ * is done), 0 when the feed goes on without it. */
+static int sel_prep_submit(feed_t *f, const stt_json_t *sel)
+{
+    stt_hreq_t *r = f->r;
+    if (f->acc || f->descending || !stt_offload_running()) return 0;
+    sel_prep_t *p = stt_xcalloc(1, sizeof(*p));
+    if (stt_db_open(stt__server->store, r->dbname.base, r->dbname.len, &p->db) != 0) {
+        free(p);
+        return 0;
+    }
+    stt_buf_t b = STT_BUF_INIT;
+    stt_json_write(&b, sel);
+    if (stt_json_parse(&p->arena, stt_arena_memdup(&p->arena, b.base, b.len), b.len, &p->sel, NULL, 0) != 0) {
+        stt_buf_free(&b);
+        stt_db_release(p->db);
+        stt_arena_free(&p->arena);
+        free(p);
+        return 0;
+    }
+    stt_buf_free(&b);
+    p->f = f;
+    p->since = f->since;
+    p->link = h2o_mem_alloc_shared(&r->req->pool, sizeof(*p->link), sel_link_dispose);
+    p->link->p = p;
+    p->off.run = sel_prep_run;
+    p->off.done = sel_prep_done;
+    p->off.worker = stt_worker_index(r->w);
+    stt_offload_submit(&p->off);
+    return 1;
+}
+
 void stt_h_changes(stt_hreq_t *r)
 {
     feed_t *f = stt_arena_alloc(&r->arena, sizeof(*f));
@@ -932,6 +1041,7 @@ void stt_h_changes(stt_hreq_t *r)
             return;
         }
     }
+    if (f->filter == 2 && sel_prep_submit(f, stt_json_get(body, "selector"))) return;
     if (f->js) {
         /* the first batch before the status (see "JavaScript filters") */
         f->js_link = h2o_mem_alloc_shared(&r->req->pool, sizeof(*f->js_link), js_link_dispose);
