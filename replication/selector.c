@@ -653,11 +653,14 @@ static void pcre_to_ere(const char *s, size_t len, stt_buf_t *b, int *flags)
  * "a++++...+" or "((a{100}){100}){100}" take memory exponential in their length: one _find
  * could exhaust the server. This sums the copies over the pattern (atoms count 1, a group
  * the sum of its content, x+ doubles x, x{n,m} multiplies it by max(n,m)) and refuses a
- * pattern past 100,000 copies or nested deeper than 64 groups, and more than two
+ * pattern past 100,000 copies, a bound over 1,000, nesting deeper than 64 groups, and more than two
  * quantifiers in a row (x*+* costs regcomp time that the copy count does not see; PCRE
  * takes two, lazy or possessive, and refuses a third: "nothing to repeat"). PCRE refuses
  * most of those too; the rest are far beyond any real selector. */
 #define REGEX_MAX_COPIES 100000.0
+/* x{0,m} is spelled out as m nested optional copies, which regcomp's automaton pays for
+ * about quadratically: "(x+){0,7862}" took 1 GB (fuzz_selector). PCRE allows 65535. */
+#define REGEX_MAX_BOUND 1000
 static bool regex_too_big(const char *s, size_t len)
 {
     double sum[65] = {0}, last[65] = {0};
@@ -711,7 +714,7 @@ static bool regex_too_big(const char *s, size_t len)
                         *(comma ? &m : &n) = *(comma ? &m : &n) * 10 + (s[j] - '0');
                     else
                         ok = false;
-                    if (n > 1e6 || m > 1e6) return true;
+                    if (n > REGEX_MAX_BOUND || m > REGEX_MAX_BOUND) return true;
                 }
                 if (!ok || j >= len) {
                     item = 1; /* not a bound: a literal '{' */

@@ -443,6 +443,12 @@ static int rewrite(const char *path, const char *text, size_t len, const char *s
         stt_buf_append(out, text, insert);
         if (insert && text[insert - 1] != '\n') stt_buf_appends(out, text[insert - 1] == '\r' ? "\n" : eol);
         stt_buf_appendf(out, "%s = %s%s", key, value, eol);
+        /* an indented header right after the insertion point would now follow a key
+         * line, where an indented line continues the value: it loses its indent */
+        size_t rest = insert;
+        while (rest < len && is_blank(text[rest]))
+            rest++;
+        if (rest < len && text[rest] == '[') insert = rest;
         stt_buf_append(out, text + insert, len - insert);
     } else {
         stt_buf_append(out, text, len);

@@ -437,6 +437,9 @@ static const rewrite_case_t rewrite_table[] = {
     {35, "[a]\n", SET, "a", "k=v", "1", false, 0, NULL, "[a]\n"},
     /* a file that no longer parses is not rewritten */
     {36, "[a]\nx = 1\n", SET, "a", "x", "2", true, -EINVAL, NULL, "[a]\nx = 1\n"},
+    /* an indented header right after a section's header (found by fuzz_ini): a key put
+     * between them would make it a continuation of the key, so it loses its indent */
+    {37, "[a]\n [b]\nz = 3\n", SET, "a", "k", "1", true, 0, NULL, "[a]\nk = 1\n[b]\nz = 3\n"},
 };
 
 static void rewrite_cases(void **state)

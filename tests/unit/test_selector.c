@@ -298,6 +298,9 @@ static const error_case_t error_cases[] = {
     {"{'a':{'$regex':'((a{100}){100}){100}'}}", "Bad argument for operator $regex: \"((a{100}){100}){100}\""},
     /* the same fuzzer: three quantifiers in a row (a timeout in regcomp, not a size) */
     {"{'a':{'$regex':'x+*+'}}", "Bad argument for operator $regex: \"x+*+\""},
+    /* and a bound over 1,000: "(x+){0,7862}" took a gigabyte in regcomp */
+    {"{'a':{'$regex':')+{0,7862}'}}", "Bad argument for operator $regex: \")+{0,7862}\""},
+    {"{'a':{'$regex':'a{1001}'}}", "Bad argument for operator $regex: \"a{1001}\""},
     {"{'a':{'$all':1}}", "Bad argument for operator $all: 1"},
     {"{'a':{'$elemMatch':1}}", "Bad argument for operator $elemMatch: 1"},
     {"{'a':{'$allMatch':[]}}", "Bad argument for operator $allMatch: []"},
