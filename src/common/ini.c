@@ -443,12 +443,24 @@ static int rewrite(const char *path, const char *text, size_t len, const char *s
         stt_buf_append(out, text, insert);
         if (insert && text[insert - 1] != '\n') stt_buf_appends(out, text[insert - 1] == '\r' ? "\n" : eol);
         stt_buf_appendf(out, "%s = %s%s", key, value, eol);
-        /* an indented header right after the insertion point would now follow a key
-         * line, where an indented line continues the value: it loses its indent */
-        size_t rest = insert;
-        while (rest < len && is_blank(text[rest]))
-            rest++;
-        if (rest < len && text[rest] == '[') insert = rest;
+        /* the next header after the insertion point, when indented, would now follow a
+         * key line (comment and blank lines between do not count), where an indented
+         * line continues the value: it loses its indent */
+        size_t line = insert;
+        while (line < len) {
+            size_t p = line;
+            while (p < len && is_blank(text[p]))
+                p++;
+            if (p < len && text[p] == '[' && p > line) {
+                stt_buf_append(out, text + insert, line - insert);
+                insert = p;
+                break;
+            }
+            bool skip = p >= len || text[p] == '\n' || text[p] == '\r' || text[p] == ';' || text[p] == '#';
+            if (!skip) break;
+            const char *nl = memchr(text + p, '\n', len - p);
+            line = nl ? (size_t)(nl - text) + 1 : len;
+        }
         stt_buf_append(out, text + insert, len - insert);
     } else {
         stt_buf_append(out, text, len);

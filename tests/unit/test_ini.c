@@ -440,6 +440,8 @@ static const rewrite_case_t rewrite_table[] = {
     /* an indented header right after a section's header (found by fuzz_ini): a key put
      * between them would make it a continuation of the key, so it loses its indent */
     {37, "[a]\n [b]\nz = 3\n", SET, "a", "k", "1", true, 0, NULL, "[a]\nk = 1\n[b]\nz = 3\n"},
+    /* ... also with comment and blank lines between */
+    {38, "[a]\n; c\n\n\t[b]\nz = 3\n", SET, "a", "k", "1", true, 0, NULL, "[a]\nk = 1\n; c\n\n[b]\nz = 3\n"},
 };
 
 static void rewrite_cases(void **state)
