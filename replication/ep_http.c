@@ -50,7 +50,7 @@ static int on_progress(void *arg, curl_off_t a, curl_off_t b, curl_off_t x, curl
     return atomic_load(c->e->base.stop) ? 1 : 0;
 }
 
-static void url_encode(stt_buf_t *out, const char *s, size_t len)
+void stt__rep_url_encode(stt_buf_t *out, const char *s, size_t len)
 {
     static const char hex[] = "0123456789ABCDEF";
     for (size_t i = 0; i < len; i++) {
@@ -75,14 +75,14 @@ static void query_params(stt_buf_t *q, const char *obj, char sep)
     if (obj && stt_json_parse(&a, obj, strlen(obj), &p, NULL, 0) == 0 && p.type == STT_JSON_OBJECT)
         for (uint32_t i = 0; i < p.len; i++) {
             stt_buf_appendc(q, i ? '&' : sep);
-            url_encode(q, p.u.members[i].key, p.u.members[i].keylen);
+            stt__rep_url_encode(q, p.u.members[i].key, p.u.members[i].keylen);
             stt_buf_appendc(q, '=');
             stt_buf_t v = STT_BUF_INIT;
             if (p.u.members[i].val.type == STT_JSON_STRING)
                 stt_buf_append(&v, p.u.members[i].val.u.s, p.u.members[i].val.len);
             else
                 stt_json_write(&v, &p.u.members[i].val);
-            url_encode(q, v.base, v.len);
+            stt__rep_url_encode(q, v.base, v.len);
             stt_buf_free(&v);
         }
     stt_arena_free(&a);
@@ -272,9 +272,9 @@ static void since_param(stt_buf_t *q, const char *since)
     stt_buf_appends(q, "&since=");
     size_t n = strlen(since);
     if (n >= 2 && since[0] == '"' && since[n - 1] == '"')
-        url_encode(q, since + 1, n - 2);
+        stt__rep_url_encode(q, since + 1, n - 2);
     else
-        url_encode(q, since, n);
+        stt__rep_url_encode(q, since, n);
 }
 
 static int h_changes(stt_rep_ep_t *base, stt_arena_t *a, const char *since, size_t limit, uint64_t wait_ms,
@@ -298,7 +298,7 @@ static int h_changes(stt_rep_ep_t *base, stt_arena_t *a, const char *since, size
         method = "POST";
     } else if (p->filter_kind == STT_REP_F_DDOC) {
         stt_buf_appends(&q, "&filter=");
-        url_encode(&q, p->filter, strlen(p->filter));
+        stt__rep_url_encode(&q, p->filter, strlen(p->filter));
         query_params(&q, p->query_params, '&');
     }
     stt_buf_appendc(&q, '\0');
@@ -406,15 +406,15 @@ static int fetch_open_revs(ep_t *e, stt_arena_t *a, const stt_rep_fetch_t *f, si
     for (size_t i = 0; i < n && rc == 0; i++) {
         stt_buf_reset(&q);
         stt_buf_reset(&v);
-        url_encode(&q, f[i].id, strlen(f[i].id));
+        stt__rep_url_encode(&q, f[i].id, strlen(f[i].id));
         stt_buf_appends(&q, "?revs=true&attachments=true&latest=true&open_revs=");
         write_revs(&v, f[i].revs, f[i].nrevs);
-        url_encode(&q, v.base, v.len);
+        stt__rep_url_encode(&q, v.base, v.len);
         if (f[i].natts_since) {
             stt_buf_reset(&v);
             write_revs(&v, f[i].atts_since, f[i].natts_since);
             stt_buf_appends(&q, "&atts_since=");
-            url_encode(&q, v.base, v.len);
+            stt__rep_url_encode(&q, v.base, v.len);
         }
         stt_buf_appendc(&q, '\0');
         long st = 0;
@@ -511,7 +511,7 @@ static int h_write(stt_rep_ep_t *base, stt_arena_t *a, const stt_json_t *docs, s
 static void local_path(stt_buf_t *q, const char *id)
 {
     stt_buf_appends(q, "_local/");
-    url_encode(q, id + 7, strlen(id) - 7);
+    stt__rep_url_encode(q, id + 7, strlen(id) - 7);
     stt_buf_appendc(q, '\0');
 }
 
@@ -567,7 +567,7 @@ static int h_check_filter(stt_rep_ep_t *base, const char *ddoc, const char *name
     ep_t *e = (ep_t *)base;
     stt_buf_t q = STT_BUF_INIT, resp = STT_BUF_INIT;
     stt_buf_appends(&q, "_design/");
-    url_encode(&q, ddoc, strlen(ddoc));
+    stt__rep_url_encode(&q, ddoc, strlen(ddoc));
     stt_buf_appendc(&q, '\0');
     long st = 0;
     int rc = request(e, "GET", q.base, NULL, 0, &resp, &st);

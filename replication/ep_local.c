@@ -73,13 +73,8 @@ static int l_open(stt_rep_ep_t *base, bool create, const char *params)
         /* CouchDB names a local db by its URL on this server */
         stt_buf_t u = STT_BUF_INIT;
         if (base->params->self_url) {
-            static const char hex[] = "0123456789ABCDEF";
             stt_buf_appends(&u, base->params->self_url);
-            for (const unsigned char *c = (const unsigned char *)name; *c; c++)
-                if ((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || strchr("_-.~", *c))
-                    stt_buf_appendc(&u, (char)*c);
-                else
-                    stt_buf_appendf(&u, "%%%c%c", hex[*c >> 4], hex[*c & 15]);
+            stt__rep_url_encode(&u, name, strlen(name));
             stt_buf_appendc(&u, '/');
         } else {
             stt_buf_appends(&u, name);

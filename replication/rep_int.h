@@ -111,6 +111,8 @@ struct stt_rep_ep {
 stt_rep_ep_t *stt__rep_ep_local(stt_store_t *store, const stt_rep_spec_t *spec, const stt_rep_params_t *p,
                                 const stt_user_ctx_t *user, atomic_int *stop);
 stt_rep_ep_t *stt__rep_ep_http(const stt_rep_spec_t *spec, const stt_rep_params_t *p, atomic_int *stop);
+/* Percent-encodes all but RFC 3986's unreserved characters (ep_http.c). */
+void stt__rep_url_encode(stt_buf_t *out, const char *s, size_t len);
 void stt__rep_ep_error(stt_rep_ep_t *ep, int status, const char *error, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
