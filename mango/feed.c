@@ -113,3 +113,39 @@ exit:
     stt_arena_free(&a);
     return rc;
 }
+
+/* ------------------------------------------------------------------ as a scan uses it */
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+int stt_mango_feed_set(stt_db_t *db, const stt_json_t *sel, uint64_t since, stt_mango_feed_set_t *out)
+{
+    stt_mango_feed_row_t *rows;
+    size_t n;
+    uint64_t upto;
+    int rc = stt_mango_feed_rows(db, sel, since, &rows, &n, &upto);
+    if (rc) return rc;
+    out->seqs = stt_xmalloc((n ? n : 1) * sizeof(uint64_t));
+    for (size_t i = 0; i < n; i++)
+        out->seqs[i] = rows[i].seq; /* rows come in seq order */
+    out->n = n;
+    out->upto = upto;
+    stt_mango_feed_free(rows, n);
+    return 0;
+}
+
+bool stt_mango_feed_may_match(const stt_mango_feed_set_t *set, const stt_doc_summary_t *s)
+{
+    return s->seq > set->upto || s->deleted || bsearch(&s->seq, set->seqs, set->n, sizeof(uint64_t), cmp_u64);
+}
+
+void stt_mango_feed_set_free(stt_mango_feed_set_t *set)
+{
+    free(set->seqs);
+    set->seqs = NULL;
+    set->n = 0;
+}

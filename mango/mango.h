@@ -99,4 +99,19 @@ int stt_mango_feed_rows(stt_db_t *db, const stt_json_t *sel, uint64_t since, stt
                         uint64_t *upto);
 void stt_mango_feed_free(stt_mango_feed_row_t *rows, size_t nrows);
 
+/* The same as a scan uses it (_changes?filter=_selector, replication with a
+ * selector): the seqs of the index's docs, sorted (malloc'd), and upto. A scan of
+ * the by-seq index then reads the body only of the docs stt_mango_feed_may_match
+ * keeps: live docs up to upto that the index holds, every deletion (no index holds
+ * one, yet a deletion that kept its body may match), everything past upto. Same
+ * returns as stt_mango_feed_rows. */
+typedef struct {
+    uint64_t *seqs;
+    size_t n;
+    uint64_t upto;
+} stt_mango_feed_set_t;
+int stt_mango_feed_set(stt_db_t *db, const stt_json_t *sel, uint64_t since, stt_mango_feed_set_t *out);
+bool stt_mango_feed_may_match(const stt_mango_feed_set_t *set, const stt_doc_summary_t *s);
+void stt_mango_feed_set_free(stt_mango_feed_set_t *set);
+
 #endif

@@ -125,17 +125,10 @@ typedef struct {
     size_t limit, n, cap;
     stt_rep_change_t *rows;
     uint64_t last;
-    /* index_prepare: the seqs of the docs a Mango index holds, up to idx_upto */
+    /* a selector feed helped by a Mango index (stt_mango_feed_set) */
     bool use_idx;
-    uint64_t *idx, idx_upto;
-    size_t nidx;
+    stt_mango_feed_set_t idx;
 } scan_t;
-
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return (x > y) - (x < y);
-}
 
 static bool want(scan_t *c, const stt_doc_summary_t *s)
 {
@@ -148,9 +141,7 @@ static bool want(scan_t *c, const stt_doc_summary_t *s)
     }
     if (e->js) return true; /* decided per batch, by the query server (js_filter) */
     if (!e->selector) return true;
-    if (c->use_idx && s->seq <= c->idx_upto && !s->deleted &&
-        !bsearch(&s->seq, c->idx, c->nidx, sizeof(uint64_t), cmp_u64))
-        return false; /* live and not in the index: cannot match */
+    if (c->use_idx && !stt_mango_feed_may_match(&c->idx, s)) return false; /* no body read */
     return stt_doc_selector_match(c->rd, s->id, s->idlen, e->selector);
 }
 
@@ -176,28 +167,6 @@ static int on_change(void *ctx, const stt_doc_summary_t *s)
     for (size_t i = 0; i < row->nrevs; i++)
         row->revs[i] = stt_arena_strndup(c->a, s->leaf_rev[i], s->leaf_revlen[i]);
     return c->n >= c->limit;
-}
-
-/* A selector feed helped by a Mango index (mango/mango.h): up to *upto, a live doc
- * can match only if the index holds it (its seq among idx), so only those docs' bodies
- * are read; deleted ones (which no index holds, but whose body may still match) and
- * everything past upto are tested as a full scan tests them. The rows are exactly a
- * full scan's, in seq order. -1 when no index serves this selector. */
-static int index_prepare(scan_t *c, uint64_t from)
-{
-    stt_mango_feed_row_t *rows;
-    size_t n;
-    uint64_t upto;
-    if (stt_mango_feed_rows(c->e->db, &c->e->sel_json, from, &rows, &n, &upto) != 0) return -1;
-    c->idx = stt_arena_alloc(c->a, (n ? n : 1) * sizeof(uint64_t));
-    for (size_t i = 0; i < n; i++)
-        c->idx[i] = rows[i].seq;
-    qsort(c->idx, n, sizeof(uint64_t), cmp_u64);
-    c->nidx = n;
-    c->idx_upto = upto;
-    c->use_idx = true;
-    stt_mango_feed_free(rows, n);
-    return 0;
 }
 
 /* rows[from..n) through the design doc's filter function, as _changes?filter=
@@ -257,10 +226,10 @@ static int l_changes(stt_rep_ep_t *base, stt_arena_t *a, const char *since, size
     scan_t c = {.e = e, .a = a, .limit = limit ? limit : 500, .last = parse_seq(since)};
     for (;;) {
         uint64_t from = c.last;
-        c.use_idx = false;
-        if (e->selector) index_prepare(&c, from);
-        /* opened after the index was brought up to date: its snapshot covers idx_upto */
+        c.use_idx = e->selector && stt_mango_feed_set(e->db, &e->sel_json, from, &c.idx) == 0;
+        /* opened after the index was brought up to date: its snapshot covers idx.upto */
         if (stt_reader_open(e->db, &c.rd) != 0) {
+            if (c.use_idx) stt_mango_feed_set_free(&c.idx);
             stt__rep_ep_error(base, 500, "db_not_found", "could not read %s", base->spec->db);
             return STT_E_DB_NOT_FOUND;
         }
@@ -269,6 +238,7 @@ static int l_changes(stt_rep_ep_t *base, stt_arena_t *a, const char *since, size
         bool full = c.n >= c.limit;
         if (rc == 0 && e->js && c.n > before) rc = js_filter(&c, before);
         stt_reader_close(c.rd);
+        if (c.use_idx) stt_mango_feed_set_free(&c.idx);
         if (rc == 0 && e->js && full && c.n < c.limit) continue; /* the filter dropped rows of a full batch */
         if (rc) {
             stt__rep_ep_error(base, 500, "error", "changes of %s could not be read", base->spec->db);

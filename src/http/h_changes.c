@@ -87,10 +87,9 @@ struct feed {
     stt_access_t *acc;
     uint64_t acc_upto;
     /* filter=_selector helped by a Mango index (see "Selector feeds from an index"):
-     * up to idx_upto, a live doc can match only if its seq is among idx */
+     * a doc stt_mango_feed_may_match drops cannot match, and its body is not read */
     bool use_idx;
-    uint64_t *idx, idx_upto;
-    size_t nidx;
+    stt_mango_feed_set_t idx; /* seqs in the request's arena */
 };
 
 /* The by-seq index from since, or in an access database the user's entries of
@@ -267,18 +266,10 @@ typedef struct {
     bool full;
 } scan_t;
 
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return (x > y) - (x < y);
-}
-
 static bool selector_ok(feed_t *f, stt_reader_t *rd, const stt_doc_summary_t *s)
 {
     /* live, covered by the index and not in it: it cannot match (no body read) */
-    if (f->use_idx && s->seq <= f->idx_upto && !s->deleted &&
-        !bsearch(&s->seq, f->idx, f->nidx, sizeof(uint64_t), cmp_u64))
-        return false;
+    if (f->use_idx && !stt_mango_feed_may_match(&f->idx, s)) return false;
     stt_doc_t d;
     if (stt_doc_get(rd, s->id, s->idlen, &d) != 0) return false;
     stt_buf_t b = STT_BUF_INIT;
@@ -887,9 +878,7 @@ typedef struct sel_prep {
     stt_arena_t arena;
     stt_json_t sel;
     uint64_t since;
-    stt_mango_feed_row_t *rows;
-    size_t n;
-    uint64_t upto;
+    stt_mango_feed_set_t set;
     int rc;
 } sel_prep_t;
 
@@ -902,7 +891,7 @@ static void sel_link_dispose(void *p)
 static void sel_prep_run(stt_offload_t *o)
 {
     sel_prep_t *p = H2O_STRUCT_FROM_MEMBER(sel_prep_t, off, o);
-    p->rc = stt_mango_feed_rows(p->db, &p->sel, p->since, &p->rows, &p->n, &p->upto);
+    p->rc = stt_mango_feed_set(p->db, &p->sel, p->since, &p->set);
 }
 
 static void sel_prep_done(stt_offload_t *o)
@@ -912,17 +901,13 @@ static void sel_prep_done(stt_offload_t *o)
         p->link->p = NULL;
         feed_t *f = p->f;
         if (p->rc == 0) {
-            f->idx = stt_arena_alloc(&f->r->arena, (p->n ? p->n : 1) * sizeof(uint64_t));
-            for (size_t i = 0; i < p->n; i++)
-                f->idx[i] = p->rows[i].seq;
-            qsort(f->idx, p->n, sizeof(uint64_t), cmp_u64);
-            f->nidx = p->n;
-            f->idx_upto = p->upto;
+            f->idx = p->set;
+            f->idx.seqs = stt_arena_memdup(&f->r->arena, p->set.seqs, (p->set.n ? p->set.n : 1) * sizeof(uint64_t));
             f->use_idx = true;
         }
         feed_start(f);
     }
-    if (p->rc == 0) stt_mango_feed_free(p->rows, p->n);
+    if (p->rc == 0) stt_mango_feed_set_free(&p->set);
     stt_db_release(p->db);
     stt_arena_free(&p->arena);
     free(p);
