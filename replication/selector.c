@@ -602,6 +602,28 @@ static int field_node(cc_t *c, str_t path, node_t *cond, node_t **out)
     return 0;
 }
 
+/* Where the bracket expression opening at s[i] ends: its closing ']', or len. A ']'
+ * right after '[' or '[^' is a member, and so is everything inside [:class:],
+ * [.coll.] and [=equiv=]. */
+static size_t bracket_end(const char *s, size_t len, size_t i)
+{
+    size_t j = i + 1;
+    if (j < len && s[j] == '^') j++;
+    if (j < len && s[j] == ']') j++;
+    while (j < len && s[j] != ']') {
+        if (s[j] == '[' && j + 1 < len && (s[j + 1] == ':' || s[j + 1] == '.' || s[j + 1] == '=')) {
+            char close = s[j + 1];
+            j += 2;
+            while (j + 1 < len && !(s[j] == close && s[j + 1] == ']'))
+                j++;
+            j += 2;
+        } else {
+            j++;
+        }
+    }
+    return j < len ? j : len;
+}
+
 /* PCRE to POSIX ERE for the PCRE spellings common in Mango selectors: a leading
  * "(?i)" and \d, \D outside brackets. glibc's ERE already knows \w \W \s \S \b \B.
  * What stays different: no lookaround, lazy quantifiers or (?flags) elsewhere; '.'
@@ -616,23 +638,8 @@ static void pcre_to_ere(const char *s, size_t len, stt_buf_t *b, int *flags)
     stt_buf_appends(b, "");
     for (size_t i = 0; i < len; i++) {
         if (s[i] == '[') {
-            /* copy the bracket expression whole: a ']' right after '[' or '[^' is a
-             * member, and so is everything inside [:class:], [.coll.] and [=equiv=] */
-            size_t j = i + 1;
-            if (j < len && s[j] == '^') j++;
-            if (j < len && s[j] == ']') j++;
-            while (j < len && s[j] != ']') {
-                if (s[j] == '[' && j + 1 < len && (s[j + 1] == ':' || s[j + 1] == '.' || s[j + 1] == '=')) {
-                    char close = s[j + 1];
-                    j += 2;
-                    while (j + 1 < len && !(s[j] == close && s[j + 1] == ']'))
-                        j++;
-                    j += 2;
-                } else {
-                    j++;
-                }
-            }
-            if (j > len) j = len;
+            /* copy the bracket expression whole */
+            size_t j = bracket_end(s, len, i);
             size_t end = j < len ? j + 1 : len;
             stt_buf_append(b, s + i, end - i);
             i = end - 1;
@@ -676,21 +683,7 @@ static bool regex_too_big(const char *s, size_t len)
         if (s[i] == '\\' && i + 1 < len) {
             i++, item = 1;
         } else if (s[i] == '[') {
-            size_t j = i + 1;
-            if (j < len && s[j] == '^') j++;
-            if (j < len && s[j] == ']') j++;
-            while (j < len && s[j] != ']') {
-                if (s[j] == '[' && j + 1 < len && (s[j + 1] == ':' || s[j + 1] == '.' || s[j + 1] == '=')) {
-                    char close = s[j + 1];
-                    j += 2;
-                    while (j + 1 < len && !(s[j] == close && s[j + 1] == ']'))
-                        j++;
-                    j += 2;
-                } else {
-                    j++;
-                }
-            }
-            i = j < len ? j : len;
+            i = bracket_end(s, len, i);
             item = 1;
         } else if (s[i] == '(') {
             if (d == 64) return true;
