@@ -260,15 +260,15 @@ static int batch(job_t *j, stt_rep_change_t *rows, size_t n)
      * attachments is fetched again alone (multipart), so only the others count as
      * bulk_get_docs */
     size_t with_atts = 0;
-    for (size_t i = 0; i < k; i++)
-        for (size_t x = 0; x < ndocs; x++) {
-            const stt_json_t *id = stt_json_get(&docs[x], "_id"), *atts = stt_json_get(&docs[x], "_attachments");
-            if (stt_json_is_str(id) && strcmp(id->u.s, f[i].id) == 0 && atts && atts->type == STT_JSON_OBJECT &&
-                atts->len) {
-                with_atts++;
-                break;
-            }
+    const char *counted = NULL; /* both endpoints give a doc's revisions one after another */
+    for (size_t x = 0; x < ndocs; x++) {
+        const stt_json_t *id = stt_json_get(&docs[x], "_id"), *atts = stt_json_get(&docs[x], "_attachments");
+        if (stt_json_is_str(id) && atts && atts->type == STT_JSON_OBJECT && atts->len &&
+            (!counted || strcmp(counted, id->u.s) != 0)) {
+            with_atts++;
+            counted = id->u.s;
         }
+    }
     pthread_mutex_lock(r->lock);
     r->stats->revisions_checked += nrevs;
     r->stats->missing_revisions_found += nmissing;
