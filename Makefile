@@ -9,6 +9,7 @@
 #   make bench-views the view index: build docs/s, range rows/s, lookup p99 (tools/bench/views.mjs)
 #   make bench-replicate the replicator: 100k docs settee→settee, local→local, pouchdb-server pair;
 #                   1,000 continuous jobs: RSS per idle job, write→arrival p99 (tools/bench/replicate.sh)
+#   make bench-attachments  server memory during 60 MB and 200 MB attachment uploads and downloads
 #   make check-includes   the include direction of DESIGN.md
 #   make install    settee, its tools, the web UI, man pages, the systemd unit under
 #                   $(DESTDIR)$(PREFIX) (PREFIX=/usr/local; the unit in $(UNITDIR))
@@ -41,7 +42,7 @@ TOOLS     = $(TOOL_SRCS:tools/%.c=$(BUILD)/%)
 UNIT_SRCS = $(wildcard tests/unit/test_*.c)
 UNITS     = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: install all run test asan unit bench bench-auth bench-rapid-reset bench-views bench-replicate check-includes clean format deps test-browser web test-fauxton fuzz fuzz-build crash-test
+.PHONY: install all run test asan unit bench bench-auth bench-rapid-reset bench-views bench-replicate bench-attachments check-includes clean format deps test-browser web test-fauxton fuzz fuzz-build crash-test
 # keep the objects of tools and tests (make would delete them as intermediates)
 .SECONDARY: $(TOOL_SRCS:%.c=$(BUILD)/obj/%.o) $(UNIT_SRCS:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/src/main.o
 all: $(BUILD)/settee $(BUILD)/settee-qs $(TOOLS) web
@@ -134,6 +135,10 @@ bench-views: deps
 bench-replicate: deps
 	$(MAKE) all
 	tools/bench/replicate.sh
+
+bench-attachments: deps
+	$(MAKE) all
+	tools/bench/attachments.sh
 
 # Dependencies point one way: common <- store <- replication, security <- access <- http <- main;
 # qserver <- design (with store, replication) <- http.

@@ -226,24 +226,6 @@ int stt_doc_from_summary(const stt_doc_summary_t *s, stt_doc_t *out)
     return 0;
 }
 
-int stt_att_read(stt_reader_t *r, const unsigned char *digest, stt_buf_t *out)
-{
-    stt_buf_t k = STT_BUF_INIT;
-    stt__key_att(&k, K_ATT, r->db->id, digest);
-    char *lerr = NULL;
-    size_t vlen;
-    char *v = leveldb_get(r->db->store->ldb, r->ro, k.base, k.len, &vlen, &lerr);
-    stt_buf_free(&k);
-    if (lerr) {
-        leveldb_free(lerr);
-        return STT_E_IO;
-    }
-    if (!v) return STT_E_NOT_FOUND;
-    stt_buf_append(out, v, vlen);
-    leveldb_free(v);
-    return 0;
-}
-
 /* ------------------------------------------------------------------ summaries */
 
 typedef struct {
@@ -415,26 +397,4 @@ int stt_att_digest_parse(const char *s, size_t len, unsigned char *digest)
         rc = -1;
     stt_buf_free(&b);
     return rc;
-}
-
-int stt_att_read_decoded(stt_reader_t *r, const stt_att_t *att, stt_buf_t *out)
-{
-    if (att->encoding != STT_ATT_GZIP) return stt_att_read(r, att->digest, out);
-    stt_buf_t enc = STT_BUF_INIT;
-    int rc = stt_att_read(r, att->digest, &enc);
-    if (rc == 0 && stt_gunzip(out, enc.base ? enc.base : "", enc.len, att->length) != 0) rc = STT_E_IO;
-    stt_buf_free(&enc);
-    return rc;
-}
-
-bool stt_att_compressible(const char *ct, size_t len)
-{
-    size_t n = 0;
-    while (n < len && ct[n] != ';' && ct[n] != ' ')
-        n++;
-    if (n > 5 && strncasecmp(ct, "text/", 5) == 0) return true;
-    static const char *const types[] = {"application/javascript", "application/json", "application/xml"};
-    for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
-        if (strlen(types[i]) == n && strncasecmp(ct, types[i], n) == 0) return true;
-    return false;
 }

@@ -621,8 +621,7 @@ static int put_attrefs(batch_t *bt, leveldb_writebatch_t *wb)
         stt__key_att(&k, K_ATTREF, bt->db->id, r->digest);
         if (now <= 0) {
             leveldb_writebatch_delete(wb, k.base, k.len);
-            stt__key_att(&k, K_ATT, bt->db->id, r->digest);
-            leveldb_writebatch_delete(wb, k.base, k.len);
+            stt__att_delete(bt->db->store, wb, bt->db->id, r->digest);
             continue;
         }
         stt_buf_reset(&v);
@@ -633,8 +632,10 @@ static int put_attrefs(batch_t *bt, leveldb_writebatch_t *wb)
                 rc = STT_E_MISSING_STUB; /* cannot happen: new refs come with data */
                 break;
             }
-            stt__key_att(&k, K_ATT, bt->db->id, r->digest);
-            leveldb_writebatch_put(wb, k.base, k.len, r->data, r->datalen);
+            if (r->datalen > STT__ATT_STAGE_MIN)
+                rc = stt__att_stage(bt->db->store, bt->db->id, r->digest, r->data, r->datalen);
+            else
+                stt__att_put(wb, bt->db->id, r->digest, r->data, r->datalen);
         }
     }
     stt_buf_free(&k);

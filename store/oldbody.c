@@ -183,8 +183,7 @@ int stt__refdrop_apply(stt__refdrop_t *r, stt_db_t *db, leveldb_writebatch_t *wb
         }
         if (cnt <= r->count[j]) {
             leveldb_writebatch_delete(wb, rk.base, rk.len);
-            stt__key_att(&rk, K_ATT, db->id, r->digest[j]);
-            leveldb_writebatch_delete(wb, rk.base, rk.len);
+            stt__att_delete(s, wb, db->id, r->digest[j]);
         } else {
             stt_buf_reset(&cv);
             stt_buf_append_varint(&cv, cnt - r->count[j]);

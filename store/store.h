@@ -298,6 +298,15 @@ int stt_att_read(stt_reader_t *r, const unsigned char *digest, stt_buf_t *out);
 /* The decoded bytes of an attachment (inflated when stored gzip-encoded).
  * STT_E_NOT_FOUND, STT_E_IO on corrupt data. */
 int stt_att_read_decoded(stt_reader_t *r, const stt_att_t *att, stt_buf_t *out);
+/* An attachment's bytes read piece by piece from the reader's snapshot (the reader
+ * must outlive the stream), so that sending one holds a piece and not the whole:
+ * decoded (inflated when stored gzip-encoded) or as stored, starting at byte from of
+ * that form. next appends at most max bytes and returns 0 when more follow, 1 when
+ * the last were appended, or STT_E_IO on missing or corrupt bytes. */
+typedef struct stt_att_stream stt_att_stream_t;
+int stt_att_stream_open(stt_reader_t *r, const stt_att_t *att, bool decoded, uint64_t from, stt_att_stream_t **out);
+int stt_att_stream_next(stt_att_stream_t *s, size_t max, stt_buf_t *out);
+void stt_att_stream_close(stt_att_stream_t *s);
 /* Whether CouchDB stores this content type compressed. */
 bool stt_att_compressible(const char *ctype, size_t len);
 

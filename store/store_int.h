@@ -11,7 +11,8 @@
  * | 'D' dbid(8) docid              | doc record: summary head, rev tree, leaf bodies|
  * | 'S' dbid(8) seq(8)             | doc summary at its latest seq (by-seq index)   |
  * | 'L' dbid(8) localid            | _local doc: rev N, body                        |
- * | 'A' dbid(8) md5(16)            | attachment bytes                               |
+ * | 'A' dbid(8) md5(16)            | attachment bytes of up to STT__ATT_CHUNK       |
+ * | 'A' dbid(8) md5(16) idx(4)     | piece idx of longer attachment bytes (att.c)   |
  * | 'C' dbid(8) md5(16)            | reference count of that attachment (varint)    |
  * | 'O' dbid(8) len(4) docid gen(8) revid | body of a superseded revision, kept     |
  * |                                | until compaction (u8 version, then a body as   |
@@ -148,6 +149,18 @@ int stt__ldb_error(stt_store_t *s, char *lerr, const char *what, bool write);
 void stt__space_init(stt_store_t *s);
 
 /* keys */
+/* Attachment bytes (att.c): longer ones are stored in pieces of this size. */
+#define STT__ATT_CHUNK (64u * 1024)
+/* Bytes longer than this are staged (stt__att_stage) rather than put in the doc's batch. */
+#define STT__ATT_STAGE_MIN (1u << 20)
+void stt__att_put(leveldb_writebatch_t *wb, uint64_t dbid, const unsigned char *digest, const char *data, size_t len);
+/* Writes the pieces of long bytes ahead of the batch that will reference them, in
+ * synced batches of their own (0 or STT_E_IO/STT_E_NO_SPACE). */
+int stt__att_stage(stt_store_t *s, uint64_t dbid, const unsigned char *digest, const char *data, size_t len);
+/* Adds the deletion of a digest's bytes, whole or in pieces, to wb. */
+void stt__att_delete(stt_store_t *s, leveldb_writebatch_t *wb, uint64_t dbid, const unsigned char *digest);
+/* Whether bytes are stored under a digest in r's snapshot, and their stored length. */
+int stt__att_stored_len(stt_reader_t *r, const unsigned char *digest, bool *found, uint64_t *len);
 void stt__key_db(stt_buf_t *k, char tag, uint64_t dbid);
 void stt__key_doc(stt_buf_t *k, uint64_t dbid, const char *id, size_t idlen);
 void stt__key_seq(stt_buf_t *k, uint64_t dbid, uint64_t seq);

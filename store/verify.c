@@ -79,10 +79,13 @@ int stt_att_scan(stt_reader_t *r, int (*fn)(void *ctx, const stt_att_stored_t *a
             size_t klen, vlen;
             const char *key = leveldb_iter_key(it, &klen);
             if (klen < pfx.len || memcmp(key, pfx.base, pfx.len) != 0) break;
-            if (klen != pfx.len + STT_DIGEST_LEN) {
+            bool piece = tags[t] == K_ATT && klen == pfx.len + STT_DIGEST_LEN + 4;
+            if (klen != pfx.len + STT_DIGEST_LEN && !piece) {
                 rc = STT_E_IO;
                 break;
             }
+            /* a digest in pieces is reported once, at its first */
+            if (piece && memcmp(key + pfx.len + STT_DIGEST_LEN, "\0\0\0\0", 4) != 0) continue;
             const char *val = leveldb_iter_value(it, &vlen);
             stt_att_stored_t a = {0};
             memcpy(a.digest, key + pfx.len, STT_DIGEST_LEN);
@@ -92,14 +95,7 @@ int stt_att_scan(stt_reader_t *r, int (*fn)(void *ctx, const stt_att_stored_t *a
                     rc = STT_E_IO;
                     break;
                 }
-                stt__key_att(&k, K_ATT, r->db->id, a.digest);
-                int got = snap_get(r, &k, &v);
-                if (got < 0) {
-                    rc = got;
-                    break;
-                }
-                a.has_bytes = got == 1;
-                a.len = got == 1 ? v.len : 0;
+                if ((rc = stt__att_stored_len(r, a.digest, &a.has_bytes, &a.len)) != 0) break;
             } else {
                 stt__key_att(&k, K_ATTREF, r->db->id, a.digest);
                 int got = snap_get(r, &k, NULL);
@@ -110,6 +106,7 @@ int stt_att_scan(stt_reader_t *r, int (*fn)(void *ctx, const stt_att_stored_t *a
                 if (got == 1) continue; /* reported with its count */
                 a.has_bytes = true;
                 a.len = vlen;
+                if (piece && (rc = stt__att_stored_len(r, a.digest, &a.has_bytes, &a.len)) != 0) break;
             }
             if (fn(ctx, &a)) {
                 stop = 1;

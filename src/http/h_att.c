@@ -7,14 +7,17 @@
  * PUT writes a doc holding only the attachment; the store then creates it, or
  * answers 409 when a live doc is there.
  *
- * Attachments are stored identity-encoded: GET always serves the bytes as they
- * are, with byte ranges, and the ETag is the quoted base64 of their md5. */
+ * GET serves identity-stored bytes with byte ranges, gzip-stored ones (compressible
+ * types, as CouchDB stores them) decoded or as stored to clients that take gzip; the
+ * ETag is the quoted base64 of the md5. Bytes past one stored piece are sent as the
+ * client reads them (stream_att), so a download holds a piece, not the attachment. */
 #include "src/http/http.h"
 #include "src/http/multipart.h"
 #include "src/http/writer.h"
 #include "replication/replication.h"
 #include "src/common/codec.h"
 #include "src/common/err.h"
+#include "src/common/log.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,6 +107,61 @@ static int parse_range(const h2o_iovec_t *h, uint64_t total, uint64_t *from, uin
     return 1;
 }
 
+/* Longer bytes are sent as the client takes them, a piece at a time, so that a
+ * download holds a few pieces and not the attachment (issue 10's bounded memory). */
+#define STREAM_MIN (64 * 1024)
+
+typedef struct {
+    stt_reader_t *rd; /* the snapshot the bytes are read from, held to the end */
+    stt_att_stream_t *as;
+    uint64_t left; /* bytes still to send */
+} att_send_t;
+
+static int att_produce(stt_stream_t *s, stt_buf_t *out)
+{
+    att_send_t *x = s->ctx;
+    size_t room = 64 * 1024;
+    if (room > x->left) room = (size_t)x->left;
+    size_t before = out->len;
+    int rc = room ? stt_att_stream_next(x->as, room, out) : 1;
+    if (rc < 0) {
+        /* the head is out: all that is left is to cut the reply short */
+        stt_log(STT_LOG_ERROR, "attachment bytes unreadable while sending (%s)", stt_err_info(rc)->reason);
+        return -1;
+    }
+    x->left -= out->len - before;
+    return x->left == 0 ? 0 : rc == 1 ? -1 : 1;
+}
+
+static void att_stop(stt_stream_t *s)
+{
+    att_send_t *x = s->ctx;
+    stt_att_stream_close(x->as);
+    stt_reader_close(x->rd);
+    free(x);
+}
+
+static const stt_stream_ops_t att_stream_ops = {att_produce, att_stop};
+
+/* Starts the reply of len bytes from byte from of the attachment; 0 when the stream
+ * took rd over, or replies with the error and returns -1. */
+static int stream_att(stt_hreq_t *r, stt_reader_t *rd, const stt_att_t *a, bool decoded, uint64_t from, uint64_t len,
+                      int status, const char *ct, const char *const *headers)
+{
+    att_send_t *x = stt_xcalloc(1, sizeof(*x));
+    int rc = stt_att_stream_open(rd, a, decoded, from, &x->as);
+    if (rc) {
+        free(x);
+        stt_reply_error(r, rc, NULL);
+        return -1;
+    }
+    x->rd = rd;
+    x->left = len;
+    r->req->res.content_length = len;
+    stt_stream_start(r, status, ct, &att_stream_ops, x, headers);
+    return 0;
+}
+
 static void get_att(stt_hreq_t *r)
 {
     stt_rev_t rev;
@@ -187,6 +245,13 @@ static void get_att(stt_hreq_t *r)
                         : send_gz ? a->encoded_length
                                   : a->length,
                         true, h);
+        goto exit_etag;
+    }
+    uint64_t total = send_gz ? a->encoded_length : a->length;
+    if ((partial ? to - from + 1 : total) > STREAM_MIN) {
+        if (stream_att(r, rd, a, !send_gz, partial ? from : 0, partial ? to - from + 1 : total, partial ? 206 : 200, ct,
+                       h) == 0)
+            rd = NULL; /* the stream closes it */
         goto exit_etag;
     }
     stt_buf_t data = STT_BUF_INIT;

@@ -146,9 +146,21 @@ static void write_one_done(stt_wjob_t *j)
     stt__reply_written(r, w->deleted ? 200 : 201, w->id, w->idlen, res->rev, true);
 }
 
+/* Attachment bytes at least this long, read from an HTTP/1 body, are borrowed
+ * from it rather than copied (writer.h: borrows_body). h2o keeps an HTTP/1
+ * request's body until the request is disposed; HTTP/2 frees it before. */
+#define BORROW_MIN (1u << 20)
+
+static bool in_body(stt_hreq_t *r, const char *p, size_t len)
+{
+    h2o_iovec_t e = r->req->entity;
+    return r->req->version < 0x200 && e.base && p >= e.base && len <= e.len && (size_t)(p - e.base) <= e.len - len;
+}
+
 /* Copies what a write points at into the request's arena: the writer thread may
- * still read it after h2o has freed the request's own memory (the body buffer). */
-static stt_doc_write_t *own_write(stt_hreq_t *r, const stt_doc_write_t *w)
+ * still read it after h2o has freed the request's own memory (the body buffer).
+ * *borrowed is set when long attachment bytes were left in the body instead. */
+static stt_doc_write_t *own_write(stt_hreq_t *r, const stt_doc_write_t *w, bool *borrowed)
 {
     stt_doc_write_t *c = stt_arena_memdup(&r->arena, w, sizeof(*w));
     c->id = stt_arena_memdup(&r->arena, w->id, w->idlen);
@@ -166,7 +178,10 @@ static stt_doc_write_t *own_write(stt_hreq_t *r, const stt_doc_write_t *w)
             a[i].meta.name = stt_arena_memdup(&r->arena, a[i].meta.name, a[i].meta.namelen);
             if (a[i].meta.content_type)
                 a[i].meta.content_type = stt_arena_memdup(&r->arena, a[i].meta.content_type, a[i].meta.ctlen);
-            if (a[i].data) a[i].data = stt_arena_memdup(&r->arena, a[i].data, a[i].datalen);
+            if (a[i].data && a[i].datalen >= BORROW_MIN && in_body(r, a[i].data, a[i].datalen))
+                *borrowed = true;
+            else if (a[i].data)
+                a[i].data = stt_arena_memdup(&r->arena, a[i].data, a[i].datalen);
         }
         c->atts = a;
     }
@@ -176,10 +191,13 @@ static stt_doc_write_t *own_write(stt_hreq_t *r, const stt_doc_write_t *w)
 void stt__doc_write_one(stt_hreq_t *r, stt_doc_write_t *w, bool new_edits, bool batch)
 {
     write_one_t *c = stt_arena_alloc(&r->arena, sizeof(*c));
-    c->w = own_write(r, w);
+    bool borrowed = false;
+    c->w = own_write(r, w, &borrowed);
     c->new_edits = new_edits;
     c->batch = batch;
-    stt_writer_submit(stt_writer_job(r, c->w, 1, new_edits, write_one_done, c));
+    stt_wjob_t *j = stt_writer_job(r, c->w, 1, new_edits, write_one_done, c);
+    j->borrows_body = borrowed;
+    stt_writer_submit(j);
 }
 
 /* A document body: decoded (gzip), no larger than max_document_size, parsed. -1 after

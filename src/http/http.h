@@ -264,6 +264,8 @@ void stt_h2guard_shut(stt_h2guard_t *g, uint64_t conn_id); /* refuse its next on
 /* Whether a just-accepted socket comes from an address penalized for flooding. */
 bool stt_h2guard_refuse_socket(int fd);
 stt_h2guard_t *stt_worker_h2guard(stt_worker_t *w);
+/* Turns h2o's own plain-text error answers on path into CouchDB's JSON (errjson.c). */
+void stt_errjson_register(h2o_pathconf_t *path);
 bool stt__h2_admit(stt_hreq_t *r);
 
 /* Ambiguous body framing (CL with TE, several CLs, TE other than one "chunked"):

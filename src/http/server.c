@@ -496,6 +496,10 @@ int stt_server_run(const stt_config_t *cfg, stt_store_t *store, stt_ini_t *ini, 
 
     h2o_config_init(&srv.h2o);
     srv.h2o.max_request_entity_size = cfg->max_http_request_size;
+    /* A request body past this size is buffered by h2o in a temp file it maps
+     * (h2o's default: 32 MiB) instead of in growing heap copies: a large attachment
+     * upload then costs file pages the kernel can write back and drop. */
+    h2o_socket_buffer_mmap_settings.threshold = 4u << 20;
     srv.h2o.server_name = h2o_iovec_init(H2O_STRLIT("settee"));
     /* h2c (upgrade and prior knowledge) only when asked for: HTTP/2 over TLS
      * stays on. h2o 2.2.5 has no defence against rapid reset (README). */
@@ -504,6 +508,10 @@ int stt_server_run(const stt_config_t *cfg, stt_store_t *store, stt_ini_t *ini, 
     h2o_pathconf_t *path = h2o_config_register_path(host, "/", 0);
     h2o_handler_t *handler = h2o_create_handler(path, sizeof(*handler));
     handler->on_req = on_req;
+    /* h2o's own answers come through the path of the request, or the host's
+     * fallback path when h2o answers before routing it */
+    stt_errjson_register(path);
+    stt_errjson_register(&host->fallback_path);
 
     /* [prometheus] additional_port: a second plain listener, on worker 0 */
     int metrics_port = 0;

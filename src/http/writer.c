@@ -19,6 +19,7 @@
  * server), refused docs leave the batch with their error, and the rest is queued
  * to the writer from that thread. Other batches go straight to the writer. */
 #include "src/http/writer.h"
+#include "src/common/err.h"
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,11 +34,12 @@ static struct {
     pthread_t tid;
     pthread_mutex_t lock;
     pthread_cond_t cond;
+    pthread_cond_t unpinned; /* a commit that pinned borrowed bodies is over */
     stt_wjob_t *head, *tail;
     int stop, started;
     worker_slot_t *slots;
     size_t nslots;
-} W = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+} W = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER, .unpinned = PTHREAD_COND_INITIALIZER};
 
 /* Puts the refused docs back in their places so done() sees the request's own
  * list, and runs what follows a committed write. */
@@ -97,6 +99,7 @@ static void *writer_main(void *arg)
 {
     stt_write_job_t jobs[MAX_GROUP_JOBS];
     stt_wjob_t *taken[MAX_GROUP_JOBS];
+    size_t index[MAX_GROUP_JOBS];
     pthread_mutex_lock(&W.lock);
     for (;;) {
         while (!W.head && !W.stop)
@@ -108,12 +111,32 @@ static void *writer_main(void *arg)
             W.head = W.head->next;
         }
         if (!W.head) W.tail = NULL;
-        pthread_mutex_unlock(&W.lock);
-        for (size_t i = 0; i < n; i++)
-            jobs[i] = taken[i]->job;
-        stt_doc_write_group(jobs, n);
+        size_t m = 0, npinned = 0;
         for (size_t i = 0; i < n; i++) {
-            taken[i]->job.rc = jobs[i].rc;
+            stt_wjob_t *j = taken[i];
+            if (j->borrows_body && j->body_gone) {
+                j->job.rc = STT_E_BAD_REQUEST; /* nobody is left to answer */
+                continue;
+            }
+            if (j->borrows_body) {
+                j->pinned = true;
+                npinned++;
+            }
+            jobs[m] = j->job;
+            index[m++] = i;
+        }
+        pthread_mutex_unlock(&W.lock);
+        stt_doc_write_group(jobs, m);
+        for (size_t k = 0; k < m; k++)
+            taken[index[k]]->job.rc = jobs[k].rc;
+        if (npinned) {
+            pthread_mutex_lock(&W.lock);
+            for (size_t i = 0; i < n; i++)
+                taken[i]->pinned = false;
+            pthread_cond_broadcast(&W.unpinned);
+            pthread_mutex_unlock(&W.lock);
+        }
+        for (size_t i = 0; i < n; i++) {
             ddocs_changed(taken[i]);
             h2o_multithread_send_message(&W.slots[taken[i]->worker].recv, &taken[i]->msg);
         }
@@ -286,6 +309,15 @@ void stt_writer_submit(stt_wjob_t *j)
 void stt_writer_orphan(stt_hreq_t *r)
 {
     stt_wjob_t *j = r->inflight;
+    if (j->borrows_body) {
+        /* blocks this loop for at most the commit under way: rare (a client gone
+         * during a long upload's commit), and the body must outlive the commit */
+        pthread_mutex_lock(&W.lock);
+        while (j->pinned)
+            pthread_cond_wait(&W.unpinned, &W.lock);
+        j->body_gone = true;
+        pthread_mutex_unlock(&W.lock);
+    }
     j->r = NULL;
     j->orphan_arena = r->arena;
     j->orphan_db = r->db;

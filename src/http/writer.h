@@ -28,6 +28,12 @@ struct stt_wjob {
     stt_arena_t varena;
     stt_vdu_set_t *vdus;
     stt_vdu_ctx_t vctx;
+    /* Attachment bytes borrowed from the request's HTTP/1 body instead of copied
+     * (long ones, see own_write in h_doc.c). h2o frees that body right after the
+     * request is disposed, so the writer pins it while it commits: a request disposed
+     * meanwhile waits for the pin (stt_writer_orphan), and a job whose request was
+     * disposed before its commit is dropped. Guarded by the writer's lock. */
+    bool borrows_body, pinned, body_gone;
 };
 
 void stt_writer_init(size_t nworkers);
