@@ -1,5 +1,6 @@
 // A replication with a selector between local databases (POST /_replicate with names, which
-// CouchDB 3.4 also takes) copies exactly the docs whose winner matches, through inserts,
+// CouchDB 3.4 also takes) copies exactly the revisions that match (each leaf of a conflicted
+// doc judged on its own: 78-filter-all-docs-leaves), through inserts,
 // updates that enter or leave the selector, deletions and conflicts; with a partial Mango
 // index covering the selector (settee then reads only the index's docs) the target ends up
 // identical to the one a full changes scan fills.

@@ -5,7 +5,6 @@
  * _revisions, _revs_info, _local_seq, _conflicts, _deleted_conflicts,
  * _attachments. */
 #include "replication/replication.h"
-#include "replication/selector.h"
 #include "src/common/codec.h"
 #include "src/common/err.h"
 #include <stdio.h>
@@ -511,22 +510,4 @@ int stt_doc_render(stt_reader_t *rd, const stt_doc_t *d, int node, const stt_ren
     stt_buf_appendc(out, '}');
     stt_rev_body_free(&b);
     return rc;
-}
-
-bool stt_doc_selector_match(stt_reader_t *rd, const char *id, size_t idlen, const struct stt_selector *sel)
-{
-    stt_doc_t d;
-    if (stt_doc_get(rd, id, idlen, &d) != 0) return false;
-    stt_buf_t b = STT_BUF_INIT;
-    stt_render_opts_t o = {0};
-    bool ok = false;
-    if (stt_doc_render(rd, &d, d.winner, &o, &b) == 0) {
-        stt_arena_t a = STT_ARENA_INIT;
-        stt_json_t doc;
-        if (stt_json_parse(&a, b.base, b.len, &doc, NULL, 0) == 0) ok = stt_selector_match(sel, &doc);
-        stt_arena_free(&a);
-    }
-    stt_buf_free(&b);
-    stt_doc_free(&d);
-    return ok;
 }

@@ -130,6 +130,13 @@ typedef struct {
     stt_mango_feed_set_t idx;
 } scan_t;
 
+/* The revisions a row lists: every leaf (the replicator's style=all_docs) unless
+ * winning_revs_only. */
+static size_t row_nrevs(const scan_t *c, const stt_doc_summary_t *s)
+{
+    return c->e->base.params->winning_revs_only ? 1 : s->nleaves;
+}
+
 static bool want(scan_t *c, const stt_doc_summary_t *s)
 {
     ep_t *e = c->e;
@@ -139,10 +146,36 @@ static bool want(scan_t *c, const stt_doc_summary_t *s)
                 return true;
         return false;
     }
-    if (e->js) return true; /* decided per batch, by the query server (js_filter) */
-    if (!e->selector) return true;
-    if (c->use_idx && !stt_mango_feed_may_match(&c->idx, s)) return false; /* no body read */
-    return stt_doc_selector_match(c->rd, s->id, s->idlen, e->selector);
+    /* a selector, per revision of the row: selector_revs; the index tells of the
+     * winner only: a losing leaf's body is read all the same */
+    if (e->selector && c->use_idx && row_nrevs(c, s) == 1 && !stt_mango_feed_may_match(&c->idx, s)) return false;
+    return true; /* a design doc's filter: decided per batch, by the query server (js_filter) */
+}
+
+/* row's revisions (replication/filter_revs.c) cut to those pass says passed;
+ * false when none did */
+static bool keep_revs(stt_rep_change_t *row, const bool *pass)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < row->nrevs; i++)
+        if (pass[i]) row->revs[k++] = row->revs[i];
+    row->nrevs = k;
+    return k > 0;
+}
+
+/* The selector on each revision of row, as _changes?filter=_selector&style=all_docs
+ * runs it; false when none matched. */
+static bool selector_revs(scan_t *c, stt_rep_change_t *row)
+{
+    stt_doc_t d;
+    if (stt_doc_get(c->rd, row->id, strlen(row->id), &d) != 0) return false;
+    bool *pass = stt_arena_alloc(c->a, row->nrevs * sizeof(bool));
+    for (size_t i = 0; i < row->nrevs; i++) {
+        int node = stt_filter_node(&d, row->revs[i], strlen(row->revs[i]));
+        pass[i] = node >= 0 && stt_filter_selector_node(c->rd, &d, node, c->e->selector);
+    }
+    stt_doc_free(&d);
+    return keep_revs(row, pass);
 }
 
 static int on_change(void *ctx, const stt_doc_summary_t *s)
@@ -162,34 +195,40 @@ static int on_change(void *ctx, const stt_doc_summary_t *s)
     stt_buf_appendf(&b, "\"%llu-s\"", (unsigned long long)s->seq);
     row->seq = stt_arena_strndup(c->a, b.base, b.len);
     stt_buf_free(&b);
-    row->nrevs = c->e->base.params->winning_revs_only ? 1 : s->nleaves;
+    row->nrevs = row_nrevs(c, s);
     row->revs = stt_arena_alloc(c->a, row->nrevs * sizeof(char *));
     for (size_t i = 0; i < row->nrevs; i++)
         row->revs[i] = stt_arena_strndup(c->a, s->leaf_rev[i], s->leaf_revlen[i]);
+    if (c->e->selector && !selector_revs(c, row)) c->n--;
     return c->n >= c->limit;
 }
 
 /* rows[from..n) through the design doc's filter function, as _changes?filter=
- * runs it (the winner of each doc, CouchDB's req); the refused ones leave. */
+ * runs it (each revision of a row, CouchDB's req): a row keeps the revisions that
+ * passed, and leaves when none did. */
 static int js_filter(scan_t *c, size_t from)
 {
     ep_t *e = c->e;
     stt_qs_pool_t *qs = stt__rep_qs();
-    size_t n = c->n - from;
+    size_t n = 0;
+    for (size_t i = from; i < c->n; i++)
+        n += c->rows[i].nrevs;
     stt_qs_text_t *docs = stt_arena_alloc(c->a, n * sizeof(*docs));
     bool *pass = stt_arena_alloc(c->a, n * sizeof(bool));
     stt_buf_t b = STT_BUF_INIT;
-    for (size_t i = 0; i < n; i++) {
-        const char *id = c->rows[from + i].id;
+    size_t k = 0;
+    for (size_t i = from; i < c->n; i++) {
+        const stt_rep_change_t *row = &c->rows[i];
         stt_doc_t d;
-        stt_buf_reset(&b);
-        stt_render_opts_t o = {0};
-        if (stt_doc_get(c->rd, id, strlen(id), &d) == 0) {
-            if (stt_doc_render(c->rd, &d, d.winner, &o, &b) != 0) stt_buf_reset(&b);
-            stt_doc_free(&d);
+        bool got = stt_doc_get(c->rd, row->id, strlen(row->id), &d) == 0;
+        for (size_t r = 0; r < row->nrevs; r++) {
+            stt_buf_reset(&b);
+            int node = got ? stt_filter_node(&d, row->revs[r], strlen(row->revs[r])) : -1;
+            if (node >= 0) stt_filter_doc(c->rd, &d, node, &b);
+            if (!b.len) stt_buf_appends(&b, "null");
+            docs[k++] = (stt_qs_text_t){stt_arena_memdup(c->a, b.base, b.len), b.len};
         }
-        if (!b.len) stt_buf_appends(&b, "null");
-        docs[i] = (stt_qs_text_t){stt_arena_memdup(c->a, b.base, b.len), b.len};
+        if (got) stt_doc_free(&d);
     }
     stt_buf_free(&b);
     stt_qs_err_t err = {0};
@@ -199,10 +238,14 @@ static int js_filter(scan_t *c, size_t from)
                           "filter %s failed: %s", e->fn, err.reason ? err.reason : "no query server");
         return STT_E_INTERNAL;
     }
-    size_t k = from;
-    for (size_t i = 0; i < n; i++)
-        if (pass[i]) c->rows[k++] = c->rows[from + i];
-    c->n = k;
+    size_t kept = from;
+    k = 0;
+    for (size_t i = from; i < c->n; i++) {
+        size_t nrevs = c->rows[i].nrevs;
+        if (keep_revs(&c->rows[i], pass + k)) c->rows[kept++] = c->rows[i];
+        k += nrevs;
+    }
+    c->n = kept;
     return 0;
 }
 

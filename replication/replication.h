@@ -47,11 +47,23 @@ int stt_docid_check(const char *id, size_t len, const char **reason);
  * ("missing") / STT_E_DELETED ("deleted"), as CouchDB answers a doc GET. */
 int stt_doc_select(const stt_doc_t *d, const stt_rev_t *rev, int *node);
 
-/* Whether the winner of doc id, as a client would GET it, matches sel (a
- * replication/selector.h selector): the test of _changes?filter=_selector and of
- * replications with a selector. False when the doc cannot be read. */
+/* ------------------------------------------------------------------ filters and leaves */
+
 struct stt_selector;
-bool stt_doc_selector_match(stt_reader_t *rd, const char *id, size_t idlen, const struct stt_selector *sel);
+
+/* What a _changes filter (_selector, a design doc's filter, _view) judges of a doc
+ * (filter_revs.c): each revision the row would list, as CouchDB's couch_changes
+ * opens them (style=all_docs: every leaf, deleted ones too; else the winner); the row
+ * lists the revisions that passed and a doc with none has no row. The node of rev
+ * ("N-id") in d, -1 when d has none. */
+int stt_filter_node(const stt_doc_t *d, const char *rev, size_t revlen);
+/* Node as a filter function is given it: rendered as a GET of that rev renders it,
+ * or CouchDB's stub {_id, _rev, _deleted} when its body is not stored. */
+void stt_filter_doc(stt_reader_t *rd, const stt_doc_t *d, int node, stt_buf_t *out);
+/* Whether node's revision, rendered as a GET gives it, matches sel (a
+ * replication/selector.h selector): the test of _changes?filter=_selector and of
+ * replications with a selector. */
+bool stt_filter_selector_node(stt_reader_t *rd, const stt_doc_t *d, int node, const struct stt_selector *sel);
 
 /* ------------------------------------------------------------------ revs_diff */
 

@@ -266,25 +266,32 @@ typedef struct {
     bool full;
 } scan_t;
 
-static bool selector_ok(feed_t *f, stt_reader_t *rd, const stt_doc_summary_t *s)
+/* The revisions a row lists: every leaf with style=all_docs, else the winner. */
+static size_t row_nrevs(const feed_t *f, const stt_doc_summary_t *s)
 {
-    /* live, covered by the index and not in it: it cannot match (no body read) */
-    if (f->use_idx && !stt_mango_feed_may_match(&f->idx, s)) return false;
+    return f->all_docs ? s->nleaves : (s->nleaves ? 1 : 0);
+}
+
+/* filter=_selector on each revision the row lists (replication/filter_revs.c):
+ * whether one matched; keep[i] (row_nrevs entries) says which. */
+static bool selector_keep(feed_t *f, stt_reader_t *rd, const stt_doc_summary_t *s, bool *keep)
+{
+    size_t n = row_nrevs(f, s);
+    /* live, covered by the index and not in it: its winner cannot match (no body
+     * read); the index holds winners, so another leaf is read all the same */
+    if (n == 1 && f->use_idx && !stt_mango_feed_may_match(&f->idx, s)) return false;
     stt_doc_t d;
     if (stt_doc_get(rd, s->id, s->idlen, &d) != 0) return false;
-    stt_buf_t b = STT_BUF_INIT;
-    stt_render_opts_t o = {0};
-    bool ok = false;
-    int node = f->acc ? stt_access_winner(f->acc, &d) : d.winner;
-    if (node >= 0 && stt_doc_render(rd, &d, node, &o, &b) == 0) {
-        stt_arena_t a = STT_ARENA_INIT;
-        stt_json_t doc;
-        if (stt_json_parse(&a, b.base, b.len, &doc, NULL, 0) == 0) ok = stt_selector_match(f->selector, &doc);
-        stt_arena_free(&a);
+    bool any = false;
+    for (size_t i = 0; i < n; i++) {
+        int node = stt_filter_node(&d, s->leaf_rev[i], s->leaf_revlen[i]);
+        /* a user's view: only a revision they may read (not a removed doc's winner) */
+        keep[i] = node >= 0 && (!f->acc || stt_access_node_ok(f->acc, &d, node)) &&
+                  stt_filter_selector_node(rd, &d, node, f->selector);
+        any |= keep[i];
     }
-    stt_buf_free(&b);
     stt_doc_free(&d);
-    return ok;
+    return any;
 }
 
 static void write_seq(feed_t *f, uint64_t seq, stt_buf_t *out)
@@ -298,18 +305,35 @@ static void write_seq(feed_t *f, uint64_t seq, stt_buf_t *out)
         stt_seq_format(out, seq);
 }
 
-/* the row after its seq: ,"id":...} */
-static void write_row_rest(feed_t *f, stt_reader_t *rd, const stt_doc_summary_t *s, stt_buf_t *out)
+/* the row after its seq, to its changes: ,"id":...,"changes":[ */
+static void write_row_id(const stt_doc_summary_t *s, stt_buf_t *out)
 {
     stt_buf_appends(out, ",\"id\":");
     stt_json_write_str(out, s->id, s->idlen);
     stt_buf_appends(out, ",\"changes\":[");
-    size_t n = f->all_docs ? s->nleaves : 1;
-    for (size_t i = 0; i < n; i++) {
-        stt_buf_appends(out, i ? ",{\"rev\":\"" : "{\"rev\":\"");
-        stt_buf_append(out, s->leaf_rev[i], s->leaf_revlen[i]);
-        stt_buf_appends(out, "\"}");
-    }
+}
+
+/* one of a row's changes: {"rev":...}, after a comma but for the first */
+static void write_change(const char *rev, size_t revlen, bool *first, stt_buf_t *out)
+{
+    stt_buf_appends(out, *first ? "{\"rev\":\"" : ",{\"rev\":\"");
+    *first = false;
+    stt_buf_append(out, rev, revlen);
+    stt_buf_appends(out, "\"}");
+}
+
+/* the changes of a row: the revisions row_nrevs lists, those keep says passed the
+ * filter (NULL: all) */
+static void write_row_revs(const feed_t *f, const stt_doc_summary_t *s, const bool *keep, stt_buf_t *out)
+{
+    bool first = true;
+    for (size_t i = 0; i < row_nrevs(f, s); i++)
+        if (!keep || keep[i]) write_change(s->leaf_rev[i], s->leaf_revlen[i], &first, out);
+}
+
+/* the rest of a row after its changes: ],"deleted"...,"doc"...} */
+static void write_row_end(feed_t *f, stt_reader_t *rd, const stt_doc_summary_t *s, stt_buf_t *out)
+{
     stt_buf_appendc(out, ']');
     if (s->deleted) stt_buf_appends(out, ",\"deleted\":true");
     if (f->include_docs) {
@@ -329,7 +353,7 @@ static void write_row_rest(feed_t *f, stt_reader_t *rd, const stt_doc_summary_t 
     stt_buf_appendc(out, '}');
 }
 
-/* A row in the feed's framing: open, the rest (write_row_rest), close. */
+/* A row in the feed's framing: open, the rest (write_row_id, _revs, _end), close. */
 static void row_open(feed_t *f, uint64_t seq, stt_buf_t *out)
 {
     if (f->mode == FEED_NORMAL || f->mode == FEED_LONGPOLL) {
@@ -358,11 +382,22 @@ static int on_change(void *ctx, const stt_doc_summary_t *s)
     feed_t *f = sc->f;
     if (f->sent >= f->limit) return 1;
     f->last_seq = s->seq;
-    if (!want_id(f, s->id, s->idlen) || (f->filter == 2 && !selector_ok(f, sc->rd, s))) return 0;
+    if (!want_id(f, s->id, s->idlen)) return 0;
+    bool keep1, *keep = NULL; /* filter=_selector: the revisions that matched */
+    if (f->filter == 2) {
+        keep = row_nrevs(f, s) > 1 ? stt_xmalloc(row_nrevs(f, s)) : &keep1;
+        if (!selector_keep(f, sc->rd, s, keep)) {
+            if (keep != &keep1) free(keep);
+            return 0;
+        }
+    }
     stt_buf_t *out = sc->out;
     row_open(f, s->seq, out);
-    write_row_rest(f, sc->rd, s, out);
+    write_row_id(s, out);
+    write_row_revs(f, s, keep, out);
+    write_row_end(f, sc->rd, s, out);
     row_close(f, s->seq, out);
+    if (keep != &keep1) free(keep);
     sc->rows++;
     if (out->len >= 64 * 1024) {
         sc->full = true;
@@ -456,11 +491,15 @@ struct js_batch {
     stt_qs_ddoc_t ddoc; /* copies, in arena: the request may go away */
     const char *fn;
     stt_qs_text_t req;
-    size_t n;
+    size_t n; /* changes */
     uint64_t seq[JS_BATCH];
-    stt_qs_text_t rest[JS_BATCH]; /* write_row_rest of each change */
-    stt_qs_text_t docs[JS_BATCH];
-    bool pass[JS_BATCH];
+    stt_qs_text_t head[JS_BATCH], end[JS_BATCH]; /* write_row_id, write_row_end of each */
+    size_t first[JS_BATCH], nrevs[JS_BATCH];     /* its revisions in docs, revs and pass */
+    /* the revisions judged (replication/filter_revs.c: each leaf with style=all_docs),
+     * malloc'd: a doc may have many leaves */
+    size_t nd, capd;
+    stt_qs_text_t *docs, *revs;
+    bool *pass;
     int rc;
     stt_qs_err_t err;
     stt_arena_t arena;
@@ -470,6 +509,9 @@ static void js_free(js_batch_t *b)
 {
     if (!b) return;
     stt_arena_free(&b->arena);
+    free(b->docs);
+    free(b->revs);
+    free(b->pass);
     free(b);
 }
 
@@ -490,36 +532,54 @@ typedef struct {
     stt_reader_t *rd;
 } js_collect_t;
 
+/* one revision of the change being collected, as the filter is given it */
+static void js_add_rev(js_batch_t *b, const stt_buf_t *doc, const char *rev, size_t revlen)
+{
+    if (b->nd == b->capd) {
+        b->capd = b->capd ? b->capd * 2 : JS_BATCH;
+        b->docs = stt_xrealloc(b->docs, b->capd * sizeof(*b->docs));
+        b->revs = stt_xrealloc(b->revs, b->capd * sizeof(*b->revs));
+        b->pass = stt_xrealloc(b->pass, b->capd * sizeof(*b->pass));
+    }
+    b->docs[b->nd] = arena_text(&b->arena, doc->base, doc->len);
+    b->revs[b->nd++] = arena_text(&b->arena, rev, revlen);
+}
+
 static int on_js_change(void *ctx, const stt_doc_summary_t *s)
 {
     js_collect_t *c = ctx;
     js_batch_t *b = c->b;
     stt_buf_t t = STT_BUF_INIT;
-    write_row_rest(c->f, c->rd, s, &t);
-    b->rest[b->n] = arena_text(&b->arena, t.base, t.len);
+    write_row_id(s, &t);
+    b->head[b->n] = arena_text(&b->arena, t.base, t.len);
     stt_buf_reset(&t);
-    /* the winner as the filter sees it; a deletion without a stored body as
-     * CouchDB's stub {_id, _rev, _deleted} */
+    write_row_end(c->f, c->rd, s, &t);
+    b->end[b->n] = arena_text(&b->arena, t.base, t.len);
+    b->first[b->n] = b->nd;
+    b->nrevs[b->n] = row_nrevs(c->f, s);
+    /* each revision the row lists as the filter sees it; a doc that cannot be read
+     * as CouchDB's stub {_id, _rev, _deleted} */
     stt_doc_t d;
-    stt_render_opts_t o = {0};
-    bool rendered = false;
-    if (stt_doc_get(c->rd, s->id, s->idlen, &d) == 0) {
-        rendered = stt_doc_render(c->rd, &d, d.winner, &o, &t) == 0;
-        stt_doc_free(&d);
-    }
-    if (!rendered) {
+    bool got = stt_doc_get(c->rd, s->id, s->idlen, &d) == 0;
+    for (size_t i = 0; i < b->nrevs[b->n]; i++) {
         stt_buf_reset(&t);
-        stt_buf_appends(&t, "{\"_id\":");
-        stt_json_write_str(&t, s->id, s->idlen);
-        stt_buf_appends(&t, ",\"_rev\":");
-        stt_json_write_str(&t, s->leaf_rev[0], s->leaf_revlen[0]);
-        if (s->deleted) stt_buf_appends(&t, ",\"_deleted\":true");
-        stt_buf_appendc(&t, '}');
+        int node = got ? stt_filter_node(&d, s->leaf_rev[i], s->leaf_revlen[i]) : -1;
+        if (node >= 0) {
+            stt_filter_doc(c->rd, &d, node, &t);
+        } else {
+            stt_buf_appends(&t, "{\"_id\":");
+            stt_json_write_str(&t, s->id, s->idlen);
+            stt_buf_appends(&t, ",\"_rev\":");
+            stt_json_write_str(&t, s->leaf_rev[i], s->leaf_revlen[i]);
+            if (s->leaf_deleted[i]) stt_buf_appends(&t, ",\"_deleted\":true");
+            stt_buf_appendc(&t, '}');
+        }
+        js_add_rev(b, &t, s->leaf_rev[i], s->leaf_revlen[i]);
     }
-    b->docs[b->n] = arena_text(&b->arena, t.base, t.len);
+    if (got) stt_doc_free(&d);
     stt_buf_free(&t);
     b->seq[b->n++] = s->seq;
-    return b->n >= JS_BATCH;
+    return b->n >= JS_BATCH || b->nd >= JS_BATCH;
 }
 
 /* The next changes after f->last_seq, or NULL when there are none. */
@@ -553,9 +613,9 @@ static void js_run(stt_offload_t *o)
     } else if (b->kind == JS_VIEW) {
         /* every doc goes through the map, design docs too (couch_changes:filter
          * calls filter_view on each change), though the view's index holds none */
-        b->rc = stt_qs_filter_view(qs, &b->ddoc, b->fn, b->docs, b->n, &b->arena, b->pass, &b->err);
+        b->rc = stt_qs_filter_view(qs, &b->ddoc, b->fn, b->docs, b->nd, &b->arena, b->pass, &b->err);
     } else {
-        b->rc = stt_qs_filter(qs, &b->ddoc, b->fn, b->docs, b->n, b->req, &b->arena, b->pass, &b->err);
+        b->rc = stt_qs_filter(qs, &b->ddoc, b->fn, b->docs, b->nd, b->req, &b->arena, b->pass, &b->err);
     }
 }
 
@@ -614,9 +674,17 @@ static int js_step(feed_t *f, stt_reader_t *rd, stt_buf_t *out)
         }
         for (size_t i = 0; i < b->n && f->sent < f->limit; i++) {
             f->last_seq = b->seq[i];
-            if (!b->pass[i]) continue;
+            /* the row lists the revisions that passed; none passed: no row */
+            bool any = false;
+            for (size_t k = b->first[i]; k < b->first[i] + b->nrevs[i]; k++)
+                any |= b->pass[k];
+            if (!any) continue;
             row_open(f, b->seq[i], out);
-            stt_buf_append(out, b->rest[i].s, b->rest[i].len);
+            stt_buf_append(out, b->head[i].s, b->head[i].len);
+            bool first = true;
+            for (size_t k = b->first[i]; k < b->first[i] + b->nrevs[i]; k++)
+                if (b->pass[k]) write_change(b->revs[k].s, b->revs[k].len, &first, out);
+            stt_buf_append(out, b->end[i].s, b->end[i].len);
             row_close(f, b->seq[i], out);
         }
         js_free(b);
