@@ -14,6 +14,7 @@
 int stt_reader_open(stt_db_t *db, stt_reader_t **out)
 {
     stt_reader_t *r = stt_xcalloc(1, sizeof(*r));
+    r->refs = 1;
     r->db = db;
     /* held until close: a reopen after a write failure waits for no reader (space.c) */
     stt__ldb_enter(db->store);
@@ -24,9 +25,15 @@ int stt_reader_open(stt_db_t *db, stt_reader_t **out)
     return 0;
 }
 
+stt_reader_t *stt_reader_retain(stt_reader_t *r)
+{
+    r->refs++;
+    return r;
+}
+
 void stt_reader_close(stt_reader_t *r)
 {
-    if (!r) return;
+    if (!r || --r->refs > 0) return;
     leveldb_readoptions_destroy(r->ro);
     leveldb_release_snapshot(r->db->store->ldb, r->snap);
     stt__ldb_leave(r->db->store);

@@ -255,6 +255,9 @@ int stt_doc_purge(stt_db_t *db, const char *id, size_t idlen, const stt_rev_t *r
 /* A consistent view (LevelDB snapshot) of one database. Not thread-safe; one user. */
 int stt_reader_open(stt_db_t *db, stt_reader_t **out);
 void stt_reader_close(stt_reader_t *r);
+/* One more user of r on the same thread (an answer sent after its handler returned,
+ * reading from the same snapshot): each stt_reader_close drops one. */
+stt_reader_t *stt_reader_retain(stt_reader_t *r);
 stt_db_t *stt_reader_db(stt_reader_t *r);
 
 /* A document as read: its tree and the bodies of its leaves. Pointers borrow from

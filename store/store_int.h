@@ -119,6 +119,7 @@ struct stt_db {
 };
 
 struct stt_reader {
+    int refs; /* stt_reader_retain: closed at the last stt_reader_close */
     stt_db_t *db;
     const leveldb_snapshot_t *snap;
     leveldb_readoptions_t *ro;

@@ -143,23 +143,21 @@ static void att_stop(stt_stream_t *s)
 
 static const stt_stream_ops_t att_stream_ops = {att_produce, att_stop};
 
-/* Starts the reply of len bytes from byte from of the attachment; 0 when the stream
- * took rd over, or replies with the error and returns -1. */
-static int stream_att(stt_hreq_t *r, stt_reader_t *rd, const stt_att_t *a, bool decoded, uint64_t from, uint64_t len,
-                      int status, const char *ct, const char *const *headers)
+/* Starts the reply of len bytes from byte from of the attachment (or the error). */
+static void stream_att(stt_hreq_t *r, stt_reader_t *rd, const stt_att_t *a, bool decoded, uint64_t from, uint64_t len,
+                       int status, const char *ct, const char *const *headers)
 {
     att_send_t *x = stt_xcalloc(1, sizeof(*x));
     int rc = stt_att_stream_open(rd, a, decoded, from, &x->as);
     if (rc) {
         free(x);
         stt_reply_error(r, rc, NULL);
-        return -1;
+        return;
     }
-    x->rd = rd;
+    x->rd = stt_reader_retain(rd);
     x->left = len;
     r->req->res.content_length = len;
     stt_stream_start(r, status, ct, &att_stream_ops, x, headers);
-    return 0;
 }
 
 static void get_att(stt_hreq_t *r)
@@ -249,9 +247,7 @@ static void get_att(stt_hreq_t *r)
     }
     uint64_t total = send_gz ? a->encoded_length : a->length;
     if ((partial ? to - from + 1 : total) > STREAM_MIN) {
-        if (stream_att(r, rd, a, !send_gz, partial ? from : 0, partial ? to - from + 1 : total, partial ? 206 : 200, ct,
-                       h) == 0)
-            rd = NULL; /* the stream closes it */
+        stream_att(r, rd, a, !send_gz, partial ? from : 0, partial ? to - from + 1 : total, partial ? 206 : 200, ct, h);
         goto exit_etag;
     }
     stt_buf_t data = STT_BUF_INIT;
