@@ -10,6 +10,8 @@
 #   make bench-replicate the replicator: 100k docs settee→settee, local→local, pouchdb-server pair;
 #                   1,000 continuous jobs: RSS per idle job, write→arrival p99 (tools/bench/replicate.sh)
 #   make bench-attachments  server memory during 60 MB and 200 MB attachment uploads and downloads
+#   make bench-h2load  h2load (nghttp2) req/s and latency percentiles: HTTP/2 TLS, h2c, HTTP/1.1
+#   make bench-longpoll 10,000 idle longpoll clients: RSS each, one write's fan-out t50/t100
 #   make check-includes   the include direction of DESIGN.md
 #   make install    settee, its tools, the web UI, man pages, the systemd unit under
 #                   $(DESTDIR)$(PREFIX) (PREFIX=/usr/local; the unit in $(UNITDIR))
@@ -42,7 +44,7 @@ TOOLS     = $(TOOL_SRCS:tools/%.c=$(BUILD)/%)
 UNIT_SRCS = $(wildcard tests/unit/test_*.c)
 UNITS     = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: install all run test asan unit bench bench-auth bench-rapid-reset bench-views bench-replicate bench-attachments check-includes clean format deps test-browser web test-fauxton fuzz fuzz-build crash-test
+.PHONY: install all run test asan unit bench bench-auth bench-rapid-reset bench-views bench-replicate bench-attachments bench-h2load bench-longpoll check-includes clean format deps test-browser web test-fauxton fuzz fuzz-build crash-test
 # keep the objects of tools and tests (make would delete them as intermediates)
 .SECONDARY: $(TOOL_SRCS:%.c=$(BUILD)/obj/%.o) $(UNIT_SRCS:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/src/main.o
 all: $(BUILD)/settee $(BUILD)/settee-qs $(TOOLS) web
@@ -139,6 +141,14 @@ bench-replicate: deps
 bench-attachments: deps
 	$(MAKE) all
 	tools/bench/attachments.sh
+
+bench-h2load: deps
+	$(MAKE) all
+	tools/bench/h2load.sh
+
+bench-longpoll: deps
+	$(MAKE) all
+	tools/bench/longpoll.sh
 
 # Dependencies point one way: common <- store <- replication, security <- access <- http <- main;
 # qserver <- design (with store, replication) <- http.

@@ -11,7 +11,8 @@ if [ "${1:-}" = "--test" ]; then
     pkgs+=(libcmocka-dev nodejs curl chromium clang)
 fi
 if [ "${1:-}" = "--bench" ]; then
-    pkgs+=(wrk time nodejs)
+    # nghttp2-client: h2load (make bench-h2load)
+    pkgs+=(wrk time nodejs nghttp2-client)
 fi
 missing=()
 for p in "${pkgs[@]}"; do

@@ -15,6 +15,15 @@ struct stt_arena_chunk {
 #define CHUNK_MIN 1024
 #define CHUNK_MAX 65536
 
+void stt_arena_init_block(stt_arena_t *a, void *block, size_t len)
+{
+    char *cur = (char *)(((uintptr_t)block + 15) & ~(uintptr_t)15);
+    size_t skip = (size_t)(cur - (char *)block);
+    a->head = NULL; /* the next chunk is CHUNK_MIN, as for an empty arena */
+    a->cur = cur;
+    a->left = len > skip ? (len - skip) & ~(size_t)15 : 0;
+}
+
 void *stt_arena_alloc(stt_arena_t *a, size_t n)
 {
     n = (n + 15) & ~(size_t)15;

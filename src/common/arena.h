@@ -16,6 +16,10 @@ typedef struct {
         NULL, NULL, 0                                                                                                  \
     }
 
+/* Makes len bytes at block (memory the caller owns, valid as long as the arena is
+ * used) the arena's first allocations; chunks follow when they run out, and
+ * stt_arena_free frees those only. a must be empty. */
+void stt_arena_init_block(stt_arena_t *a, void *block, size_t len);
 /* Aborts on OOM; aligned to 16 bytes. */
 void *stt_arena_alloc(stt_arena_t *a, size_t n);
 char *stt_arena_strndup(stt_arena_t *a, const char *s, size_t n);

@@ -130,6 +130,10 @@ struct stt_stream {
 stt_stream_t *stt_stream_start(stt_hreq_t *r, int status, const char *ctype, const stt_stream_ops_t *ops, void *ctx,
                                const char *const *headers);
 void stt_stream_resume(stt_stream_t *s);
+/* An HTTP/1 request without a body whose reply waits gives back its socket's read
+ * buffer, keeping only its own bytes (inbuf.c). Called when a stream pauses; a no-op
+ * once done, for HTTP/2 and for requests with a body. */
+void stt__req_shrink_input(stt_hreq_t *r);
 
 /* ------------------------------------------------------------------ request helpers */
 

@@ -288,6 +288,7 @@ static void stream_pump(stt_stream_t *s)
         rc = s->ops->produce(s, &s->buf);
     if (rc == 2) {
         s->paused = true;
+        stt__req_shrink_input(s->r); /* it may wait long: nothing more to read meanwhile */
         if (s->buf.len == 0) return;
         rc = 1;
     }

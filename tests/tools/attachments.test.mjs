@@ -32,7 +32,7 @@ const haveOpt = fs.existsSync(path.join(OPT, 'settee'));
 
 test('a 200 MB attachment round trip: bytes intact, server memory bounded', { ...T, skip: haveOpt ? false : 'no optimized build (make all)' }, async () => {
   const MB = 200;
-  const srv = await startServer(path.join(TMP, 'big'), 'big', `[chttpd]\nmax_http_request_size = ${(MB + 8) << 20}\n`, OPT);
+  const srv = await startServer(path.join(TMP, 'big'), 'big', `[chttpd]\nmax_http_request_size = ${(MB + 8) << 20}\n`, { binDir: OPT });
   const pid = srv.child.pid;
   assert.equal((await call(srv, 'PUT', '/db')).status, 201);
   const body = crypto.randomBytes(MB << 20);

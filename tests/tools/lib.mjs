@@ -29,15 +29,17 @@ const freePort = () => new Promise((resolve) => {
   s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
 });
 
-// binDir: another build's folder (the memory test runs the optimized build: the
-// sanitizers' allocator keeps freed memory in quarantine)
-export async function startServer(dataDir, name, extraIni = '', binDir = BIN) {
+// wrap: a command that execs settee in its own place (e.g. ['prlimit', '--nofile=32:96']),
+// so that the child's pid stays the server's; binDir: another build's folder (the memory
+// test runs the optimized build: the sanitizers' allocator keeps freed memory in quarantine)
+export async function startServer(dataDir, name, extraIni = '', { wrap = [], binDir = BIN } = {}) {
   const port = await freePort();
   const ini = path.join(TMP, `${name}.ini`);
   fs.writeFileSync(ini, '[log]\nlevel = warning\n[admins]\nadmin = admin\n' + extraIni);
   const log = fs.openSync(path.join(TMP, `${name}.log`), 'a');
-  const child = spawn(path.join(binDir, 'settee'), ['--bind', '127.0.0.1', '--port', String(port), '--data-dir', dataDir, '--config', ini],
-    { stdio: ['ignore', log, log] });
+  const argv = [path.join(binDir, 'settee'), '--bind', '127.0.0.1', '--port', String(port), '--data-dir', dataDir, '--config', ini];
+  const cmd = [...wrap, ...argv];
+  const child = spawn(cmd[0], cmd.slice(1), { stdio: ['ignore', log, log] });
   const base = `http://127.0.0.1:${port}`;
   const srv = {
     base, url: `http://admin:admin@127.0.0.1:${port}`, child, name,
