@@ -262,12 +262,14 @@ static stt_hreq_t *begin_req(h2o_req_t *req)
     stt_hreq_t *r = h2o_mem_alloc_pool(&req->pool, sizeof(*r));
     memset(r, 0, sizeof(*r));
     *(stt_hreq_t **)h2o_mem_alloc_shared(&req->pool, sizeof(r), on_dispose) = r;
-    if (pool_room(&req->pool) >= ARENA_IN_POOL + POOL_KEEP)
+    r->method = method_of(req->input.method);
+    /* Only reads: a write's arena may be handed to the writer thread when its client
+     * goes away (stt_writer_orphan), and h2o frees the pool right after dispose. */
+    if ((r->method == STT_M_GET || r->method == STT_M_HEAD) && pool_room(&req->pool) >= ARENA_IN_POOL + POOL_KEEP)
         stt_arena_init_block(&r->arena, h2o_mem_alloc_pool(&req->pool, ARENA_IN_POOL), ARENA_IN_POOL);
     r->req = req;
     r->w = w;
     if (++w->inflight > w->inflight_peak) w->inflight_peak = w->inflight;
-    r->method = method_of(req->input.method);
     uint64_t id = rng_next();
     static const char hex[] = "0123456789abcdef";
     for (int i = 0; i < 10; i++)
