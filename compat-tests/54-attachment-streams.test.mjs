@@ -108,6 +108,30 @@ test('multipart answers carry long attachments byte-exact (open_revs, related do
   assert.match(r.buf.toString('latin1'), /\{"missing":"9-x"\}/);
 });
 
+test('JSON answers with inline data carry long attachments byte-exact (_bulk_get, open_revs, doc GET)', T, async () => {
+  const d = await req('GET', `/${db}/doc`);
+  const check = (doc, where) => {
+    assert.ok(Buffer.from(doc._attachments['bin.dat'].data, 'base64').equals(bin), `${where}: bin.dat`);
+    assert.ok(Buffer.from(doc._attachments['text.txt'].data, 'base64').equals(text), `${where}: text.txt (decoded)`);
+  };
+  let r = await req('POST', `/${db}/_bulk_get?revs=true&attachments=true`, { body: { docs: [{ id: 'doc' }, { id: 'nope' }, { id: 'doc', rev: d.json._rev }] } });
+  assert.equal(r.status, 200);
+  assert.equal(Number(r.headers.get('content-length')), r.buf.length);
+  check(r.json.results[0].docs[0].ok, '_bulk_get');
+  check(r.json.results[2].docs[0].ok, '_bulk_get with rev');
+  assert.equal(r.json.results[1].docs[0].error.error, 'not_found');
+  r = await req('GET', `/${db}/doc?open_revs=all&attachments=true`, { headers: { Accept: 'application/json' } });
+  assert.equal(r.status, 200);
+  check(r.json[0].ok, 'open_revs');
+  r = await req('GET', `/${db}/doc?attachments=true`);
+  assert.equal(r.status, 200);
+  assert.equal(r.headers.get('etag'), `"${d.json._rev}"`);
+  check(r.json, 'doc GET');
+  // atts_since covering the rev: stubs, nothing inline
+  r = await req('GET', `/${db}/doc?attachments=true&atts_since=${encodeURIComponent(JSON.stringify([d.json._rev]))}`);
+  assert.equal(r.json._attachments['bin.dat'].stub, true);
+});
+
 test('an edit keeps a long attachment as a stub; a replicated copy carries it whole', T, async () => {
   const d = await req('GET', `/${db}/doc`);
   const r = await req('PUT', `/${db}/doc`, { body: { ...d.json, edited: true } });

@@ -484,6 +484,10 @@ int stt_doc_render(stt_reader_t *rd, const stt_doc_t *d, int node, const stt_ren
                 stt_buf_appends(out, ",\"length\":");
                 stt_buf_append_u64(out, a->length);
                 stt_buf_appends(out, ",\"follows\":true");
+            } else if (inl && o->inline_att) {
+                stt_buf_appends(out, ",\"data\":\"");
+                o->inline_att(o->inline_ctx, out, a);
+                stt_buf_appendc(out, '"');
             } else if (inl && rd) {
                 stt_buf_reset(&data);
                 if (stt_att_read_decoded(rd, a, &data) != 0) {

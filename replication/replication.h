@@ -85,6 +85,11 @@ typedef struct {
     const stt_rev_t *atts_since;
     size_t natts_since;
     uint32_t revs_limit; /* _revisions cut to this many ids */
+    /* With attachments: when set, an inline attachment's "data" string is left
+     * empty and this is called where its base64 goes (at the end of out), so that
+     * the caller splices the bytes in as the answer goes out instead of holding them. */
+    void (*inline_att)(void *ctx, stt_buf_t *out, const stt_att_t *a);
+    void *inline_ctx;
 } stt_render_opts_t;
 
 /* Renders revision `node` of d (it must have a stored body: a leaf). Attachment

@@ -4,6 +4,7 @@
 #include "src/http/http.h"
 #include "access/access.h"
 #include "src/http/multipart.h"
+#include "src/http/splice.h"
 #include "src/http/writer.h"
 #include "replication/replication.h"
 #include "src/common/codec.h"
@@ -379,6 +380,12 @@ static void get_open_revs(stt_hreq_t *r, stt_reader_t *rd, stt_doc_t *d, bool fo
         return;
     }
     stt_buf_t b = STT_BUF_INIT;
+    stt_splice_t plan = {0};
+    stt_render_opts_t so = *o;
+    if (so.attachments) {
+        so.inline_att = stt_splice_mark;
+        so.inline_ctx = &plan;
+    }
     stt_buf_appendc(&b, '[');
     for (size_t i = 0; i < nents; i++) {
         if (i) stt_buf_appendc(&b, ',');
@@ -391,15 +398,16 @@ static void get_open_revs(stt_hreq_t *r, stt_reader_t *rd, stt_doc_t *d, bool fo
         stt_buf_appends(&b, "{\"ok\":");
         if (stub[i]) {
             stt_access_render_stub(d, ents[i].node, &b);
-        } else if (stt_doc_render(rd, d, ents[i].node, o, &b) != 0) {
+        } else if (stt_doc_render(rd, d, ents[i].node, &so, &b) != 0) {
             stt_buf_free(&b);
+            stt_splice_free(&plan);
             stt_reply_error(r, STT_E_IO, NULL);
             return;
         }
         stt_buf_appendc(&b, '}');
     }
     stt_buf_appendc(&b, ']');
-    stt_reply_json(r, 200, &b);
+    stt_splice_send_json(r, rd, &b, &plan, NULL);
 }
 
 /* couch_users_db's after_doc_read: 0 read on, 1 show public fields only, -1 replied */
@@ -506,12 +514,18 @@ static void get_doc(stt_hreq_t *r)
         goto exit_doc;
     }
     stt_buf_t b = STT_BUF_INIT;
+    stt_splice_t plan = {0};
+    if (o.attachments && !users) { /* public_only rewrites the text: no marks in it */
+        o.inline_att = stt_splice_mark;
+        o.inline_ctx = &plan;
+    }
     if ((rc = stt_doc_render(rd, &d, node, &o, &b)) != 0 || (users && !public_only(r, &b, st.public_fields))) {
         stt_buf_free(&b);
+        stt_splice_free(&plan);
         stt_reply_error(r, rc ? rc : STT_E_NOT_FOUND, NULL);
     } else {
         const char *h[] = {"etag", etag.base, NULL};
-        stt_reply_json_h(r, 200, &b, h);
+        stt_splice_send_json(r, rd, &b, &plan, h);
     }
     stt_buf_free(&etag);
 exit_doc:

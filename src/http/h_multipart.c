@@ -33,18 +33,15 @@
  *
  * (every line break above is CRLF; no CRLF after the closing delimiters). The
  * answer's text (heads, docs, delimiters) is built in memory with a mark where each
- * attachment's bytes go (mp_plan_t); the bytes are read from the store only while
- * the answer goes out, a piece at a time when there are more than a few (from the
- * handler's snapshot, kept for the answer: stt_reader_retain), so one doc with large
- * attachments does not cost their size in memory.
+ * attachment's bytes go; splice.c reads the bytes only while the answer goes out.
  *
  * Attachment parts carry the bytes as stored: gzip-stored ones (compressible
  * types) say Content-Encoding: gzip, as CouchDB's do; gzip parts of a PUT are
  * gunzipped before they are stored. */
 #include "src/http/multipart.h"
+#include "src/http/splice.h"
 #include "src/common/codec.h"
 #include "src/common/err.h"
-#include "src/common/log.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,36 +59,10 @@ static const char *multipart_ctype(stt_hreq_t *r, const char *sub, const char *b
     return s;
 }
 
-/* Where attachment bytes go in an answer's text: at offset at, len stored bytes. */
-typedef struct {
-    size_t at;
-    unsigned char digest[STT_DIGEST_LEN];
-    uint64_t len;
-} mp_att_t;
-
-typedef struct {
-    mp_att_t *atts;
-    size_t n, cap;
-    uint64_t bytes; /* of all the attachments */
-} mp_plan_t;
-
-static void plan_add(mp_plan_t *p, size_t at, const stt_att_t *a)
-{
-    if (p->n == p->cap) {
-        p->cap = p->cap ? 2 * p->cap : 8;
-        p->atts = stt_xrealloc(p->atts, p->cap * sizeof(*p->atts));
-    }
-    mp_att_t *m = &p->atts[p->n++];
-    m->at = at;
-    memcpy(m->digest, a->digest, STT_DIGEST_LEN);
-    m->len = a->encoded_length;
-    p->bytes += a->encoded_length;
-}
-
 /* Appends the attachment parts of a related body, each followed by the next
  * delimiter "\r\n--b", then the closing "--"; the bytes are marked in p at their
  * offsets in out. The JSON part and its delimiter are already in out. */
-static void append_att_parts(mp_plan_t *p, const char *boundary, const stt_att_t *atts, size_t n, stt_buf_t *out)
+static void append_att_parts(stt_splice_t *p, const char *boundary, const stt_att_t *atts, size_t n, stt_buf_t *out)
 {
     for (size_t i = 0; i < n; i++) {
         const stt_att_t *a = &atts[i];
@@ -104,7 +75,7 @@ static void append_att_parts(mp_plan_t *p, const char *boundary, const stt_att_t
         stt_buf_append_u64(out, a->encoded_length);
         if (a->encoding == STT_ATT_GZIP) stt_buf_appends(out, "\r\nContent-Encoding: gzip");
         stt_buf_appends(out, "\r\n\r\n");
-        plan_add(p, out->len, a);
+        stt_splice_add(p, out->len, a, false);
         stt_buf_appends(out, "\r\n--");
         stt_buf_appends(out, boundary);
     }
@@ -114,7 +85,7 @@ static void append_att_parts(mp_plan_t *p, const char *boundary, const stt_att_t
 /* One revision as a related body: its JSON with attachments rendered
  * "follows":true (those atts_since does not cover), then their parts. *natts
  * says how many followed; with none, out holds the bare JSON. */
-static int append_rev(mp_plan_t *p, stt_reader_t *rd, const stt_doc_t *d, int node, const stt_render_opts_t *o,
+static int append_rev(stt_splice_t *p, stt_reader_t *rd, const stt_doc_t *d, int node, const stt_render_opts_t *o,
                       const char *boundary, stt_buf_t *out, size_t *natts)
 {
     stt_render_opts_t fo = *o;
@@ -139,100 +110,6 @@ static int append_rev(mp_plan_t *p, stt_reader_t *rd, const stt_doc_t *d, int no
     return rc;
 }
 
-/* ------------------------------------------------------------------ sending */
-
-/* Attachments of at most this many bytes in all are read in before the answer goes
- * out in one write; more are streamed. */
-#define MP_STREAM_MIN (64 * 1024)
-
-typedef struct {
-    stt_reader_t *rd;
-    stt_buf_t text;
-    mp_plan_t plan;
-    size_t pos;  /* of the text, sent so far */
-    size_t next; /* the next attachment of the plan */
-    stt_att_stream_t *as;
-} mp_send_t;
-
-static int mp_produce(stt_stream_t *s, stt_buf_t *out)
-{
-    mp_send_t *x = s->ctx;
-    size_t room = 64 * 1024;
-    while (out->len < room) {
-        if (x->as) {
-            int rc = stt_att_stream_next(x->as, room - out->len, out);
-            if (rc < 0) {
-                /* the head is out (with its Content-Length): the answer is cut short */
-                stt_log(STT_LOG_ERROR, "attachment bytes unreadable while sending (%s)", stt_err_info(rc)->reason);
-                return -1;
-            }
-            if (rc == 0) continue;
-            stt_att_stream_close(x->as);
-            x->as = NULL;
-            x->next++;
-            continue;
-        }
-        size_t to = x->next < x->plan.n ? x->plan.atts[x->next].at : x->text.len;
-        stt_buf_append(out, x->text.base + x->pos, to - x->pos);
-        x->pos = to;
-        if (x->next == x->plan.n) return 0;
-        const mp_att_t *m = &x->plan.atts[x->next];
-        stt_att_t a = {.encoding = STT_ATT_IDENTITY, .length = m->len, .encoded_length = m->len};
-        memcpy(a.digest, m->digest, STT_DIGEST_LEN);
-        if (stt_att_stream_open(x->rd, &a, false, 0, &x->as) != 0) return -1;
-    }
-    return 1;
-}
-
-static void mp_stop(stt_stream_t *s)
-{
-    mp_send_t *x = s->ctx;
-    stt_att_stream_close(x->as);
-    stt_reader_close(x->rd);
-    stt_buf_free(&x->text);
-    free(x->plan.atts);
-    free(x);
-}
-
-static const stt_stream_ops_t mp_stream_ops = {mp_produce, mp_stop};
-
-/* Sends text with the plan's attachment bytes in their places; takes text and plan. */
-static void mp_send(stt_hreq_t *r, stt_reader_t *rd, stt_buf_t *text, mp_plan_t *plan, const char *ctype,
-                    const char *const *headers)
-{
-    if (plan->bytes > MP_STREAM_MIN) {
-        mp_send_t *x = stt_xcalloc(1, sizeof(*x));
-        x->rd = stt_reader_retain(rd);
-        x->text = *text;
-        x->plan = *plan;
-        r->req->res.content_length = text->len + plan->bytes;
-        stt_stream_start(r, 200, ctype, &mp_stream_ops, x, headers);
-        return;
-    }
-    stt_buf_t out = STT_BUF_INIT;
-    size_t pos = 0;
-    int rc = 0;
-    for (size_t i = 0; i < plan->n && !rc; i++) {
-        stt_buf_append(&out, text->base + pos, plan->atts[i].at - pos);
-        pos = plan->atts[i].at;
-        size_t before = out.len;
-        rc = stt_att_read(rd, plan->atts[i].digest, &out);
-        if (rc == STT_E_NOT_FOUND) rc = STT_E_IO;                        /* a stub whose bytes are gone */
-        if (!rc && out.len - before != plan->atts[i].len) rc = STT_E_IO; /* Content-Length would lie */
-    }
-    stt_buf_append(&out, text->base + pos, text->len - pos);
-    stt_buf_free(text);
-    free(plan->atts);
-    if (rc) {
-        stt_buf_free(&out);
-        stt_reply_error(r, rc, NULL);
-        return;
-    }
-    size_t len;
-    char *data = stt_buf_release(&out, &len);
-    stt_reply_bytes(r, 200, ctype, data, len, true, headers);
-}
-
 void stt_mp_reply_open_revs(stt_hreq_t *r, stt_reader_t *rd, const stt_doc_t *d, const stt_mp_part_t *parts, size_t n,
                             const stt_render_opts_t *o)
 {
@@ -240,7 +117,7 @@ void stt_mp_reply_open_revs(stt_hreq_t *r, stt_reader_t *rd, const stt_doc_t *d,
     stt_uuid_random(outer);
     stt_uuid_random(inner);
     stt_buf_t out = STT_BUF_INIT, rev = STT_BUF_INIT;
-    mp_plan_t plan = {0};
+    stt_splice_t plan = {0};
     stt_buf_appends(&out, "--");
     stt_buf_appends(&out, outer);
     for (size_t i = 0; i < n; i++) {
@@ -252,7 +129,7 @@ void stt_mp_reply_open_revs(stt_hreq_t *r, stt_reader_t *rd, const stt_doc_t *d,
         if (rc && rc != STT_E_NOT_FOUND) {
             stt_buf_free(&out);
             stt_buf_free(&rev);
-            free(plan.atts);
+            stt_splice_free(&plan);
             stt_reply_error(r, rc, NULL);
             return;
         }
@@ -286,7 +163,7 @@ void stt_mp_reply_open_revs(stt_hreq_t *r, stt_reader_t *rd, const stt_doc_t *d,
     }
     stt_buf_appends(&out, "--");
     stt_buf_free(&rev);
-    mp_send(r, rd, &out, &plan, multipart_ctype(r, "mixed", outer), NULL);
+    stt_splice_send(r, rd, &out, &plan, multipart_ctype(r, "mixed", outer), NULL);
 }
 
 void stt_mp_reply_doc_related(stt_hreq_t *r, stt_reader_t *rd, const stt_doc_t *d, int node, const stt_render_opts_t *o,
@@ -295,12 +172,12 @@ void stt_mp_reply_doc_related(stt_hreq_t *r, stt_reader_t *rd, const stt_doc_t *
     char boundary[33];
     stt_uuid_random(boundary);
     stt_buf_t out = STT_BUF_INIT;
-    mp_plan_t plan = {0};
+    stt_splice_t plan = {0};
     size_t natts;
     int rc = append_rev(&plan, rd, d, node, o, boundary, &out, &natts);
     if (rc) {
         stt_buf_free(&out);
-        free(plan.atts);
+        stt_splice_free(&plan);
         stt_reply_error(r, rc, NULL);
         return;
     }
@@ -310,7 +187,7 @@ void stt_mp_reply_doc_related(stt_hreq_t *r, stt_reader_t *rd, const stt_doc_t *
         stt_reply_json_h(r, 200, &out, h);
         return;
     }
-    mp_send(r, rd, &out, &plan, multipart_ctype(r, "related", boundary), h);
+    stt_splice_send(r, rd, &out, &plan, multipart_ctype(r, "related", boundary), h);
 }
 
 /* ------------------------------------------------------------------ reading */

@@ -1,5 +1,6 @@
 /* _revs_diff and _bulk_get: what replicators ask before and while copying. */
 #include "src/http/http.h"
+#include "src/http/splice.h"
 #include "access/access.h"
 #include "src/http/multipart.h"
 #include "replication/replication.h"
@@ -106,6 +107,11 @@ void stt_h_bulk_get(stt_hreq_t *r)
     stt_reader_t *rd;
     stt_reader_open(r->db, &rd);
     stt_buf_t b = STT_BUF_INIT;
+    stt_splice_t plan = {0};
+    if (o.attachments) {
+        o.inline_att = stt_splice_mark;
+        o.inline_ctx = &plan;
+    }
     stt_buf_appends(&b, "{\"results\":[");
     int *nodes = NULL;
     size_t capnodes = 0;
@@ -176,8 +182,17 @@ void stt_h_bulk_get(stt_hreq_t *r)
             stt_buf_appends(&b, "{\"ok\":");
             if (stub[k])
                 stt_access_render_stub(&d, nodes[k], &b);
-            else if (stt_doc_render(rd, &d, nodes[k], &eo, &b) != 0)
-                stt_buf_appends(&b, "null");
+            else {
+                size_t len0 = b.len, n0 = plan.n;
+                if (stt_doc_render(rd, &d, nodes[k], &eo, &b) != 0) {
+                    /* what the failed render wrote goes, marks included */
+                    b.len = len0;
+                    for (size_t m = n0; m < plan.n; m++)
+                        plan.bytes -= plan.atts[m].out_len;
+                    plan.n = n0;
+                    stt_buf_appends(&b, "null");
+                }
+            }
             stt_buf_appendc(&b, '}');
         }
         stt_buf_appends(&b, "]}");
@@ -185,6 +200,6 @@ void stt_h_bulk_get(stt_hreq_t *r)
     }
     free(nodes);
     stt_buf_appends(&b, "]}");
+    stt_splice_send_json(r, rd, &b, &plan, NULL);
     stt_reader_close(rd);
-    stt_reply_json(r, 200, &b);
 }

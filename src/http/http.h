@@ -87,6 +87,9 @@ typedef struct stt_hreq {
  * cache-control: must-revalidate and the request id. */
 void stt_reply_json(stt_hreq_t *r, int status, stt_buf_t *b);
 /* Same with extra headers given as name/value pairs (NULL-terminated list). */
+/* The headers of a JSON reply: cache-control, then the given name/value pairs (at most 6
+ * pairs), NULL-terminated in hs. */
+void stt_reply_json_headers(const char *const *headers, const char *hs[16]);
 void stt_reply_json_h(stt_hreq_t *r, int status, stt_buf_t *b, const char *const *headers);
 void stt_reply_ok(stt_hreq_t *r, int status); /* {"ok":true} */
 /* An error reply from a code; reason NULL takes the table's. */

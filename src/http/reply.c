@@ -173,15 +173,20 @@ void stt_reply_bytes(stt_hreq_t *r, int status, const char *ctype, char *data, s
     h2o_send(req, &body, 1, H2O_SEND_STATE_FINAL);
 }
 
-void stt_reply_json_h(stt_hreq_t *r, int status, stt_buf_t *b, const char *const *headers)
+void stt_reply_json_headers(const char *const *headers, const char *hs[16])
 {
-    const char *hs[16];
     size_t n = 0;
     hs[n++] = "cache-control";
     hs[n++] = "must-revalidate";
     for (size_t i = 0; headers && headers[i] && n < 14; i++)
         hs[n++] = headers[i];
     hs[n] = NULL;
+}
+
+void stt_reply_json_h(stt_hreq_t *r, int status, stt_buf_t *b, const char *const *headers)
+{
+    const char *hs[16];
+    stt_reply_json_headers(headers, hs);
     size_t len;
     stt_buf_appendc(b, '\n'); /* CouchDB ends JSON replies with a newline */
     char *data = stt_buf_release(b, &len);

@@ -5,6 +5,7 @@
 #   - one PUT of a SIZE_MB (default 60) binary attachment, and its ratio to the body;
 #   - four concurrent GETs of it;
 #   - one GET of a ranged half of it;
+#   - the doc with it inline (base64 in JSON: doc GET, _bulk_get) and open_revs multipart;
 #   - a PUT and a GET of a BIG_MB (default 200) attachment (max_http_request_size raised).
 # Prints a markdown table; bounded: a handful of requests.
 set -euo pipefail
@@ -85,6 +86,25 @@ curl -sf -H "range: bytes=$half-" "$U/db/doc/a.bin" -o "$work/r"
 ok=$(tail -c +$((half + 1)) "$work/a.bin" | cmp -s - "$work/r" && echo ok || echo DIFFERS)
 step_end "GET Range (second half)" "$((SIZE_MB / 2))" "$ok"
 rm -f "$work/r"
+
+step_begin
+curl -sf "$U/db/doc?attachments=true" -o "$work/j"
+ok=$(node -e 'const fs=require("fs");const d=JSON.parse(fs.readFileSync(process.argv[1]));
+  process.stdout.write(Buffer.from(d._attachments["a.bin"].data,"base64").equals(fs.readFileSync(process.argv[2]))?"ok":"DIFFERS")' \
+    "$work/j" "$work/a.bin")
+step_end "GET doc?attachments=true (base64 in JSON)" "$((SIZE_MB * 4 / 3))" "$ok"
+step_begin
+curl -sf -X POST "$U/db/_bulk_get?revs=true&attachments=true" -H 'content-type: application/json' \
+    -d '{"docs":[{"id":"doc"}]}' -o "$work/j"
+ok=$(node -e 'const fs=require("fs");const d=JSON.parse(fs.readFileSync(process.argv[1])).results[0].docs[0].ok;
+  process.stdout.write(Buffer.from(d._attachments["a.bin"].data,"base64").equals(fs.readFileSync(process.argv[2]))?"ok":"DIFFERS")' \
+    "$work/j" "$work/a.bin")
+step_end "_bulk_get attachments=true" "$((SIZE_MB * 4 / 3))" "$ok"
+step_begin
+curl -sf -H 'accept: multipart/mixed' "$U/db/doc?open_revs=all&attachments=true" -o "$work/j"
+ok=$([ "$(stat -c %s "$work/j")" -gt $((SIZE_MB << 20)) ] && echo ok || echo SHORT)
+step_end "open_revs multipart/mixed" "$SIZE_MB" "$ok"
+rm -f "$work/j"
 
 step_begin
 curl -sf -X PUT "$U/db/big/big.bin" -H 'content-type: application/octet-stream' --data-binary @"$work/big.bin" >/dev/null
