@@ -117,6 +117,15 @@ out="$log_dir/crash-loop.log"
 node tools/crash-loop.mjs --cycles "${SETTEE_CRASH_CYCLES:-3}" --bin "$ASAN_BUILD/settee" --check "$ASAN_BUILD/settee-check" >"$out" 2>&1
 count_line_tests "$out" $? crash-loop || tail -20 "$out"
 
+# --- behind nginx (packaging/nginx/settee.conf): PouchDB live sync and the smuggling shapes ---
+if command -v nginx >/dev/null 2>&1; then
+    out="$log_dir/nginx.log"
+    SETTEE="$ASAN_BUILD/settee" tools/test-nginx.sh >"$out" 2>&1
+    count_line_tests "$out" $? nginx || tail -30 "$out"
+else
+    echo "nginx: skipped: no nginx (tools/install-deps.sh --test installs nginx-light)"
+fi
+
 # --- libFuzzer targets, a few seconds each (make fuzz-build; make fuzz runs them longer) ---
 if ls build/fuzz/fuzz_* >/dev/null 2>&1; then
     out="$log_dir/fuzz.log"

@@ -3,7 +3,7 @@
 # keep-alive to settee, no buffering of feeds): starts a settee and an nginx of its own on
 # free loopback ports (a self-signed certificate made here), runs compat-tests/nginx-check.mjs
 # through them (PouchDB live sync, request smuggling shapes, a login), and stops both by pid.
-# Needs nginx (apt-get install nginx-light) and openssl; not part of make test.
+# Needs nginx (nginx-light, which tools/install-deps.sh --test installs) and openssl; make test runs it.
 #   SETTEE=path/to/settee (default build/settee)
 # Last line: "N passed, N failed".
 set -uo pipefail
