@@ -109,7 +109,7 @@ static const char *const design =
     "  \"by_role\":\"function(doc, req) { return req.userCtx.roles.indexOf(doc.role) >= 0 }\","
     "  \"throws\":\"function(doc) { throw 'boom' }\","
     "  \"loops\":\"function(doc) { for (;;) {} }\","
-    "  \"hog\":\"function(doc) { var a = []; for (;;) a.push('x'.repeat(1000) + a.length) }\","
+    "  \"hog\":\"function(doc) { var a = []; for (;;) a.push('x'.repeat(1 << 20) + a.length) }\","
     "  \"uses_lib\":\"function(doc) { return require('lib/util').isBig(doc) }\""
     "},"
     "\"views\":{\"big\":{\"map\":\"(doc) => { if (doc.n > 10) emit(doc.n, null) }\"}},"
