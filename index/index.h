@@ -28,6 +28,7 @@
 #include "qserver/qserver.h"
 #include "src/common/arena.h"
 #include "src/common/buf.h"
+#include "src/common/ini.h"
 #include "src/common/json.h"
 #include "store/store.h"
 #include <stdbool.h>
@@ -114,6 +115,21 @@ int stt_index_cleanup(stt_db_t *db, const unsigned char (*keep)[16], size_t nkee
 /* Indexer tasks for _active_tasks: appends one JSON object per running build
  * ("type":"indexer", CouchDB's fields), comma-separated, and returns how many. */
 size_t stt_index_tasks(stt_buf_t *out);
+
+/* ------------------------------------------------------------------ background (background.c) */
+
+/* The background indexer (CouchDB's ken): after commits to a database, worker
+ * threads bring the indexes of its design docs up to date, debounced per db.
+ * Settings (read live from ini, which must outlive stop): [settee]
+ * view_background_index (true), view_background_index_delay (ms, 500); [ken]
+ * batch_channels (threads, 1, at most 4; read at start). */
+void stt_index_bg_start(stt_ini_t *ini);
+/* Queues db (the store's commit hook calls it: cheap, no I/O). No effect when
+ * the indexer is off or not started. */
+void stt_index_bg_notify(stt_db_t *db);
+/* Stops a running update between two batches, joins the threads, drops the
+ * queue. Call before the query-server pool and the store go away. */
+void stt_index_bg_stop(void);
 
 /* ------------------------------------------------------------------ queries (query.c) */
 
