@@ -163,13 +163,25 @@ typedef struct {
 
 void stt_view_args_default(stt_view_args_t *a);
 
-/* Renders the query's answer into out: {"total_rows":..,"offset":..,"rows":[...]}
- * for a map query, {"rows":[...]} for a reduce (with "update_seq" when asked).
- * status receives 200 or the HTTP status of a row-level failure. */
-int stt_view_query(stt_db_t *db, const stt_ddoc_views_t *dv, int view, const stt_view_args_t *args, stt_arena_t *arena,
-                   stt_buf_t *out, stt_qs_err_t *err);
+/* A query's answer, rendered in chunks: {"total_rows":..,"offset":..,"rows":[...]}
+ * for a map query, {"rows":[...]} for a reduce (with "update_seq" when asked),
+ * byte for byte what CouchDB sends.
+ *
+ * stt_view_open brings the index up to date as args->update asks, takes a
+ * snapshot of it and appends the answer's head to out. dv, args and arena must
+ * outlive the cursor (arena receives error strings and what outlives a chunk).
+ * stt_view_next appends rows until out holds want bytes (a row may pass it) or
+ * the answer ends: 1 when more follows, 0 once the answer's end was appended,
+ * or an error with err filled. A cursor is used by one thread at a time, any
+ * thread; stt_view_close at any point. Call stt_view_args_check first. */
+typedef struct stt_view_cursor stt_view_cursor_t;
+int stt_view_open(stt_db_t *db, const stt_ddoc_views_t *dv, int view, const stt_view_args_t *args, stt_arena_t *arena,
+                  stt_buf_t *out, stt_view_cursor_t **cur, stt_qs_err_t *err);
+int stt_view_next(stt_view_cursor_t *cur, stt_buf_t *out, size_t want, stt_qs_err_t *err);
+void stt_view_close(stt_view_cursor_t *cur);
 /* Validates args against the view as CouchDB does before running (reduce on a
- * map-only view, include_docs with reduce...). 0 or STT_VIEW_E_QUERY. */
+ * map-only view, include_docs with reduce, a key range in the wrong direction...).
+ * 0 or STT_VIEW_E_QUERY. */
 int stt_view_args_check(const stt_ddoc_views_t *dv, int view, stt_view_args_t *args, stt_qs_err_t *err);
 
 /* ------------------------------------------------------------------ raw rows (rows.c) */
