@@ -222,6 +222,7 @@ typedef struct {
     stt__fences_t fences;
     stt_qs_err_t *err;
     stt_arena_t *arena;
+    stt__update_ctl_t *ctl; /* the background indexer's controls, or NULL */
     int rc;
 } upd_t;
 
@@ -462,6 +463,7 @@ static int flush(upd_t *u)
 exit:
     for (size_t i = 0; i < u->n; i++)
         free(u->batch[i].id);
+    if (u->ctl) u->ctl->ndocs += u->n;
     if (u->task) {
         pthread_mutex_lock(&g_tasks_lock);
         u->task->changes_done += u->n;
@@ -478,6 +480,12 @@ exit:
 static int on_change(void *ctx, const stt_doc_summary_t *s)
 {
     upd_t *u = ctx;
+    /* between two batches: the background indexer may stop here, what was
+     * committed stays and the next update goes on from its seq */
+    if (u->n == 0 && u->ctl && u->ctl->stop && u->ctl->stop(u->ctl)) {
+        u->ctl->partial = true;
+        return 1;
+    }
     change_t *c = &u->batch[u->n++];
     c->id = stt_xstrndup(s->id, s->idlen);
     c->idlen = s->idlen;
@@ -492,14 +500,29 @@ static int on_change(void *ctx, const stt_doc_summary_t *s)
 
 int stt_index_update(stt_db_t *db, const stt_ddoc_views_t *dv, stt_arena_t *arena, stt_qs_err_t *err)
 {
+    return stt__index_update_ctl(db, dv, arena, err, NULL);
+}
+
+int stt__index_update_ctl(stt_db_t *db, const stt_ddoc_views_t *dv, stt_arena_t *arena, stt_qs_err_t *err,
+                          stt__update_ctl_t *ctl)
+{
     if (dv->nviews > STT_INDEX_MAX_VIEWS) return STT_E_BAD_REQUEST;
     task_t *t = task_get(db, dv);
-    pthread_mutex_lock(&t->lock);
+    if (ctl && ctl->nowait) {
+        if (pthread_mutex_trylock(&t->lock) != 0) {
+            ctl->partial = true; /* whoever runs it now finishes it, or the next turn does */
+            task_put(t);
+            return 0;
+        }
+    } else {
+        pthread_mutex_lock(&t->lock);
+    }
     upd_t *u = stt_xcalloc(1, sizeof(*u));
     u->db = db;
     u->dv = dv;
     u->err = err;
     u->arena = arena;
+    u->ctl = ctl;
     int rc = stt__index_header_read(db, dv->sig, &u->h);
     if (rc == STT_E_NOT_FOUND) {
         rc = 0;
@@ -524,7 +547,7 @@ int stt_index_update(stt_db_t *db, const stt_ddoc_views_t *dv, stt_arena_t *aren
     u->last_seq = u->h.seq;
     rc = stt_changes_scan(u->rd, u->h.seq, false, on_change, u);
     if (rc == 0) rc = u->rc;
-    if (rc == 0 && u->n) rc = flush(u);
+    if (rc == 0 && u->n && !(ctl && ctl->partial)) rc = flush(u);
     for (size_t i = 0; i < u->n; i++)
         free(u->batch[i].id);
     pthread_mutex_lock(&g_tasks_lock);

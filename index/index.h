@@ -28,6 +28,7 @@
 #include "qserver/qserver.h"
 #include "src/common/arena.h"
 #include "src/common/buf.h"
+#include "src/common/ini.h"
 #include "src/common/json.h"
 #include "store/store.h"
 #include <stdbool.h>
@@ -115,6 +116,21 @@ int stt_index_cleanup(stt_db_t *db, const unsigned char (*keep)[16], size_t nkee
  * ("type":"indexer", CouchDB's fields), comma-separated, and returns how many. */
 size_t stt_index_tasks(stt_buf_t *out);
 
+/* ------------------------------------------------------------------ background (background.c) */
+
+/* The background indexer (CouchDB's ken): after commits to a database, worker
+ * threads bring the indexes of its design docs up to date, debounced per db.
+ * Settings (read live from ini, which must outlive stop): [settee]
+ * view_background_index (true), view_background_index_delay (ms, 500); [ken]
+ * batch_channels (threads, 1, at most 4; read at start). */
+void stt_index_bg_start(stt_ini_t *ini);
+/* Queues db (the store's commit hook calls it: cheap, no I/O). No effect when
+ * the indexer is off or not started. */
+void stt_index_bg_notify(stt_db_t *db);
+/* Stops a running update between two batches, joins the threads, drops the
+ * queue. Call before the query-server pool and the store go away. */
+void stt_index_bg_stop(void);
+
 /* ------------------------------------------------------------------ queries (query.c) */
 
 typedef enum { STT_UPDATE_TRUE, STT_UPDATE_FALSE, STT_UPDATE_LAZY } stt_view_update_t;
@@ -147,13 +163,25 @@ typedef struct {
 
 void stt_view_args_default(stt_view_args_t *a);
 
-/* Renders the query's answer into out: {"total_rows":..,"offset":..,"rows":[...]}
- * for a map query, {"rows":[...]} for a reduce (with "update_seq" when asked).
- * status receives 200 or the HTTP status of a row-level failure. */
-int stt_view_query(stt_db_t *db, const stt_ddoc_views_t *dv, int view, const stt_view_args_t *args, stt_arena_t *arena,
-                   stt_buf_t *out, stt_qs_err_t *err);
+/* A query's answer, rendered in chunks: {"total_rows":..,"offset":..,"rows":[...]}
+ * for a map query, {"rows":[...]} for a reduce (with "update_seq" when asked),
+ * byte for byte what CouchDB sends.
+ *
+ * stt_view_open brings the index up to date as args->update asks, takes a
+ * snapshot of it and appends the answer's head to out. dv, args and arena must
+ * outlive the cursor (arena receives error strings and what outlives a chunk).
+ * stt_view_next appends rows until out holds want bytes (a row may pass it) or
+ * the answer ends: 1 when more follows, 0 once the answer's end was appended,
+ * or an error with err filled. A cursor is used by one thread at a time, any
+ * thread; stt_view_close at any point. Call stt_view_args_check first. */
+typedef struct stt_view_cursor stt_view_cursor_t;
+int stt_view_open(stt_db_t *db, const stt_ddoc_views_t *dv, int view, const stt_view_args_t *args, stt_arena_t *arena,
+                  stt_buf_t *out, stt_view_cursor_t **cur, stt_qs_err_t *err);
+int stt_view_next(stt_view_cursor_t *cur, stt_buf_t *out, size_t want, stt_qs_err_t *err);
+void stt_view_close(stt_view_cursor_t *cur);
 /* Validates args against the view as CouchDB does before running (reduce on a
- * map-only view, include_docs with reduce...). 0 or STT_VIEW_E_QUERY. */
+ * map-only view, include_docs with reduce, a key range in the wrong direction...).
+ * 0 or STT_VIEW_E_QUERY. */
 int stt_view_args_check(const stt_ddoc_views_t *dv, int view, stt_view_args_t *args, stt_qs_err_t *err);
 
 /* ------------------------------------------------------------------ raw rows (rows.c) */

@@ -48,6 +48,21 @@ void stt__ikey(stt_buf_t *k, char tag, const unsigned char *sig);
 int stt__index_header_read(stt_db_t *db, const unsigned char *sig, stt__index_header_t *h);
 int stt__index_header_decode(const char *v, size_t len, stt__index_header_t *h);
 
+/* An update under the background indexer's control (background.c; build.c
+ * runs it). stop is asked between two batches (ndocs: docs mapped so far by
+ * this update); true ends the update there. nowait: when another update of the
+ * index is running, return at once instead of waiting for it. partial is set
+ * when the update ended before the db's seq it started for (stopped or busy). */
+typedef struct stt__update_ctl {
+    bool (*stop)(struct stt__update_ctl *ctl);
+    void *ctx;
+    bool nowait;
+    uint64_t ndocs;
+    bool partial;
+} stt__update_ctl_t;
+int stt__index_update_ctl(stt_db_t *db, const stt_ddoc_views_t *dv, stt_arena_t *arena, stt_qs_err_t *err,
+                          stt__update_ctl_t *ctl);
+
 /* Fences (fence.c): keys are view byte + row key suffix (what follows
  * 'r' sig in a row key); the view byte alone is the view's sentinel. */
 typedef struct {

@@ -9,7 +9,11 @@
  *
  * Reduce has no stored inner reductions: groups are folded over their rows as
  * the scan meets them (builtins natively, JS reducers through the pool in
- * chunks, then rereduced). offset is counted by scanning up to the start. */
+ * chunks, then rereduced). offset is counted by scanning up to the start.
+ *
+ * The answer comes in chunks (stt_view_next): between two, the cursor keeps
+ * the scan where it stopped, on the snapshot it began with, so a 100,000-row
+ * answer never sits in memory whole. */
 #include "index/index_int.h"
 #include "replication/replication.h"
 #include "src/common/err.h"
@@ -48,6 +52,16 @@ int stt_view_args_check(const stt_ddoc_views_t *dv, int view, stt_view_args_t *a
     if (has_reduce && a->reduce) {
         if (a->include_docs) return qerr(err, "`include_docs` is invalid for reduce");
         if (a->keys && !a->group) return qerr(err, "Multi-key fetches for reduce views must use `group=true`");
+    }
+    /* a wrong-direction range is an error before anything runs */
+    const stt_json_t *sk = a->key ? a->key : a->start, *ek = a->key ? a->key : a->end;
+    if (!a->keys && sk && ek) {
+        int c = stt_key_cmp(sk, ek, dv->views[view].raw);
+        if ((!a->descending && c > 0) || (a->descending && c < 0))
+            return qerr(err, a->descending ? "No rows can match your key range, reverse your start_key and end_key "
+                                             "or set descending=false"
+                                           : "No rows can match your key range, reverse your start_key and end_key "
+                                             "or set descending=true");
     }
     return 0;
 }
@@ -142,6 +156,16 @@ typedef struct {
     size_t njsred;
     stt_buf_t tmp;
     const char *overflow; /* reduce_overflow_error of the current group */
+    stt_arena_t scratch;  /* query-server replies of one chunk */
+    /* where the answer is: its ranges, the one being read (its iterator is in
+     * place once positioned), the rows held back in it (descending dups) */
+    range_t *ranges;
+    size_t nranges, ri;
+    bool positioned;
+    stt_buf_t held, heldkey;
+    size_t nheld;
+    size_t want; /* a chunk ends once out holds this many bytes */
+    enum { Q_ROWS, Q_END, Q_DONE } phase;
 } q_t;
 
 static void row_sep(q_t *q)
@@ -233,6 +257,12 @@ static int map_row(q_t *q, const stt__row_t *row)
     return 0;
 }
 
+/* A query-server string that must outlive the chunk's scratch arena. */
+static const char *keep_str(q_t *q, const char *s)
+{
+    return s ? stt_arena_strndup(q->arena, s, strlen(s)) : "";
+}
+
 /* JS reduce of the pending kvs into one partial reduction. */
 static int js_flush(q_t *q)
 {
@@ -243,11 +273,11 @@ static int js_flush(q_t *q)
     stt_json_t res;
     stt_qs_pool_t *pool = stt_index_pool();
     if (!pool) return STT_QS_E_PROCESS;
-    int rc =
-        stt_qs_reduce(pool, q->dv->lang, &fun, 1, (stt_qs_text_t){q->jskvs.base, q->jskvs.len}, q->arena, &res, q->err);
+    int rc = stt_qs_reduce(pool, q->dv->lang, &fun, 1, (stt_qs_text_t){q->jskvs.base, q->jskvs.len}, &q->scratch, &res,
+                           q->err);
     if (rc == STT_QS_E_ERROR && q->err->error && strcmp(q->err->error, "reduce_overflow_error") == 0) {
         /* CouchDB answers the group with an error row, not the request */
-        q->overflow = q->err->reason ? q->err->reason : "";
+        q->overflow = keep_str(q, q->err->reason);
         memset(q->err, 0, sizeof(*q->err));
     } else if (rc) {
         return rc;
@@ -289,9 +319,9 @@ static int group_end(q_t *q)
             stt_qs_text_t fun = {src, strlen(src)};
             stt_json_t res;
             rc = stt_qs_rereduce(stt_index_pool(), q->dv->lang, &fun, 1, (stt_qs_text_t){q->jsred.base, q->jsred.len},
-                                 q->arena, &res, q->err);
+                                 &q->scratch, &res, q->err);
             if (rc == STT_QS_E_ERROR && q->err->error && strcmp(q->err->error, "reduce_overflow_error") == 0) {
-                q->overflow = q->err->reason ? q->err->reason : "";
+                q->overflow = keep_str(q, q->err->reason);
                 memset(q->err, 0, sizeof(*q->err));
             } else if (rc) {
                 return rc;
@@ -445,25 +475,35 @@ static int dups_flush(q_t *q, dups_t *d)
     return rc;
 }
 
-/* Rows in [lo, hi) in the query's direction. */
+/* Rows in [lo, hi) in the query's direction, from where the last chunk
+ * stopped: 1 when this chunk is full (the iterator stays on the first row not
+ * read yet), 0 at the range's end, or an error. */
 static int scan(q_t *q, const range_t *r)
 {
     bool desc = q->a->descending;
-    if (bcmp_(r->lo.base, r->lo.len, r->hi.base, r->hi.len) >= 0) return 0;
-    if (!desc) {
-        stt_ikv_seek(q->it, r->lo.base, r->lo.len);
-    } else {
-        stt_ikv_seek_le(q->it, r->hi.base, r->hi.len);
-        size_t kl;
-        if (stt_ikv_valid(q->it)) {
-            const char *k = stt_ikv_key(q->it, &kl);
-            if (bcmp_(k, kl, r->hi.base, r->hi.len) >= 0) stt_ikv_prev(q->it);
+    if (!q->positioned) {
+        q->positioned = true;
+        if (bcmp_(r->lo.base, r->lo.len, r->hi.base, r->hi.len) >= 0) return 0;
+        if (!desc) {
+            stt_ikv_seek(q->it, r->lo.base, r->lo.len);
+        } else {
+            stt_ikv_seek_le(q->it, r->hi.base, r->hi.len);
+            size_t kl;
+            if (stt_ikv_valid(q->it)) {
+                const char *k = stt_ikv_key(q->it, &kl);
+                if (bcmp_(k, kl, r->hi.base, r->hi.len) >= 0) stt_ikv_prev(q->it);
+            }
         }
+    } else if (bcmp_(r->lo.base, r->lo.len, r->hi.base, r->hi.len) >= 0) {
+        return 0;
     }
-    dups_t d = {STT_BUF_INIT, 0};
-    stt_buf_t dkey = STT_BUF_INIT; /* the held rows' key without its position */
+    dups_t d = {q->held, q->nheld};
     int rc = 0;
     for (; rc == 0 && !q->stop && stt_ikv_valid(q->it); desc ? stt_ikv_prev(q->it) : stt_ikv_next(q->it)) {
+        if (q->out->len >= q->want) {
+            rc = 1;
+            break;
+        }
         size_t kl, vl;
         const char *k = stt_ikv_key(q->it, &kl);
         if (!desc && bcmp_(k, kl, r->hi.base, r->hi.len) >= 0) break;
@@ -473,11 +513,11 @@ static int scan(q_t *q, const range_t *r)
             rc = one_row(q, k, kl, v, vl);
             continue;
         }
-        if (d.n && bcmp_(k, kl - 4, dkey.base, dkey.len) != 0) rc = dups_flush(q, &d);
+        if (d.n && bcmp_(k, kl - 4, q->heldkey.base, q->heldkey.len) != 0) rc = dups_flush(q, &d);
         if (rc || q->stop) break;
         if (!d.n) {
-            stt_buf_reset(&dkey);
-            stt_buf_append(&dkey, k, kl - 4);
+            stt_buf_reset(&q->heldkey);
+            stt_buf_append(&q->heldkey, k, kl - 4);
         }
         stt_buf_append_varint(&d.held, kl);
         stt_buf_append(&d.held, k, kl);
@@ -486,8 +526,8 @@ static int scan(q_t *q, const range_t *r)
         d.n++;
     }
     if (rc == 0 && d.n) rc = dups_flush(q, &d);
-    stt_buf_free(&d.held);
-    stt_buf_free(&dkey);
+    q->held = d.held;
+    q->nheld = d.n;
     return rc;
 }
 
@@ -543,21 +583,21 @@ static int header_at(q_t *q, stt__index_header_t *h)
     return rc;
 }
 
-int stt_view_query(stt_db_t *db, const stt_ddoc_views_t *dv, int view, const stt_view_args_t *a, stt_arena_t *arena,
-                   stt_buf_t *out, stt_qs_err_t *err)
+/* ------------------------------------------------------------------ cursors */
+
+/* A cursor is the scan's state between two chunks: q_t holds where it is (the
+ * range, the iterator on its snapshot, a group being folded, held dups). */
+
+struct stt_view_cursor {
+    q_t q;
+};
+
+int stt_view_open(stt_db_t *db, const stt_ddoc_views_t *dv, int view, const stt_view_args_t *a, stt_arena_t *arena,
+                  stt_buf_t *out, stt_view_cursor_t **cur, stt_qs_err_t *err)
 {
     const stt_view_def_t *vd = &dv->views[view];
     int rc = 0;
-    /* a wrong-direction range is an error before anything runs */
     const stt_json_t *sk = a->key ? a->key : a->start, *ek = a->key ? a->key : a->end;
-    if (!a->keys && sk && ek) {
-        int c = stt_key_cmp(sk, ek, vd->raw);
-        if ((!a->descending && c > 0) || (a->descending && c < 0))
-            return qerr(err, a->descending ? "No rows can match your key range, reverse your start_key and end_key "
-                                             "or set descending=false"
-                                           : "No rows can match your key range, reverse your start_key and end_key "
-                                             "or set descending=true");
-    }
     bool native = strcmp(dv->lang, STT_INDEX_NATIVE_LANG) == 0; /* a Mango json index: no query server */
     if (!native && (!stt_index_pool() || !stt_qs_has_lang(stt_index_pool(), dv->lang))) {
         err->status = 500;
@@ -569,36 +609,38 @@ int stt_view_query(stt_db_t *db, const stt_ddoc_views_t *dv, int view, const stt
         rc = stt_index_update(db, dv, arena, err);
         if (rc) return rc;
     }
-    q_t q = {.db = db, .dv = dv, .view = view, .a = a, .arena = arena, .out = out, .err = err};
-    q.it = stt_ikv_iter_new(db);
+    stt_view_cursor_t *c = stt_xcalloc(1, sizeof(*c));
+    q_t *q = &c->q;
+    *q = (q_t){.db = db, .dv = dv, .view = view, .a = a, .arena = arena, .out = out, .err = err};
+    q->it = stt_ikv_iter_new(db);
     stt__index_header_t h;
-    rc = header_at(&q, &h);
+    rc = header_at(q, &h);
     if (rc == STT_E_NOT_FOUND) rc = 0;
     if (rc) {
-        stt_ikv_iter_free(q.it);
+        stt_view_close(c);
         return rc;
     }
-    q.skip = a->skip;
-    q.limit = a->limit;
-    q.seq = h.seq;
-    q.reducing = vd->reduce && a->reduce;
-    q.level = !q.reducing ? 0 : a->group_level > 0 ? a->group_level : a->group ? -1 : 0;
-    if (q.reducing && stt_reduce_is_builtin(vd->reduce)) q.builtin = stt__reducer_new(vd->reduce);
-    size_t nranges = a->keys ? a->keys->len : 1;
-    range_t *ranges = stt_xcalloc(nranges ? nranges : 1, sizeof(*ranges));
-    for (size_t i = 0; i < nranges; i++) {
+    q->skip = a->skip;
+    q->limit = a->limit;
+    q->seq = h.seq;
+    q->reducing = vd->reduce && a->reduce;
+    q->level = !q->reducing ? 0 : a->group_level > 0 ? a->group_level : a->group ? -1 : 0;
+    if (q->reducing && stt_reduce_is_builtin(vd->reduce)) q->builtin = stt__reducer_new(vd->reduce);
+    q->nranges = a->keys ? a->keys->len : 1;
+    q->ranges = stt_xcalloc(q->nranges ? q->nranges : 1, sizeof(*q->ranges));
+    for (size_t i = 0; i < q->nranges; i++) {
         /* with descending, keys= is read from its last key back */
-        size_t ki = a->descending ? nranges - 1 - i : i;
+        size_t ki = a->descending ? q->nranges - 1 - i : i;
         if (a->keys)
-            make_range(&ranges[i], dv, view, &a->keys->u.items[ki], NULL, 0, &a->keys->u.items[ki], NULL, 0, true,
+            make_range(&q->ranges[i], dv, view, &a->keys->u.items[ki], NULL, 0, &a->keys->u.items[ki], NULL, 0, true,
                        a->descending);
         else
-            make_range(&ranges[i], dv, view, sk, a->start_docid, a->start_docidlen, ek, a->end_docid, a->end_docidlen,
-                       a->key ? true : a->inclusive_end, a->descending);
+            make_range(&q->ranges[i], dv, view, sk, a->start_docid, a->start_docidlen, ek, a->end_docid,
+                       a->end_docidlen, a->key ? true : a->inclusive_end, a->descending);
     }
     uint64_t total = view < (int)h.nviews ? h.nrows[view] : 0;
-    if (!q.reducing) {
-        uint64_t off = nranges ? count_before(&q, &h, &ranges[0], total) : 0;
+    if (!q->reducing) {
+        uint64_t off = q->nranges ? count_before(q, &h, &q->ranges[0], total) : 0;
         off += a->skip;
         if (off > total) off = total;
         stt_buf_appends(out, "{\"total_rows\":");
@@ -609,33 +651,73 @@ int stt_view_query(stt_db_t *db, const stt_ddoc_views_t *dv, int view, const stt
         stt_buf_appendc(out, '{');
     }
     if (a->update_seq) {
-        if (!q.reducing) stt_buf_appendc(out, ',');
+        if (!q->reducing) stt_buf_appendc(out, ',');
         stt_buf_appends(out, "\"update_seq\":");
         if (a->fmt_seq)
             a->fmt_seq(out, h.seq);
         else
             stt_buf_append_u64(out, h.seq);
     }
-    stt_buf_appends(out, !q.reducing || a->update_seq ? ",\"rows\":[" : "\"rows\":[");
-    for (size_t i = 0; i < nranges && rc == 0 && !q.stop; i++) {
-        rc = scan(&q, &ranges[i]);
+    stt_buf_appends(out, !q->reducing || a->update_seq ? ",\"rows\":[" : "\"rows\":[");
+    *cur = c;
+    return 0;
+}
+
+int stt_view_next(stt_view_cursor_t *c, stt_buf_t *out, size_t want, stt_qs_err_t *err)
+{
+    q_t *q = &c->q;
+    q->out = out;
+    q->err = err;
+    q->want = want;
+    stt_arena_free(&q->scratch);
+    int rc = 0;
+    while (rc == 0 && q->phase == Q_ROWS) {
+        if (q->ri == q->nranges || q->stop) {
+            q->phase = Q_END;
+            break;
+        }
+        rc = scan(q, &q->ranges[q->ri]);
+        if (rc) break;
         /* each key of keys= is its own group */
-        if (rc == 0 && q.reducing && a->keys) rc = group_end(&q);
+        if (q->reducing && q->a->keys) rc = group_end(q);
+        q->ri++;
+        q->positioned = false;
     }
-    if (rc == 0 && q.reducing && !q.stop) rc = group_end(&q);
-    stt_buf_appends(out, q.nout ? "\r\n]}\n" : "]}\n");
-    for (size_t i = 0; i < nranges; i++) {
-        stt_buf_free(&ranges[i].lo);
-        stt_buf_free(&ranges[i].hi);
+    if (rc == 1) return 1; /* the chunk is full */
+    if (rc == 0 && q->phase == Q_END) {
+        if (q->reducing && !q->stop) rc = group_end(q);
+        if (rc == 0) {
+            stt_buf_appends(out, q->nout ? "\r\n]}\n" : "]}\n");
+            q->phase = Q_DONE;
+        }
     }
-    free(ranges);
-    stt_ikv_iter_free(q.it);
-    if (q.rd) stt_reader_close(q.rd);
-    stt__reducer_free(q.builtin);
-    stt_buf_free(&q.gkey);
-    stt_buf_free(&q.gkeyjson);
-    stt_buf_free(&q.jskvs);
-    stt_buf_free(&q.jsred);
-    stt_buf_free(&q.tmp);
+    if (rc < 0) {
+        /* the strings of a query-server error may live in this chunk's arena */
+        if (err->error) err->error = keep_str(q, err->error);
+        if (err->reason) err->reason = keep_str(q, err->reason);
+    }
     return rc;
+}
+
+void stt_view_close(stt_view_cursor_t *c)
+{
+    if (!c) return;
+    q_t *q = &c->q;
+    for (size_t i = 0; i < q->nranges; i++) {
+        stt_buf_free(&q->ranges[i].lo);
+        stt_buf_free(&q->ranges[i].hi);
+    }
+    free(q->ranges);
+    stt_ikv_iter_free(q->it);
+    if (q->rd) stt_reader_close(q->rd);
+    stt__reducer_free(q->builtin);
+    stt_buf_free(&q->gkey);
+    stt_buf_free(&q->gkeyjson);
+    stt_buf_free(&q->jskvs);
+    stt_buf_free(&q->jsred);
+    stt_buf_free(&q->tmp);
+    stt_buf_free(&q->held);
+    stt_buf_free(&q->heldkey);
+    stt_arena_free(&q->scratch);
+    free(c);
 }

@@ -6,6 +6,7 @@
 #include "index/index.h"
 #include "access/access.h"
 #include "src/common/err.h"
+#include "src/common/log.h"
 #include "src/http/http.h"
 #include <stdlib.h>
 #include <string.h>
@@ -260,7 +261,47 @@ static int args_from_object(stt_arena_t *a, const stt_json_t *o, stt_view_args_t
     return 0;
 }
 
-/* ------------------------------------------------------------------ running */
+/* ------------------------------------------------------------------ running
+
+A view answer is made in chunks of CHUNK bytes, each by a job on the view pool
+(building the index, JS reduce and include_docs block), and sent as it comes:
+ * the first job loads the design doc, checks every query, opens the first
+   cursor and makes the first chunk. Until then nothing was sent, so an error
+   is a plain error reply; an answer that fits in one chunk is one JSON reply;
+ * otherwise the reply streams: each chunk handed to the stream queues the job
+   that makes the next one (one ahead), and the stream waits (pauses) while it
+   runs. An error in a later chunk aborts the reply, as _all_docs's and
+   CouchDB's do once rows went out.
+The answer's state (vstate_t) is shared by the stream, on the request's loop,
+and one job at a time, on a pool thread: inflight says a job has it. Whichever
+of the stream's stop and the running job comes last frees it. */
+
+#define CHUNK (64 * 1024)
+
+typedef struct {
+    stt_arena_t arena; /* the request's parameters, the design doc: the answer's lifetime */
+    stt_db_t *db;
+    view_req_t *vr;
+    stt_ddoc_views_t dv;
+    int vi;
+    size_t qi;              /* the query being answered */
+    stt_view_cursor_t *cur; /* its cursor, once open */
+    stt_buf_t chunk;        /* made by the last job, not yet given to the stream */
+    bool ended;             /* chunk ends the answer */
+    bool failed;            /* a later chunk failed: abort the reply */
+    bool lazy;              /* update=lazy: update the index once answered */
+    bool inflight, streaming, stopped;
+    stt_stream_t *stream;
+} vstate_t;
+
+static void vstate_free(vstate_t *vs)
+{
+    stt_view_close(vs->cur);
+    if (vs->db) stt_db_release(vs->db);
+    stt_buf_free(&vs->chunk);
+    stt_arena_free(&vs->arena);
+    free(vs);
+}
 
 static void put_error(stt_vjob_t *j, int status, const char *error, const char *reason, bool ref)
 {
@@ -285,6 +326,37 @@ static void put_rc(stt_vjob_t *j, int rc, const stt_qs_err_t *qe)
     put_error(j, 500, "unknown_error", "view query failed", true);
 }
 
+/* Appends the answer's next part to vs->chunk, on a pool thread: the queries
+ * one after the other, inside {"results": [...]} for .../queries. */
+static int fill(vstate_t *vs, stt_qs_err_t *qe)
+{
+    view_req_t *vr = vs->vr;
+    while (vs->chunk.len < CHUNK && !vs->ended) {
+        if (!vs->cur) {
+            if (vs->qi == vr->nargs) {
+                if (vr->queries) stt_buf_appends(&vs->chunk, "\n]}\n");
+                vs->ended = true;
+                break;
+            }
+            if (vr->queries) stt_buf_appends(&vs->chunk, vs->qi ? ",\n" : "{\"results\":[\n");
+            stt_view_args_t *a = &vr->args[vs->qi];
+            int rc = stt_view_open(vs->db, &vs->dv, vs->vi, a, &vs->arena, &vs->chunk, &vs->cur, qe);
+            if (rc) return rc;
+            vs->lazy |= a->update == STT_UPDATE_LAZY;
+        }
+        int rc = stt_view_next(vs->cur, &vs->chunk, CHUNK, qe);
+        if (rc < 0) return rc;
+        if (rc == 0) {
+            stt_view_close(vs->cur);
+            vs->cur = NULL;
+            vs->qi++;
+            /* a query's own text ends with a newline: inside results it must not */
+            if (vr->queries && vs->chunk.len && vs->chunk.base[vs->chunk.len - 1] == '\n') vs->chunk.len--;
+        }
+    }
+    return 0;
+}
+
 /* update=lazy: the index catches up after the answer went out */
 static void lazy_run(stt_vjob_t *j)
 {
@@ -293,52 +365,141 @@ static void lazy_run(stt_vjob_t *j)
     if (stt_ddoc_views_load(j->db, j->ctx, &j->arena, &dv) == 0) stt_index_update(j->db, &dv, &j->arena, &qe);
 }
 
-static void view_run(stt_vjob_t *j)
+static void lazy_start(vstate_t *vs)
 {
-    view_req_t *vr = j->ctx;
-    stt_ddoc_views_t *dv = stt_arena_alloc(&j->arena, sizeof(*dv));
+    if (!vs->lazy) return;
+    vs->lazy = false;
+    stt_vjob_t *bg = stt_xcalloc(1, sizeof(*bg));
+    size_t nl;
+    const char *name = stt_db_name(vs->db, &nl);
+    if (stt_db_open(stt__server->store, name, nl, &bg->db) == 0) {
+        bg->ctx = stt_arena_strndup(&bg->arena, vs->vr->ddoc_id, strlen(vs->vr->ddoc_id));
+        bg->run = lazy_run;
+        stt_vjob_background(bg);
+    } else {
+        stt_vjob_free(bg);
+    }
+}
+
+/* The job ended without done() (its request went away): before the stream
+ * started, nobody else holds the state; after, the stream's stop came first. */
+static void job_gone(stt_vjob_t *j)
+{
+    vstate_t *vs = j->ctx;
+    vs->inflight = false;
+    if (!vs->streaming || vs->stopped) vstate_free(vs);
+}
+
+static int next_submit(vstate_t *vs, stt_hreq_t *r);
+
+static int stream_produce(stt_stream_t *s, stt_buf_t *out)
+{
+    vstate_t *vs = s->ctx;
+    vs->stream = s;             /* the first call comes before stt_stream_start returns */
+    if (vs->inflight) return 2; /* the next chunk is being made */
+    if (vs->failed) return -1;
+    if (!vs->chunk.len && !vs->ended && next_submit(vs, s->r) != 0) return -1;
+    if (vs->inflight) return 2;
+    stt_buf_append(out, vs->chunk.base, vs->chunk.len);
+    stt_buf_reset(&vs->chunk);
+    if (vs->ended) {
+        lazy_start(vs);
+        return 0;
+    }
+    return next_submit(vs, s->r) == 0 ? 1 : -1; /* one chunk ahead */
+}
+
+static void stream_stop(stt_stream_t *s)
+{
+    vstate_t *vs = s->ctx;
+    vs->stopped = true;
+    vs->stream = NULL;
+    if (!vs->inflight) vstate_free(vs);
+}
+
+static const stt_stream_ops_t stream_ops = {stream_produce, stream_stop};
+
+static void next_run(stt_vjob_t *j)
+{
+    vstate_t *vs = j->ctx;
     stt_qs_err_t qe = {0};
-    int rc = stt_ddoc_views_load(j->db, vr->ddoc_id, &j->arena, dv);
+    int rc = fill(vs, &qe);
+    if (rc) {
+        size_t nl;
+        const char *name = stt_db_name(vs->db, &nl);
+        stt_log(STT_LOG_WARNING, "view %.*s/%s/_view/%s: the answer failed after it began (%s: %s)", (int)nl, name,
+                vs->vr->ddoc_id, vs->vr->view, qe.error ? qe.error : "error", qe.reason ? qe.reason : "");
+        vs->failed = true;
+    }
+}
+
+static void next_done(stt_hreq_t *r, stt_vjob_t *j)
+{
+    vstate_t *vs = j->ctx;
+    j->ctx = NULL;
+    vs->inflight = false;
+    if (vs->stopped)
+        vstate_free(vs);
+    else if (vs->stream)
+        stt_stream_resume(vs->stream);
+}
+
+/* Queues the job that makes the next part of vs's answer. On failure (-1, the
+ * queue is full) the job is already gone: job_gone cleared inflight, and
+ * freed vs if the stream had not begun. */
+static int job_submit(vstate_t *vs, stt_hreq_t *r, void (*run)(stt_vjob_t *), void (*done)(stt_hreq_t *, stt_vjob_t *))
+{
+    stt_vjob_t *j = stt_xcalloc(1, sizeof(*j));
+    j->ctx = vs;
+    j->ctx_free = job_gone;
+    j->run = run;
+    j->done = done;
+    vs->inflight = true;
+    return stt_vjob_submit(r, j);
+}
+
+static int next_submit(vstate_t *vs, stt_hreq_t *r)
+{
+    return job_submit(vs, r, next_run, next_done);
+}
+
+static void first_run(stt_vjob_t *j)
+{
+    vstate_t *vs = j->ctx;
+    view_req_t *vr = vs->vr;
+    stt_qs_err_t qe = {0};
+    int rc = stt_ddoc_views_load(vs->db, vr->ddoc_id, &vs->arena, &vs->dv);
     if (rc) return put_rc(j, rc, &qe);
-    int vi = stt_ddoc_view_find(dv, vr->view, strlen(vr->view));
-    if (vi < 0) return put_error(j, 404, "not_found", "missing_named_view", false);
+    vs->vi = stt_ddoc_view_find(&vs->dv, vr->view, strlen(vr->view));
+    if (vs->vi < 0) return put_error(j, 404, "not_found", "missing_named_view", false);
     for (size_t i = 0; i < vr->nargs; i++) {
-        rc = stt_view_args_check(dv, vi, &vr->args[i], &qe);
+        rc = stt_view_args_check(&vs->dv, vs->vi, &vr->args[i], &qe);
         if (rc) return put_rc(j, rc, &qe);
         /* a reduction folds rows the user may not read */
-        if (vr->args[i].row_ok && dv->views[vi].reduce && vr->args[i].reduce)
+        if (vr->args[i].row_ok && vs->dv.views[vs->vi].reduce && vr->args[i].reduce)
             return put_error(j, 403, "forbidden", "Only db admins may reduce views in an access database.", false);
     }
-    bool lazy = false;
-    stt_buf_reset(&j->body);
-    if (vr->queries) stt_buf_appends(&j->body, "{\"results\":[\n");
-    for (size_t i = 0; i < vr->nargs; i++) {
-        if (i) stt_buf_appends(&j->body, ",\n");
-        stt_buf_t one = STT_BUF_INIT;
-        rc = stt_view_query(j->db, dv, vi, &vr->args[i], &j->arena, &one, &qe);
-        if (rc) {
-            stt_buf_free(&one);
-            return put_rc(j, rc, &qe);
-        }
-        /* a query's own text ends with a newline: inside results it must not */
-        if (vr->queries && one.len && one.base[one.len - 1] == '\n') one.len--;
-        stt_buf_append(&j->body, one.base, one.len);
-        stt_buf_free(&one);
-        lazy |= vr->args[i].update == STT_UPDATE_LAZY;
-    }
-    if (vr->queries) stt_buf_appends(&j->body, "\n]}\n");
+    rc = fill(vs, &qe);
+    if (rc) return put_rc(j, rc, &qe);
     j->status = 200;
-    if (lazy) {
-        stt_vjob_t *bg = stt_xcalloc(1, sizeof(*bg));
-        size_t nl;
-        const char *name = stt_db_name(j->db, &nl);
-        if (stt_db_open(stt__server->store, name, nl, &bg->db) == 0) {
-            bg->ctx = stt_arena_strndup(&bg->arena, vr->ddoc_id, strlen(vr->ddoc_id));
-            bg->run = lazy_run;
-            stt_vjob_background(bg);
-        } else {
-            stt_vjob_free(bg);
-        }
+}
+
+static void first_done(stt_hreq_t *r, stt_vjob_t *j)
+{
+    vstate_t *vs = j->ctx;
+    j->ctx = NULL;
+    vs->inflight = false;
+    if (j->status != 200) {
+        stt_reply_json(r, j->status, &j->body);
+        vstate_free(vs);
+    } else if (vs->ended) {
+        stt_reply_json(r, 200, &vs->chunk);
+        lazy_start(vs);
+        vstate_free(vs);
+    } else {
+        vs->streaming = true;
+        stt_stream_start(r, 200, "application/json", &stream_ops, vs,
+                         (const char *const[]){"cache-control", "must-revalidate", NULL});
     }
 }
 
@@ -357,22 +518,24 @@ void stt_h_view(stt_hreq_t *r)
         stt_reply_method_not_allowed(r, "GET,POST,HEAD");
         return;
     }
-    stt_vjob_t *j = stt_xcalloc(1, sizeof(*j));
-    view_req_t *vr = stt_arena_alloc(&j->arena, sizeof(*vr));
+    vstate_t *vs = stt_xcalloc(1, sizeof(*vs));
+    stt_arena_t *arena = &vs->arena;
+    view_req_t *vr = stt_arena_alloc(arena, sizeof(*vr));
     memset(vr, 0, sizeof(*vr));
-    vr->ddoc_id = stt_arena_strndup(&j->arena, r->docid.base, r->docid.len);
-    vr->view = stt_arena_strndup(&j->arena, r->seg[4].base, r->seg[4].len);
+    vs->vr = vr;
+    vr->ddoc_id = stt_arena_strndup(arena, r->docid.base, r->docid.len);
+    vr->view = stt_arena_strndup(arena, r->seg[4].base, r->seg[4].len);
     vr->queries = queries;
     perr_t e = {0};
     stt_view_args_t base;
     stt_view_args_default(&base);
     pstate_t ps = {0};
-    if (args_from_query(r, &j->arena, &base, &ps, &e)) goto bad;
+    if (args_from_query(r, arena, &base, &ps, &e)) goto bad;
     if (r->method == STT_M_POST) {
         if (!stt_require_json(r)) goto out;
         h2o_iovec_t ent = r->req->entity;
-        stt_json_t *body = stt_arena_alloc(&j->arena, sizeof(*body));
-        if (!ent.base || stt_json_parse(&j->arena, ent.base, ent.len, body, NULL, 0) != 0) {
+        stt_json_t *body = stt_arena_alloc(arena, sizeof(*body));
+        if (!ent.base || stt_json_parse(arena, ent.base, ent.len, body, NULL, 0) != 0) {
             fail(&e, 400, "bad_request", "invalid UTF-8 JSON");
             goto bad;
         }
@@ -391,7 +554,7 @@ void stt_h_view(stt_hreq_t *r)
                 goto bad;
             }
             vr->nargs = qs->len;
-            vr->args = stt_arena_alloc(&j->arena, (qs->len + 1) * sizeof(*vr->args));
+            vr->args = stt_arena_alloc(arena, (qs->len + 1) * sizeof(*vr->args));
             for (uint32_t i = 0; i < qs->len; i++) {
                 vr->args[i] = base;
                 pstate_t qps = ps;
@@ -399,38 +562,36 @@ void stt_h_view(stt_hreq_t *r)
                     fail(&e, 400, "bad_request", "Each query must be a JSON object");
                     goto bad;
                 }
-                if (args_from_object(&j->arena, &qs->u.items[i], &vr->args[i], &qps, &e) ||
-                    finish(&vr->args[i], &qps, &e))
+                if (args_from_object(arena, &qs->u.items[i], &vr->args[i], &qps, &e) || finish(&vr->args[i], &qps, &e))
                     goto bad;
             }
-        } else if (args_from_object(&j->arena, body, &base, &ps, &e)) {
+        } else if (args_from_object(arena, body, &base, &ps, &e)) {
             goto bad;
         }
     }
     if (!queries) {
         if (finish(&base, &ps, &e)) goto bad;
         vr->nargs = 1;
-        vr->args = stt_arena_alloc(&j->arena, sizeof(*vr->args));
+        vr->args = stt_arena_alloc(arena, sizeof(*vr->args));
         vr->args[0] = base;
     }
-    if (stt_db_open(stt__server->store, r->dbname.base, r->dbname.len, &j->db) != 0) {
+    if (stt_db_open(stt__server->store, r->dbname.base, r->dbname.len, &vs->db) != 0) {
         stt_reply_error(r, STT_E_DB_NOT_FOUND, NULL);
         goto out;
     }
     stt_access_t *acc = stt__access(r);
     if (acc) { /* a user of an access db: their docs' rows only (the job may outlive r) */
-        acc = stt_access_copy(&j->arena, acc);
+        acc = stt_access_copy(arena, acc);
         for (size_t i = 0; i < vr->nargs; i++) {
             vr->args[i].row_ok = stt_access_view_row_ok;
             vr->args[i].row_ctx = acc;
         }
     }
-    j->ctx = vr;
-    j->run = view_run;
-    if (stt_vjob_submit(r, j) != 0) stt_reply_error_raw(r, 503, "service_unavailable", "Too many view requests.");
+    if (job_submit(vs, r, first_run, first_done) != 0)
+        stt_reply_error_raw(r, 503, "service_unavailable", "Too many view requests.");
     return;
 bad:
     stt_reply_error_raw(r, e.status, e.error, e.reason);
 out:
-    stt_vjob_free(j);
+    vstate_free(vs);
 }

@@ -312,6 +312,7 @@ static void on_commit(void *ctx, stt_db_t *db, uint64_t seq)
 {
     stt_changes_notify(ctx, db, seq);
     stt_access_notify(db);
+    stt_index_bg_notify(db);
     stt_global_changes_updated(db);
     stt_db_updates_notify(db);
     stt_rep_notify(db, seq);
@@ -603,6 +604,7 @@ int stt_server_run(const stt_config_t *cfg, stt_store_t *store, stt_ini_t *ini, 
         srv.qs = NULL;
     }
     stt_index_set_pool(srv.qs); /* views use the same pool */
+    stt_index_bg_start(ini);
     char err[256];
     /* listening sockets are opened here so that a bind error stops the start;
      * everything h2o allocates per thread is made on the worker itself */
@@ -687,7 +689,8 @@ int stt_server_run(const stt_config_t *cfg, stt_store_t *store, stt_ini_t *ini, 
     stt_authpool_stop();
     stt_offload_stop(); /* before the writer: validated batches are queued to it */
     stt_writer_stop();
-    stt_access_stop(); /* after the writer: its commits queue access dbs */
+    stt_access_stop();   /* after the writer: its commits queue access dbs */
+    stt_index_bg_stop(); /* likewise, and before the query servers go */
     stt_global_changes_stop();
     stt_index_set_pool(NULL);
     stt_qs_pool_free(srv.qs);

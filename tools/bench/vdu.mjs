@@ -20,7 +20,7 @@ const VDU = `function (newDoc, oldDoc, userCtx, secObj) {
 
 async function call(method, path, body) {
   const r = await fetch(base + path, {
-    method, headers: { Authorization: auth, 'Content-Type': 'application/json' },
+    method, headers: { ...(url.username ? { Authorization: auth } : {}), 'Content-Type': 'application/json' },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const text = await r.text();

@@ -1,6 +1,7 @@
 // The view benchmark (make bench-views, i.e. run.sh views): settee's view index on
-// issue 12's workload, on one release settee on 127.0.0.1 (fresh temp data dir,
-// free port, stopped by its pid; servers.mjs), and optionally on a CouchDB given by
+// issue 12's workload, on one release settee and one pouchdb-server on 127.0.0.1
+// (fresh temp data dirs, free ports, stopped by their pids; servers.mjs), one after
+// the other, and optionally on a CouchDB given by
 // BENCH_VIEWS_COUCHDB=http://user:pass@127.0.0.1:5984 (the same steps, its own db).
 //   1. load N ~1 KB docs (tools/bench/lib.mjs makeDoc, `type` set to one of 1000
 //      values, 100 docs each) with _bulk_docs of 1000;
@@ -11,11 +12,20 @@
 //      the same range reduced with group=true (100 rows);
 //   4. single-key lookups under 32 connections (wrk, 2 threads): ?key="tNNNN"
 //      with a random key per request, reduce=false&limit=10, and the reduced form
-//      (group=true, one row): req/s and p50/p99 latency.
+//      (group=true, one row): req/s and p50/p99 latency;
+//   5. the whole view, reduce=false (N rows in one answer): ms, and the server's
+//      peak RSS while it is sent (what a streamed answer costs);
+//   6. catching up after writes: 10,000 more docs (_bulk_docs of 1000), 3 s of quiet,
+//      then how many rows an update=false query is missing and how long the next
+//      update=true query takes. On settee twice: with its background indexer (the
+//      default) and with [settee] view_background_index = false (set through _config).
+//   7. what a validate_doc_update costs _bulk_docs (vdu.mjs on the same server: its
+//      docs/s without and with a validator, and the slowdown; issue 12's goal: < 30%);
 // Environment (run.sh sets BENCH_TMP and BENCH_SETTEE):
 //   BENCH_QUICK=1            10,000 docs and short wrk runs: checks the harness, not speed
 //   BENCH_VIEWS_DOCS=N       doc count (default 100000)
 //   BENCH_VIEWS_COUCHDB=url  also run against that CouchDB
+//   BENCH_VIEWS_TARGETS      comma list of settee,pouchdb (default both)
 //   BENCH_VIEWS_OUT          markdown output (default build/bench-views.md)
 import fs from 'node:fs';
 import os from 'node:os';
@@ -23,6 +33,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { closeIdle, makeDoc, median, memOf, ok, parseTarget, request, runWrk, sleep } from './lib.mjs';
 import * as servers from './servers.mjs';
+import { execFile } from 'node:child_process';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '../..');
@@ -34,6 +45,8 @@ const RANGE_RUNS = QUICK ? 3 : 10;
 const log = (msg) => process.stderr.write(msg + '\n');
 const typeOf = (i) => 't' + String(i % NTYPES).padStart(4, '0');
 const DB = 'bench_views';
+const TARGETS = (process.env.BENCH_VIEWS_TARGETS || 'settee,pouchdb').split(',').filter(Boolean);
+const EXTRA = QUICK ? 2000 : 10000;
 
 // RSS of a process and of its children (the query servers), in bytes.
 function treeRss(pid) {
@@ -61,23 +74,77 @@ async function load(t) {
     return (performance.now() - t0) / 1000;
 }
 
-async function build(t) {
-    await ok(t, 'PUT', `/${DB}/_design/b`, { views: { by_type: { map: 'function(doc){ emit(doc.type, 1) }', reduce: '_count' } } });
-    let peak = { self: 0, kids: 0, total: 0 };
+// Samples the RSS of t's server (and its children) every 100 ms until stop().
+function rssSampler(t) {
+    const peak = { self: 0, kids: 0, total: 0 };
     let sampling = t.pid !== undefined;
-    const sampler = (async () => {
+    const loop = (async () => {
         while (sampling) {
             const m = treeRss(t.pid);
-            if (m.self + m.kids > peak.total) peak = { ...m, total: m.self + m.kids };
+            if (m.self + m.kids > peak.total) Object.assign(peak, m, { total: m.self + m.kids });
             await sleep(100);
         }
     })();
+    return { peak, async stop() { sampling = false; await loop; return peak; } };
+}
+
+async function build(t) {
+    await ok(t, 'PUT', `/${DB}/_design/b`, { views: { by_type: { map: 'function(doc){ emit(doc.type, 1) }', reduce: '_count' } } });
     const before = t.pid !== undefined ? treeRss(t.pid) : null;
+    const sampler = rssSampler(t);
     const r = await ok(t, 'GET', `/${DB}/_design/b/_view/by_type?limit=1&reduce=false`, null, { timeoutMs: 3600000 });
-    sampling = false;
-    await sampler;
+    const peak = await sampler.stop();
     const secs = r.ms / 1000;
     return { secs, docsPerSec: NDOCS / secs, before, peak };
+}
+
+// The whole view in one answer, reduce=false: time and the server's peak RSS.
+async function wholeMap(t) {
+    const before = t.pid !== undefined ? treeRss(t.pid) : null;
+    const sampler = rssSampler(t);
+    const ms = [];
+    let rows = 0;
+    for (let i = 0; i < (QUICK ? 2 : 3); i++) {
+        const r = await ok(t, 'GET', `/${DB}/_design/b/_view/by_type?reduce=false`, null, { timeoutMs: 600000 });
+        rows = JSON.parse(r.body).rows.length;
+        ms.push(r.ms);
+    }
+    const peak = await sampler.stop();
+    return { rows, ms: median(ms), before, peak };
+}
+
+// EXTRA more docs, 3 s of quiet, then the lag of update=false and the cost of update=true.
+let extraFrom = NDOCS;
+async function catchUp(t) {
+    const t0 = performance.now();
+    for (let i = 0; i < EXTRA; i += 1000) {
+        const docs = [];
+        for (let k = extraFrom + i; k < extraFrom + Math.min(EXTRA, i + 1000); k++) docs.push({ ...makeDoc(k), type: typeOf(k) });
+        await ok(t, 'POST', `/${DB}/_bulk_docs`, { docs });
+    }
+    const loadSecs = (performance.now() - t0) / 1000;
+    extraFrom += EXTRA;
+    await sleep(3000);
+    const stale = JSON.parse((await ok(t, 'GET', `/${DB}/_design/b/_view/by_type?update=false&reduce=false&limit=0`)).body);
+    const fresh = await ok(t, 'GET', `/${DB}/_design/b/_view/by_type?reduce=false&limit=0`, null, { timeoutMs: 600000 });
+    const total = JSON.parse(fresh.body).total_rows;
+    return { loadSecs, missing: total - stale.total_rows, updateMs: fresh.ms };
+}
+
+// vdu.mjs against t: docs/s without and with a validator.
+function vdu(t) {
+    const env = { ...process.env, COUCH_URL: t.url, DOCS: QUICK ? '4000' : '20000', ROUNDS: QUICK ? '1' : '3' };
+    return new Promise((resolve, reject) => {
+        execFile(process.execPath, [path.join(HERE, 'vdu.mjs')], { env, timeout: 1800000 }, (err, stdout) => {
+            if (err) return reject(err);
+            const num = (re) => Number((stdout.match(re) || [])[1]);
+            resolve({ plain: num(/without a validator:\s+(\d+)/), with: num(/with a validator:\s+(\d+)/), slowdown: num(/slowdown: (-?[\d.]+)%/) });
+        });
+    });
+}
+
+async function setBackground(t, on) {
+    await ok(t, 'PUT', '/_node/_local/_config/settee/view_background_index', JSON.stringify(on ? 'true' : 'false'));
 }
 
 async function range(t) {
@@ -117,18 +184,32 @@ async function runOn(t, name) {
     log(`views: ${name}: lookups under 32 connections`);
     const lookup = await wrk(t, 'map');
     const lookupReduced = await wrk(t, 'reduce');
-    return { name, loadSecs, build: b, range: rg, lookup, lookupReduced };
+    log(`views: ${name}: the whole view, reduce=false`);
+    const whole = await wholeMap(t);
+    log(`views: ${name}: catching up after ${EXTRA} writes`);
+    const caught = await catchUp(t);
+    let caughtOff = null;
+    if (name === 'settee') {
+        await setBackground(t, false);
+        caughtOff = await catchUp(t);
+        await setBackground(t, true);
+    }
+    log(`views: ${name}: validate_doc_update on _bulk_docs (vdu.mjs)`);
+    const v = await vdu(t);
+    return { name, loadSecs, build: b, range: rg, lookup, lookupReduced, whole, caught, caughtOff, vdu: v };
 }
 
 const mb = (b) => (b / 1048576).toFixed(0);
 const results = [];
 const started = performance.now();
-const settee = await servers.start('settee');
-try {
-    results.push(await runOn(settee, 'settee'));
-} finally {
-    closeIdle();
-    await settee.stop();
+for (const kind of TARGETS) {
+    const t = await servers.start(kind === 'pouchdb' ? 'pouchdb-server' : kind);
+    try {
+        results.push(await runOn(t, kind === 'pouchdb' ? `pouchdb-server${servers.POUCH_IN_MEMORY ? ' (memory)' : ''}` : kind));
+    } finally {
+        closeIdle();
+        await t.stop();
+    }
 }
 if (process.env.BENCH_VIEWS_COUCHDB) {
     const c = { ...parseTarget(process.env.BENCH_VIEWS_COUCHDB) };
@@ -153,6 +234,14 @@ const md = [`# View index benchmark (make bench-views)`, '',
     '| … p50 / **p99**, ms | ' + results.map((r) => `${r.lookup.p50.toFixed(2)} / ${r.lookup.p99.toFixed(2)}`).join(' | ') + ' |',
     `| single-key lookup reduced (group=true), 32 conns: req/s | ` + results.map((r) => r.lookupReduced.rps.toFixed(0)).join(' | ') + ' |',
     '| … p50 / **p99**, ms | ' + results.map((r) => `${r.lookupReduced.p50.toFixed(2)} / ${r.lookupReduced.p99.toFixed(2)}`).join(' | ') + ' |',
+    `| whole view, reduce=false (${results[0].whole.rows} rows), ms | ` + results.map((r) => r.whole.ms.toFixed(0)).join(' | ') + ' |',
+    '| … peak RSS while sent, MB (before) | ' + results.map((r) => r.whole.peak.total ? `${mb(r.whole.peak.total)} (${mb(r.whole.before.self + r.whole.before.kids)})` : 'n/a').join(' | ') + ' |',
+    `| ${EXTRA} more docs, 3 s later: rows update=false is missing | ` + results.map((r) => String(r.caught.missing)).join(' | ') + ' |',
+    '| … then update=true, ms | ' + results.map((r) => r.caught.updateMs.toFixed(0)).join(' | ') + ' |',
+    `| the same, background indexer off: rows missing / update=true ms | ` + results.map((r) => r.caughtOff ? `${r.caughtOff.missing} / ${r.caughtOff.updateMs.toFixed(0)}` : 'n/a').join(' | ') + ' |',
+    `| … load of the ${EXTRA} docs, s (indexer on / off) | ` + results.map((r) => r.caughtOff ? `${r.caught.loadSecs.toFixed(2)} / ${r.caughtOff.loadSecs.toFixed(2)}` : r.caught.loadSecs.toFixed(2)).join(' | ') + ' |',
+    '| _bulk_docs (500 docs, 4 clients) docs/s, without / with a validator | ' + results.map((r) => `${r.vdu.plain} / ${r.vdu.with}`).join(' | ') + ' |',
+    '| … **validator slowdown** | ' + results.map((r) => `${r.vdu.slowdown.toFixed(1)}%`).join(' | ') + ' |',
     '', `wrk errors: ${results.map((r) => `${r.name} ${r.lookup.errors + r.lookupReduced.errors}`).join(', ')}. Run time ${((performance.now() - started) / 1000).toFixed(0)} s.`, ''];
 const outFile = process.env.BENCH_VIEWS_OUT || path.join(ROOT, 'build/bench-views.md');
 fs.mkdirSync(path.dirname(outFile), { recursive: true });
