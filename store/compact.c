@@ -207,6 +207,62 @@ int stt__compact_old_bodies(stt_db_t *db)
     return rc;
 }
 
+/* Attachment bytes without a reference count: the pieces of an upload staged ahead of
+ * a doc that never committed (stt__att_stage, then a crash or a failed batch). Under
+ * the db's write lock, where staging happens, so no upload's pieces are taken for
+ * garbage while they wait for their doc. */
+static int sweep_unreferenced(stt_db_t *db)
+{
+    stt_store_t *s = db->store;
+    int rc = stt__write_begin(s, true);
+    if (rc) return rc;
+    pthread_mutex_lock(&db->wlock);
+    stt__ldb_enter(s);
+    leveldb_writebatch_t *wb = leveldb_writebatch_create();
+    leveldb_iterator_t *it = leveldb_create_iterator(s->ldb, s->ropts);
+    stt_buf_t pfx = STT_BUF_INIT, ck = STT_BUF_INIT;
+    unsigned char last[STT_DIGEST_LEN];
+    bool have_last = false;
+    size_t n = 0;
+    stt__key_db(&pfx, K_ATT, db->id);
+    for (leveldb_iter_seek(it, pfx.base, pfx.len); leveldb_iter_valid(it); leveldb_iter_next(it)) {
+        size_t klen;
+        const char *key = leveldb_iter_key(it, &klen);
+        if (klen < pfx.len + STT_DIGEST_LEN || memcmp(key, pfx.base, pfx.len) != 0) break;
+        const unsigned char *digest = (const unsigned char *)key + pfx.len;
+        if (have_last && memcmp(last, digest, STT_DIGEST_LEN) == 0) continue; /* the next piece */
+        memcpy(last, digest, STT_DIGEST_LEN);
+        have_last = true;
+        stt__key_att(&ck, K_ATTREF, db->id, digest);
+        char *lerr = NULL;
+        size_t vlen;
+        char *v = leveldb_get(s->ldb, s->ropts, ck.base, ck.len, &vlen, &lerr);
+        if (lerr) {
+            leveldb_free(lerr);
+            rc = STT_E_IO;
+            break;
+        }
+        if (v) {
+            leveldb_free(v);
+            continue;
+        }
+        stt__att_delete(s, wb, db->id, digest);
+        n++;
+    }
+    leveldb_iter_destroy(it);
+    if (!rc && n) {
+        char *lerr = NULL;
+        leveldb_write(s->ldb, s->wsync, wb, &lerr);
+        if (lerr) rc = stt__ldb_error(s, lerr, "write", true);
+    }
+    leveldb_writebatch_destroy(wb);
+    stt__ldb_leave(s);
+    pthread_mutex_unlock(&db->wlock);
+    stt_buf_free(&pfx);
+    stt_buf_free(&ck);
+    return rc;
+}
+
 int stt_db_compact(stt_db_t *db, bool begun)
 {
     stt_store_t *s = db->store;
@@ -253,6 +309,7 @@ int stt_db_compact(stt_db_t *db, bool begun)
         stt__ldb_leave(s);
         pthread_mutex_unlock(&db->wlock);
     }
+    if (!rc) rc = sweep_unreferenced(db);
     pthread_mutex_lock(&db->wlock);
     db->compacting--;
     pthread_mutex_unlock(&db->wlock);

@@ -431,6 +431,10 @@ typedef struct {
     void *ctx;
     /* results, added to */
     uint64_t ndbs, ndocs, nleaves, natts, nlocal, nfaults;
+    /* attachment bytes with no reference count that no leaf names: an upload's pieces
+     * written ahead of a doc that never committed (a crash, a full disk). Not a fault:
+     * nothing reads them, and the db's next compaction removes them. */
+    uint64_t nunreferenced;
 } stt_verify_t;
 
 /* Checks a database on one snapshot, for a store with no concurrent writers (the

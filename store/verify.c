@@ -412,6 +412,8 @@ static int on_att(void *ctx, const stt_att_stored_t *a)
     if (sl) sl->seen = true;
     if (!a->has_bytes)
         fault(&c->rp, "attachment %s: reference count %llu but no bytes", c->a.base, (unsigned long long)a->refs);
+    else if (a->refs == 0 && counted == 0)
+        c->rp.v->nunreferenced++;
     else if (a->refs == 0)
         fault(&c->rp, "attachment %s: %llu bytes kept without a reference count (leaves reference it %llu times)",
               c->a.base, (unsigned long long)a->len, (unsigned long long)counted);

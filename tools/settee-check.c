@@ -85,5 +85,9 @@ int main(int argc, char **argv)
                rc == 0 ? "ok" : "FAILED", (unsigned long long)v.ndbs, (unsigned long long)v.ndocs,
                (unsigned long long)v.nleaves, (unsigned long long)v.natts, (unsigned long long)v.nlocal,
                (unsigned long long)v.nfaults);
+    if (v.nunreferenced && (!quiet || rc))
+        printf("note: %llu unreferenced attachment bytes (an upload cut short; the db's next compaction "
+               "removes them)\n",
+               (unsigned long long)v.nunreferenced);
     return rc ? 1 : 0;
 }

@@ -68,8 +68,8 @@ typedef struct {
     size_t pos;  /* of the text, sent so far */
     size_t next; /* the next mark of the plan */
     stt_att_stream_t *as;
-    stt_buf_t raw;   /* decoded bytes waiting for base64 (a mark's tail of 1 or 2) */
-    bool as_done;    /* the open stream gave its last bytes */
+    stt_buf_t raw;    /* decoded bytes waiting for base64 (a mark's tail of 1 or 2) */
+    bool as_done;     /* the open stream gave its last bytes */
     uint64_t emitted; /* of the current mark */
 } send_t;
 

@@ -31,6 +31,7 @@ void stt_splice_free(stt_splice_t *p);
 void stt_splice_send(stt_hreq_t *r, stt_reader_t *rd, stt_buf_t *text, stt_splice_t *plan, const char *ctype,
                      const char *const *headers);
 /* The same for JSON text, as stt_reply_json_h answers. */
-void stt_splice_send_json(stt_hreq_t *r, stt_reader_t *rd, stt_buf_t *b, stt_splice_t *plan, const char *const *headers);
+void stt_splice_send_json(stt_hreq_t *r, stt_reader_t *rd, stt_buf_t *b, stt_splice_t *plan,
+                          const char *const *headers);
 
 #endif

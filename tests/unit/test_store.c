@@ -1271,6 +1271,120 @@ static void test_auto_compact(void **state)
 
 /* Compressible types are stored gzip-encoded, as CouchDB stores them: the digest is
  * the md5 of the encoded bytes, which the same text gives again (shared storage). */
+/* Printable pseudo-random bytes (no NUL: the helpers take C strings). */
+static char *long_text(size_t n, unsigned seed)
+{
+    char *t = malloc(n + 1);
+    for (size_t i = 0; i < n; i++) {
+        seed = seed * 1103515245u + 12345u;
+        t[i] = (char)('a' + (seed >> 16) % 26);
+    }
+    t[n] = '\0';
+    return t;
+}
+
+static size_t att_keys(fx_t *f)
+{
+    stt_buf_t k = STT_BUF_INIT;
+    stt__key_db(&k, K_ATT, f->db->id);
+    leveldb_iterator_t *it = leveldb_create_iterator(f->s->ldb, f->s->ropts);
+    size_t n = 0;
+    for (leveldb_iter_seek(it, k.base, k.len); leveldb_iter_valid(it); leveldb_iter_next(it)) {
+        size_t klen;
+        const char *key = leveldb_iter_key(it, &klen);
+        if (klen < k.len || memcmp(key, k.base, k.len) != 0) break;
+        n++;
+    }
+    leveldb_iter_destroy(it);
+    stt_buf_free(&k);
+    return n;
+}
+
+/* Bytes longer than a piece: stored in pieces (staged ahead of the doc past 1 MiB),
+ * read whole or streamed from any offset, read back from one value as stores before
+ * pieces kept them, swept when an upload's doc never came, and gone with their last
+ * reference. */
+static void test_attachment_pieces(void **state)
+{
+    fx_t *f = *state;
+    char *big = long_text(3 * 1024 * 1024 + 7, 1), *mid = long_text(200 * 1024 + 3, 2);
+    char r1[STT_REV_STR_MAX], r2[STT_REV_STR_MAX];
+    stt_att_in_t two[2] = {att("big", big), att("mid", mid)};
+    assert_int_equal(put_atts(f->db, "d", NULL, "{}", false, two, 2, r1), 0);
+    assert_int_equal(att_read(f->db, big), 0);
+    assert_int_equal(att_read(f->db, mid), 0);
+    assert_int_equal(att_keys(f), (strlen(big) + STT__ATT_CHUNK - 1) / STT__ATT_CHUNK +
+                                      (strlen(mid) + STT__ATT_CHUNK - 1) / STT__ATT_CHUNK);
+    /* a stream from inside a piece, in steps that do not divide one */
+    stt_att_t m;
+    char name[16];
+    att_meta(f->db, "d", 0, &m, name, sizeof(name));
+    assert_string_equal(name, "big");
+    stt_reader_t *r;
+    stt_reader_open(f->db, &r);
+    stt_att_stream_t *as;
+    size_t from = STT__ATT_CHUNK * 5 - 3;
+    assert_int_equal(stt_att_stream_open(r, &m, true, from, &as), 0);
+    stt_buf_t b = STT_BUF_INIT;
+    int rc;
+    while ((rc = stt_att_stream_next(as, 7777, &b)) == 0)
+        ;
+    assert_int_equal(rc, 1);
+    assert_int_equal(b.len, strlen(big) - from);
+    assert_memory_equal(b.base, big + from, b.len);
+    stt_att_stream_close(as);
+    stt_reader_close(r);
+    /* one value under the bare key, as a store written before pieces holds it */
+    unsigned char dm[STT_DIGEST_LEN];
+    stt_md5(mid, strlen(mid), dm);
+    leveldb_writebatch_t *wb = leveldb_writebatch_create();
+    stt__att_delete(f->s, wb, f->db->id, dm);
+    stt_buf_t k = STT_BUF_INIT;
+    stt__key_att(&k, K_ATT, f->db->id, dm);
+    leveldb_writebatch_put(wb, k.base, k.len, mid, strlen(mid));
+    char *lerr = NULL;
+    leveldb_write(f->s->ldb, f->s->wsync, wb, &lerr);
+    assert_null(lerr);
+    leveldb_writebatch_destroy(wb);
+    stt_buf_free(&k);
+    assert_int_equal(att_read(f->db, mid), 0);
+    att_meta(f->db, "d", 1, &m, name, sizeof(name));
+    stt_reader_open(f->db, &r);
+    assert_int_equal(stt_att_stream_open(r, &m, true, 100000, &as), 0);
+    stt_buf_reset(&b);
+    while ((rc = stt_att_stream_next(as, 65536, &b)) == 0)
+        ;
+    assert_int_equal(rc, 1);
+    assert_int_equal(b.len, strlen(mid) - 100000);
+    assert_memory_equal(b.base, mid + 100000, b.len);
+    stt_att_stream_close(as);
+    stt_reader_close(r);
+    /* an upload staged for a doc that never committed: not a fault; compaction sweeps it */
+    char *lost = long_text(2 * 1024 * 1024, 3);
+    unsigned char dl[STT_DIGEST_LEN];
+    stt_md5(lost, strlen(lost), dl);
+    assert_int_equal(stt__att_stage(f->s, f->db->id, dl, lost, strlen(lost)), 0);
+    stt_verify_t v = {0};
+    char err[512] = "";
+    assert_int_equal(stt_store_verify(f->s, &v, err, sizeof(err)), 0);
+    assert_int_equal(v.nfaults, 0);
+    assert_int_equal(v.nunreferenced, 1);
+    compact(f->db);
+    v = (stt_verify_t){0};
+    assert_int_equal(stt_store_verify(f->s, &v, err, sizeof(err)), 0);
+    assert_int_equal(v.nunreferenced, 0);
+    assert_int_equal(att_read(f->db, big), 0);
+    assert_int_equal(att_read(f->db, mid), 0);
+    /* the last reference gone (deleted, then compacted): no bytes left, whole or pieces */
+    assert_int_equal(put_atts(f->db, "d", r1, "{}", true, NULL, 0, r2), 0);
+    compact(f->db);
+    assert_int_equal(att_keys(f), 0);
+    stt_buf_free(&b);
+    free(big);
+    free(mid);
+    free(lost);
+}
+
 static void test_attachments_gzip(void **state)
 {
     fx_t *f = *state;
@@ -1682,6 +1796,7 @@ int main(int argc, char **argv)
         T(test_old_bodies),
         T(test_auto_compact),
         T(test_attachments_gzip),
+        T(test_attachment_pieces),
         T(test_purge),
         T(test_purge_shared_attachment),
         T(test_reopen),
