@@ -160,6 +160,13 @@ void stt_splice_send(stt_hreq_t *r, stt_reader_t *rd, stt_buf_t *text, stt_splic
         stt_stream_start(r, 200, ctype, &ops, x, headers);
         return;
     }
+    if (plan->n == 0) { /* nothing to splice: the text is the answer */
+        size_t len;
+        char *data = stt_buf_release(text, &len);
+        stt_splice_free(plan);
+        stt_reply_bytes(r, 200, ctype, data, len, true, headers);
+        return;
+    }
     stt_buf_t out = STT_BUF_INIT;
     size_t pos = 0;
     int rc = 0;
