@@ -77,7 +77,9 @@ acked="$logs/acked"
 fill() {
     local db=$1 i st
     for i in $(seq 1 2000); do
-        st=$(http PUT "/$db/f$RANDOM$i" "{\"pad\":\"${pad:$((i % 1000)):59000}\"}")
+        # ids unique across fills: each fill runs in a subshell of its own ($BASHPID), where
+        # $RANDOM would repeat the sequence of an earlier fill (and "f" R i can also collide)
+        st=$(http PUT "/$db/f${BASHPID}_${SECONDS}_$i" "{\"pad\":\"${pad:$((i % 1000)):59000}\"}")
         if [ "$st" = 201 ]; then
             echo "$db $(sed -E 's/.*"id":"([^"]+)".*/\1/' "$logs/body")" >>"$acked"
         else
