@@ -103,7 +103,9 @@ static int snap_value(stt_reader_t *r, const stt_buf_t *k, char **v, size_t *vle
     return *v ? 1 : 0;
 }
 
-int stt__att_stored_len(stt_reader_t *r, const unsigned char *digest, bool *found, uint64_t *len)
+/* The bytes under a digest in r's snapshot, whole or piece by piece in order: appended
+ * to out (when set) and counted in *len. */
+static int att_walk(stt_reader_t *r, const unsigned char *digest, stt_buf_t *out, bool *found, uint64_t *len)
 {
     stt_buf_t k = STT_BUF_INIT;
     stt__key_att(&k, K_ATT, r->db->id, digest);
@@ -115,7 +117,8 @@ int stt__att_stored_len(stt_reader_t *r, const unsigned char *digest, bool *foun
         size_t klen, vlen;
         const char *key = leveldb_iter_key(it, &klen);
         if (klen < plen || memcmp(key, k.base, plen) != 0) break;
-        leveldb_iter_value(it, &vlen);
+        const char *v = leveldb_iter_value(it, &vlen);
+        if (out) stt_buf_append(out, v, vlen);
         *found = true;
         *len += vlen;
         if (klen == plen) break; /* one whole value */
@@ -127,6 +130,29 @@ int stt__att_stored_len(stt_reader_t *r, const unsigned char *digest, bool *foun
     if (lerr) {
         leveldb_free(lerr);
         return STT_E_IO;
+    }
+    return 0;
+}
+
+int stt__att_stored_len(stt_reader_t *r, const unsigned char *digest, bool *found, uint64_t *len)
+{
+    return att_walk(r, digest, NULL, found, len);
+}
+
+int stt__att_refcount(stt_db_t *db, const unsigned char *digest, uint64_t *out)
+{
+    stt_buf_t k = STT_BUF_INIT;
+    stt__key_att(&k, K_ATTREF, db->id, digest);
+    char *lerr = NULL;
+    size_t vlen;
+    char *v = leveldb_get(db->store->ldb, db->store->ropts, k.base, k.len, &vlen, &lerr);
+    stt_buf_free(&k);
+    *out = 0;
+    if (lerr) return stt__ldb_error(db->store, lerr, "read", false);
+    if (v) {
+        const unsigned char *p = (const unsigned char *)v;
+        stt_varint_read(&p, p + vlen, out);
+        leveldb_free(v);
     }
     return 0;
 }
@@ -284,18 +310,13 @@ int stt_att_read(stt_reader_t *r, const unsigned char *digest, stt_buf_t *out)
 {
     bool found;
     uint64_t len;
-    int rc = stt__att_stored_len(r, digest, &found, &len);
-    if (rc) return rc;
-    if (!found) return STT_E_NOT_FOUND;
-    stt_att_t a = {0};
-    memcpy(a.digest, digest, STT_DIGEST_LEN);
-    a.encoded_length = a.length = len;
-    stt_att_stream_t *s;
-    if ((rc = stt_att_stream_open(r, &a, false, 0, &s)) != 0) return rc;
-    stt_buf_reserve(out, len + 1);
-    rc = stt_att_stream_next(s, len, out);
-    stt_att_stream_close(s);
-    return rc < 0 ? rc : 0;
+    size_t start = out->len;
+    int rc = att_walk(r, digest, out, &found, &len);
+    if (rc) {
+        out->len = start;
+        return rc;
+    }
+    return found ? 0 : STT_E_NOT_FOUND;
 }
 
 int stt_att_read_decoded(stt_reader_t *r, const stt_att_t *att, stt_buf_t *out)

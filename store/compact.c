@@ -220,7 +220,7 @@ static int sweep_unreferenced(stt_db_t *db)
     stt__ldb_enter(s);
     leveldb_writebatch_t *wb = leveldb_writebatch_create();
     leveldb_iterator_t *it = leveldb_create_iterator(s->ldb, s->ropts);
-    stt_buf_t pfx = STT_BUF_INIT, ck = STT_BUF_INIT;
+    stt_buf_t pfx = STT_BUF_INIT;
     unsigned char last[STT_DIGEST_LEN];
     bool have_last = false;
     size_t n = 0;
@@ -233,19 +233,9 @@ static int sweep_unreferenced(stt_db_t *db)
         if (have_last && memcmp(last, digest, STT_DIGEST_LEN) == 0) continue; /* the next piece */
         memcpy(last, digest, STT_DIGEST_LEN);
         have_last = true;
-        stt__key_att(&ck, K_ATTREF, db->id, digest);
-        char *lerr = NULL;
-        size_t vlen;
-        char *v = leveldb_get(s->ldb, s->ropts, ck.base, ck.len, &vlen, &lerr);
-        if (lerr) {
-            leveldb_free(lerr);
-            rc = STT_E_IO;
-            break;
-        }
-        if (v) {
-            leveldb_free(v);
-            continue;
-        }
+        uint64_t refs;
+        if ((rc = stt__att_refcount(db, digest, &refs)) != 0) break;
+        if (refs) continue;
         stt__att_delete(s, wb, db->id, digest);
         n++;
     }
@@ -259,7 +249,6 @@ static int sweep_unreferenced(stt_db_t *db)
     stt__ldb_leave(s);
     pthread_mutex_unlock(&db->wlock);
     stt_buf_free(&pfx);
-    stt_buf_free(&ck);
     return rc;
 }
 

@@ -590,24 +590,6 @@ static void encode_doc(const entry_t *e, uint64_t seq, stt_buf_t *v, stt_buf_t *
     if (rb != sb) free(rb);
 }
 
-static int read_refcount(stt_db_t *db, const unsigned char *digest, uint64_t *out)
-{
-    stt_buf_t k = STT_BUF_INIT;
-    stt__key_att(&k, K_ATTREF, db->id, digest);
-    char *lerr = NULL;
-    size_t vlen;
-    char *v = leveldb_get(db->store->ldb, db->store->ropts, k.base, k.len, &vlen, &lerr);
-    stt_buf_free(&k);
-    *out = 0;
-    if (lerr) return stt__ldb_error(db->store, lerr, "read", false);
-    if (v) {
-        const unsigned char *p = (const unsigned char *)v;
-        stt_varint_read(&p, p + vlen, out);
-        leveldb_free(v);
-    }
-    return 0;
-}
-
 static int put_attrefs(batch_t *bt, leveldb_writebatch_t *wb)
 {
     stt_buf_t k = STT_BUF_INIT, v = STT_BUF_INIT;
@@ -616,7 +598,7 @@ static int put_attrefs(batch_t *bt, leveldb_writebatch_t *wb)
         attref_t *r = &bt->refs[i];
         if (r->delta == 0) continue;
         uint64_t old;
-        if ((rc = read_refcount(bt->db, r->digest, &old)) != 0) break;
+        if ((rc = stt__att_refcount(bt->db, r->digest, &old)) != 0) break;
         int64_t now = (int64_t)old + r->delta;
         stt__key_att(&k, K_ATTREF, bt->db->id, r->digest);
         if (now <= 0) {

@@ -160,6 +160,8 @@ void stt__att_put(leveldb_writebatch_t *wb, uint64_t dbid, const unsigned char *
 int stt__att_stage(stt_store_t *s, uint64_t dbid, const unsigned char *digest, const char *data, size_t len);
 /* Adds the deletion of a digest's bytes, whole or in pieces, to wb. */
 void stt__att_delete(stt_store_t *s, leveldb_writebatch_t *wb, uint64_t dbid, const unsigned char *digest);
+/* The reference count kept for a digest (0 when none), read from the live store. */
+int stt__att_refcount(stt_db_t *db, const unsigned char *digest, uint64_t *out);
 /* Whether bytes are stored under a digest in r's snapshot, and their stored length. */
 int stt__att_stored_len(stt_reader_t *r, const unsigned char *digest, bool *found, uint64_t *len);
 void stt__key_db(stt_buf_t *k, char tag, uint64_t dbid);
