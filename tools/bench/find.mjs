@@ -89,17 +89,8 @@ async function runOn(t, name) {
     return { name, loadSecs, build: b, eq, range };
 }
 
-const results = [];
 const started = performance.now();
-for (const kind of TARGETS) {
-    const t = await servers.start(kind === 'pouchdb' ? 'pouchdb-server' : kind);
-    try {
-        results.push(await runOn(t, kind === 'pouchdb' ? `pouchdb-server${servers.POUCH_IN_MEMORY ? ' (memory)' : ''}` : kind));
-    } finally {
-        closeIdle();
-        await t.stop();
-    }
-}
+const results = await servers.runEach(TARGETS, runOn, closeIdle);
 if (process.env.BENCH_FIND_COUCHDB) {
     results.push(await runOn({ ...parseTarget(process.env.BENCH_FIND_COUCHDB) }, 'CouchDB'));
     closeIdle();

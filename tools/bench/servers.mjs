@@ -106,3 +106,19 @@ export async function start(kind, opts = {}) {
     const tail = fs.readFileSync(target.logFile, 'utf8').slice(-2000);
     throw new Error(`${kind} did not start on port ${port} (${JSON.stringify(exited)}):\n${tail}`);
 }
+
+// Runs runOn(server, label) on a fresh local server of each kind ('settee' or 'pouchdb'),
+// one after the other, stopping each (and the client's idle sockets) before the next.
+export async function runEach(kinds, runOn, closeIdle) {
+    const results = [];
+    for (const kind of kinds) {
+        const t = await start(kind === 'pouchdb' ? 'pouchdb-server' : kind);
+        try {
+            results.push(await runOn(t, kind === 'pouchdb' ? `pouchdb-server${POUCH_IN_MEMORY ? ' (memory)' : ''}` : kind));
+        } finally {
+            closeIdle();
+            await t.stop();
+        }
+    }
+    return results;
+}

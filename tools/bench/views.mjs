@@ -200,17 +200,8 @@ async function runOn(t, name) {
 }
 
 const mb = (b) => (b / 1048576).toFixed(0);
-const results = [];
 const started = performance.now();
-for (const kind of TARGETS) {
-    const t = await servers.start(kind === 'pouchdb' ? 'pouchdb-server' : kind);
-    try {
-        results.push(await runOn(t, kind === 'pouchdb' ? `pouchdb-server${servers.POUCH_IN_MEMORY ? ' (memory)' : ''}` : kind));
-    } finally {
-        closeIdle();
-        await t.stop();
-    }
-}
+const results = await servers.runEach(TARGETS, runOn, closeIdle);
 if (process.env.BENCH_VIEWS_COUCHDB) {
     const c = { ...parseTarget(process.env.BENCH_VIEWS_COUCHDB) };
     results.push(await runOn(c, 'CouchDB'));
